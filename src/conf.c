@@ -1,0 +1,271 @@
+/*
+ * conf.c - validation and completion of r2fs's options.
+ *
+ * Each check turns a bad value into one sentence that names the option, so
+ * a mount fails before it starts instead of misbehaving later.
+ */
+#include "conf.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void conf_init(struct r2fs_conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->uid = CONF_UNSET;
+	c->gid = CONF_UNSET;
+	c->umask = 022;
+	c->stat_timeout = 3.0;
+	c->dir_timeout = 3.0;
+	c->retries = 5;
+	c->connect_timeout = 10;
+	c->http_handles = 16;
+}
+
+void conf_release(struct r2fs_conf *c)
+{
+	free(c->bucket);
+	free(c->prefix);
+	free(c->mountpoint);
+	free(c->endpoint);
+	free(c->account_id);
+	free(c->jurisdiction);
+	free(c->region);
+	free(c->profile);
+	free(c->passwd_file);
+	free(c->cache_dir);
+	memset(c, 0, sizeof(*c));
+}
+
+bool conf_bucket_name_ok(const char *name)
+{
+	size_t i, n = strlen(name);
+
+	if (n < 3 || n > 63)
+		return false;
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)name[i];
+
+		if (!(islower(ch) || isdigit(ch) || ch == '-' || ch == '.' ||
+		      ch == '_'))
+			return false;
+	}
+	return isalnum((unsigned char)name[0]) &&
+	       isalnum((unsigned char)name[n - 1]);
+}
+
+/* "a//b/" -> "a/b/"; "" stays ""; refuses "." and ".." components. */
+static int normalize_prefix(const char *in, char **out)
+{
+	size_t n = strlen(in), i, o = 0;
+	char *p = malloc(n + 2);
+	const char *comp;
+
+	if (!p)
+		return -ENOMEM;
+	for (i = 0; i < n;) {
+		size_t len;
+
+		while (i < n && in[i] == '/')
+			i++;
+		comp = in + i;
+		while (i < n && in[i] != '/')
+			i++;
+		len = (size_t)(in + i - comp);
+		if (len == 0)
+			break;
+		if ((len == 1 && comp[0] == '.') ||
+		    (len == 2 && comp[0] == '.' && comp[1] == '.')) {
+			free(p);
+			return -EINVAL;
+		}
+		memcpy(p + o, comp, len);
+		o += len;
+		p[o++] = '/';
+	}
+	p[o] = '\0';
+	*out = p;
+	return 0;
+}
+
+int conf_set_bucket_arg(struct r2fs_conf *c, const char *arg, char *err,
+			size_t errlen)
+{
+	const char *colon = strchr(arg, ':');
+	char *bucket = NULL, *prefix = NULL;
+	int rc;
+
+	bucket = colon ? strndup(arg, (size_t)(colon - arg)) : strdup(arg);
+	if (!bucket)
+		return -ENOMEM;
+	if (!conf_bucket_name_ok(bucket)) {
+		snprintf(err, errlen,
+			 "'%s' is not a valid bucket name (3-63 characters: "
+			 "lower-case letters, digits, '-', '.')", bucket);
+		rc = -EINVAL;
+		goto out;
+	}
+	rc = normalize_prefix(colon ? colon + 1 : "", &prefix);
+	if (rc == -EINVAL)
+		snprintf(err, errlen,
+			 "the prefix in '%s' may not contain '.' or '..' "
+			 "components", arg);
+	if (rc)
+		goto out;
+	free(c->bucket);
+	free(c->prefix);
+	c->bucket = bucket;
+	c->prefix = prefix;
+	bucket = prefix = NULL;
+out:
+	free(bucket);
+	free(prefix);
+	return rc;
+}
+
+int conf_endpoint_host(const char *endpoint, char *out, size_t outlen)
+{
+	const char *h, *end;
+	size_t n;
+
+	if (!strncmp(endpoint, "https://", 8))
+		h = endpoint + 8;
+	else if (!strncmp(endpoint, "http://", 7))
+		h = endpoint + 7;
+	else
+		return -EINVAL;
+	end = h + strcspn(h, "/?#");
+	n = (size_t)(end - h);
+	if (n == 0 || n >= outlen || memchr(h, '@', n) || *end)
+		return -EINVAL;
+	memcpy(out, h, n);
+	out[n] = '\0';
+	return 0;
+}
+
+static bool hex_id_ok(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > 64)
+		return false;
+	for (i = 0; i < n; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+int conf_finish(struct r2fs_conf *c, char *err, size_t errlen)
+{
+	char host[256];
+	size_t n;
+
+	if (!c->bucket) {
+		snprintf(err, errlen, "no bucket given (usage: r2fs "
+			 "BUCKET[:/PREFIX] MOUNTPOINT [-o options])");
+		return -EINVAL;
+	}
+	if (!c->mountpoint) {
+		snprintf(err, errlen, "no mount point given (usage: r2fs "
+			 "BUCKET[:/PREFIX] MOUNTPOINT [-o options])");
+		return -EINVAL;
+	}
+	if (c->jurisdiction && strcmp(c->jurisdiction, "eu") &&
+	    strcmp(c->jurisdiction, "fedramp") &&
+	    strcmp(c->jurisdiction, "us")) {
+		snprintf(err, errlen, "jurisdiction must be eu, fedramp or us, "
+			 "not '%s'", c->jurisdiction);
+		return -EINVAL;
+	}
+	if (c->endpoint && c->account_id) {
+		snprintf(err, errlen, "give either -o endpoint or -o "
+			 "account_id, not both");
+		return -EINVAL;
+	}
+	if (c->jurisdiction && !c->account_id) {
+		snprintf(err, errlen, "-o jurisdiction needs -o account_id");
+		return -EINVAL;
+	}
+	if (c->account_id) {
+		char url[512];
+
+		if (!hex_id_ok(c->account_id)) {
+			snprintf(err, errlen, "account_id must be the hex "
+				 "account id shown in Cloudflare's dashboard");
+			return -EINVAL;
+		}
+		snprintf(url, sizeof(url),
+			 "https://%s%s%s.r2.cloudflarestorage.com",
+			 c->account_id, c->jurisdiction ? "." : "",
+			 c->jurisdiction ? c->jurisdiction : "");
+		c->endpoint = strdup(url);
+		if (!c->endpoint)
+			return -ENOMEM;
+	}
+	if (!c->endpoint) {
+		snprintf(err, errlen, "no endpoint: give -o account_id=ID "
+			 "for R2 or -o endpoint=URL for another S3 server");
+		return -EINVAL;
+	}
+	n = strlen(c->endpoint);
+	while (n > 0 && c->endpoint[n - 1] == '/')
+		c->endpoint[--n] = '\0';
+	if (conf_endpoint_host(c->endpoint, host, sizeof(host))) {
+		snprintf(err, errlen, "endpoint '%s' is not a URL of the form "
+			 "http[s]://host[:port]", c->endpoint);
+		return -EINVAL;
+	}
+	if (!c->region) {
+		c->region = strdup("auto");
+		if (!c->region)
+			return -ENOMEM;
+	} else if (!c->region[0] || strpbrk(c->region, "/ \t")) {
+		snprintf(err, errlen, "region '%s' is not a region name",
+			 c->region);
+		return -EINVAL;
+	}
+	if (c->umask > 0777) {
+		snprintf(err, errlen, "umask must be an octal number up to "
+			 "0777");
+		return -EINVAL;
+	}
+	if (!(c->stat_timeout >= 0 && c->stat_timeout <= 86400) ||
+	    !(c->dir_timeout >= 0 && c->dir_timeout <= 86400)) {
+		snprintf(err, errlen, "stat_timeout and dir_timeout must be "
+			 "between 0 and 86400 seconds");
+		return -EINVAL;
+	}
+	if (c->retries > 100) {
+		snprintf(err, errlen, "retries must be between 0 and 100");
+		return -EINVAL;
+	}
+	if (c->connect_timeout < 1 || c->connect_timeout > 600) {
+		snprintf(err, errlen, "connect_timeout must be between 1 and "
+			 "600 seconds");
+		return -EINVAL;
+	}
+	if (c->http_handles < 1 || c->http_handles > 256) {
+		snprintf(err, errlen, "http_handles must be between 1 and 256");
+		return -EINVAL;
+	}
+	if (!c->cache_dir) {
+		const char *base = getenv("XDG_CACHE_HOME");
+		const char *home = getenv("HOME");
+		char path[4096];
+
+		if (geteuid() == 0 || (!base && !home))
+			snprintf(path, sizeof(path), "/var/cache/r2fs");
+		else if (base)
+			snprintf(path, sizeof(path), "%s/r2fs", base);
+		else
+			snprintf(path, sizeof(path), "%s/.cache/r2fs", home);
+		c->cache_dir = strdup(path);
+		if (!c->cache_dir)
+			return -ENOMEM;
+	}
+	return 0;
+}

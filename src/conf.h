@@ -1,0 +1,69 @@
+/*
+ * conf.h - r2fs's configuration: one struct filled by main()'s fuse_opt
+ * table, then checked and completed by conf_finish().
+ *
+ * The checks are pure (no I/O besides stat of the cache dir and passwd
+ * file done elsewhere) so they are unit-tested.  Errors come back as one
+ * sentence in a caller-provided buffer, ready to print.
+ */
+#ifndef R2FS_CONF_H
+#define R2FS_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define CONF_UNSET ((unsigned)-1)
+
+struct r2fs_conf {
+	/* positional */
+	char *bucket;      /* "my-bucket" */
+	char *prefix;      /* "" or "some/dir/" (always ends in '/') */
+	char *mountpoint;
+	/* where */
+	char *endpoint;    /* "https://host[:port]" without trailing '/' */
+	char *account_id;
+	char *jurisdiction;
+	char *region;
+	/* who */
+	char *profile;
+	char *passwd_file;
+	/* local */
+	char *cache_dir;
+	/* attributes of objects without metadata */
+	unsigned uid, gid; /* CONF_UNSET: the mounting user's */
+	unsigned umask;
+	/* caches and network */
+	double stat_timeout; /* seconds our attribute cache trusts a HEAD */
+	double dir_timeout;  /* seconds a directory listing stays valid */
+	unsigned retries;
+	unsigned connect_timeout; /* seconds */
+	unsigned http_handles;
+	int debug;
+};
+
+/* Set every default; strings NULL. */
+void conf_init(struct r2fs_conf *c);
+void conf_release(struct r2fs_conf *c);
+
+/*
+ * Split "BUCKET[:/PREFIX]" (also "BUCKET:PREFIX") into c->bucket and
+ * c->prefix.  0 or -EINVAL with a sentence in err.
+ */
+int conf_set_bucket_arg(struct r2fs_conf *c, const char *arg, char *err,
+			size_t errlen);
+
+/* Is name a bucket name S3 and R2 accept (3-63 of [a-z0-9.-], ...)? */
+bool conf_bucket_name_ok(const char *name);
+
+/*
+ * Check the options against each other and fill derived values: the
+ * endpoint from account_id/jurisdiction, the default region "auto", the
+ * default cache dir.  0 or -EINVAL with one sentence in err.
+ */
+int conf_finish(struct r2fs_conf *c, char *err, size_t errlen);
+
+/* "http[s]://host[:port]" from a URL; host part into out.  0 or -EINVAL. */
+int conf_endpoint_host(const char *endpoint, char *out, size_t outlen);
+
+#endif

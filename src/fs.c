@@ -1,0 +1,1592 @@
+/*
+ * fs.c - POSIX semantics on objects.
+ *
+ * Names: a file is the object "PREFIX/path"; a directory is the marker
+ * "PREFIX/path/" or any key below it (an implied directory).
+ *
+ * Attributes come from three places, cheapest first: an inode whose
+ * attributes are still fresh (or which is staged locally: local state
+ * wins), a fresh listing of the parent directory (one LIST serves every
+ * lookup in it), and finally HEAD (file), HEAD of the marker and a
+ * one-key LIST (directory).  Our own changes are written into the cached
+ * listings, so a directory we just created costs no request to fill.
+ *
+ * Locking: fs->lock protects the inode table, the dir cache and inode
+ * fields; it is dropped around every store call.  After re-taking it,
+ * code re-checks what it relies on (the inode may have been staged or
+ * renamed meanwhile).  Order: an inode's stage_lock, then fs->lock; never
+ * the other way round.
+ */
+#include "fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "inode.h"
+#include "log.h"
+#include "meta.h"
+#include "stage.h"
+#include "store.h"
+
+#define FS_NAME_MAX 255
+#define FS_KEY_MAX 1024
+#define FS_RA_MIN (1u << 20)
+#define FS_RA_MAX (16u << 20)
+#define FS_LIST_PAGE 1000
+#define FS_DIR_CACHE_DIRS 512
+
+struct fs {
+	pthread_mutex_t lock;
+	struct inode_table *inodes; /* protected by lock */
+	struct dir_cache *dirs;     /* protected by lock */
+	struct store *store;
+	const struct r2fs_conf *conf;
+	struct meta_defaults defaults;
+	char *stage_dir;
+};
+
+struct fs_file {
+	struct fs *fs;
+	struct inode *in; /* holds a ref */
+	bool writer;
+	char etag[128]; /* as seen at open: reads must match it */
+	/* read-ahead, protected by ra_lock */
+	pthread_mutex_t ra_lock;
+	char *ra_buf;
+	uint64_t ra_off;
+	size_t ra_len;
+	size_t window;
+	uint64_t next_off;
+};
+
+struct fs_dir {
+	struct fs *fs;
+	struct dir_listing *l;
+	uint64_t *inos; /* known inode numbers, 0 if none */
+};
+
+static double now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static struct timespec now_real(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts;
+}
+
+/* "PREFIX" + path + ("/" for a directory); the root's key is PREFIX. */
+static char *key_of(const struct fs *fs, const char *path, bool dir)
+{
+	const char *prefix = fs->conf->prefix ? fs->conf->prefix : "";
+	size_t len = strlen(prefix) + strlen(path) + 2;
+	char *k = malloc(len);
+
+	if (!k)
+		return NULL;
+	snprintf(k, len, "%s%s%s", prefix, path, dir && path[0] ? "/" : "");
+	return k;
+}
+
+static char *child_path(const char *parent, const char *name)
+{
+	size_t len = strlen(parent) + strlen(name) + 2;
+	char *p = malloc(len);
+
+	if (!p)
+		return NULL;
+	snprintf(p, len, "%s%s%s", parent, parent[0] ? "/" : "", name);
+	return p;
+}
+
+/* The directory part of a path ("" for top-level names), in buf. */
+static const char *parent_of(const char *path, char *buf, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n = slash ? (size_t)(slash - path) : 0;
+
+	if (n >= len)
+		n = len - 1;
+	memcpy(buf, path, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+static const char *base_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
+static int check_name(const struct fs *fs, const char *parent_path,
+		      const char *name)
+{
+	size_t plen = strlen(fs->conf->prefix ? fs->conf->prefix : "");
+
+	if (strlen(name) > FS_NAME_MAX)
+		return -ENAMETOOLONG;
+	/* +2: the separating '/' and a directory marker's trailing '/' */
+	if (plen + strlen(parent_path) + strlen(name) + 2 > FS_KEY_MAX)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* Fill st from in, with the staged size when there is one. Locked. */
+static void fill_attr(const struct inode *in, struct stat *st)
+{
+	*st = in->attr;
+	st->st_ino = in->ino;
+	if (in->stage) {
+		st->st_size = (off_t)in->stage->size;
+		st->st_blocks = (blkcnt_t)((in->stage->size + 511) / 512);
+	}
+}
+
+int fs_new(const struct r2fs_conf *conf, struct store *store,
+	   struct fs **out)
+{
+	struct fs *fs = calloc(1, sizeof(*fs));
+	struct inode *root;
+	size_t len;
+	int rc = -ENOMEM;
+
+	if (!fs)
+		return -ENOMEM;
+	pthread_mutex_init(&fs->lock, NULL);
+	fs->conf = conf;
+	fs->store = store;
+	fs->defaults.uid = conf->uid != CONF_UNSET ? conf->uid : getuid();
+	fs->defaults.gid = conf->gid != CONF_UNSET ? conf->gid : getgid();
+	fs->defaults.umask = conf->umask;
+	fs->inodes = inode_table_new();
+	fs->dirs = dir_cache_new(FS_DIR_CACHE_DIRS);
+	len = strlen(conf->cache_dir) + 16;
+	fs->stage_dir = malloc(len);
+	if (!fs->inodes || !fs->dirs || !fs->stage_dir)
+		goto fail;
+	snprintf(fs->stage_dir, len, "%s/staging", conf->cache_dir);
+	if (mkdir(conf->cache_dir, 0700) < 0 && errno != EEXIST) {
+		rc = -errno;
+		goto fail;
+	}
+	if (mkdir(fs->stage_dir, 0700) < 0 && errno != EEXIST) {
+		rc = -errno;
+		goto fail;
+	}
+	root = inode_find(fs->inodes, INODE_ROOT);
+	meta_attr_default(&fs->defaults, S_IFDIR, 0, now_real().tv_sec,
+			  &root->attr);
+	root->attr.st_ino = INODE_ROOT;
+	root->has_meta = true;
+	*out = fs;
+	return 0;
+fail:
+	fs_free(fs);
+	return rc;
+}
+
+void fs_free(struct fs *fs)
+{
+	if (!fs)
+		return;
+	inode_table_free(fs->inodes);
+	dir_cache_free(fs->dirs);
+	free(fs->stage_dir);
+	pthread_mutex_destroy(&fs->lock);
+	free(fs);
+}
+
+double fs_attr_timeout(const struct fs *fs)
+{
+	return fs->conf->stat_timeout;
+}
+
+/* ---- finding out what a name is ---- */
+
+struct probe_result {
+	mode_t type;
+	struct stat st;
+	bool has_meta;
+	char etag[128];
+};
+
+/*
+ * Ask the store what path is: HEAD the file, HEAD the directory marker,
+ * then look for any key below it.  No lock held.
+ */
+static int probe_path(struct fs *fs, const char *path, struct probe_result *r)
+{
+	struct store_object obj = { 0 };
+	struct store_list l = { 0 };
+	char *key = NULL, *dkey = NULL;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	key = key_of(fs, path, false);
+	dkey = key_of(fs, path, true);
+	if (!key || !dkey) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = fs->store->ops->head(fs->store, key, &obj);
+	if (rc == 0) {
+		r->type = S_IFREG;
+		r->has_meta = meta_attr_from_object(&fs->defaults, &obj,
+						    S_IFREG, &r->st);
+		r->type = r->st.st_mode & S_IFMT;
+		snprintf(r->etag, sizeof(r->etag), "%s", obj.etag);
+		goto out;
+	}
+	if (rc != -ENOENT)
+		goto out;
+	rc = fs->store->ops->head(fs->store, dkey, &obj);
+	if (rc == 0) {
+		r->type = S_IFDIR;
+		r->has_meta = meta_attr_from_object(&fs->defaults, &obj,
+						    S_IFDIR, &r->st);
+		goto out;
+	}
+	if (rc != -ENOENT)
+		goto out;
+	rc = fs->store->ops->list(fs->store, dkey, NULL, NULL, 1, &l);
+	if (rc)
+		goto out;
+	if (l.nentries == 0 && l.nprefixes == 0) {
+		rc = -ENOENT;
+		goto out;
+	}
+	r->type = S_IFDIR;
+	meta_attr_default(&fs->defaults, S_IFDIR, 0,
+			  l.nentries ? l.entries[0].mtime : now_real().tv_sec,
+			  &r->st);
+out:
+	store_list_release(&l);
+	store_object_release(&obj);
+	free(key);
+	free(dkey);
+	return rc;
+}
+
+/* Put probed or listed attributes into in, unless local state rules. */
+static void set_remote_attr(struct fs *fs, struct inode *in,
+			    const struct stat *st, bool has_meta,
+			    const char *etag, double expires)
+{
+	if (in->stage || in->meta_dirty)
+		return;
+	if (!has_meta && in->has_meta &&
+	    (in->attr.st_mode & S_IFMT) == (st->st_mode & S_IFMT)) {
+		/* A listing knows no metadata: keep what HEAD told us. */
+		in->attr.st_size = st->st_size;
+		in->attr.st_blocks = st->st_blocks;
+	} else {
+		in->attr = *st;
+		in->has_meta = has_meta;
+	}
+	in->attr.st_ino = in->ino;
+	if (etag)
+		snprintf(in->etag, sizeof(in->etag), "%s", etag);
+	in->attr_expires = expires;
+}
+
+/*
+ * The inode for path with the given type; a cached inode of another type
+ * (the name was replaced by another client) is detached first.  Locked.
+ */
+static struct inode *inode_for(struct fs *fs, const char *path, mode_t type)
+{
+	struct inode *in = inode_find_path(fs->inodes, path);
+
+	if (in && (in->attr.st_mode & S_IFMT) != type && !in->stage) {
+		inode_unhash_path(fs->inodes, in);
+		in->unlinked = false; /* gone by another hand, not ours */
+		in = NULL;
+	}
+	if (!in) {
+		in = inode_get_path(fs->inodes, path, type);
+		if (in)
+			in->attr.st_mode = type;
+	}
+	return in;
+}
+
+int fs_lookup(struct fs *fs, uint64_t parent, const char *name,
+	      struct stat *st)
+{
+	const struct dir_listing *l;
+	const struct dir_entry *e;
+	struct probe_result pr;
+	struct inode *p, *in;
+	char *path = NULL;
+	double now = now_mono();
+	int rc = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	p = inode_find(fs->inodes, parent);
+	if (!p) {
+		rc = -ESTALE;
+		goto out;
+	}
+	if (!S_ISDIR(p->attr.st_mode)) {
+		rc = -ENOTDIR;
+		goto out;
+	}
+	rc = check_name(fs, p->path, name);
+	if (rc)
+		goto out;
+	path = child_path(p->path, name);
+	if (!path) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	in = inode_find_path(fs->inodes, path);
+	if (in && (in->stage || in->meta_dirty || in->attr_expires > now))
+		goto found;
+	l = dir_cache_find(fs->dirs, p->path, now, fs->conf->dir_timeout);
+	if (l) {
+		struct stat lst;
+
+		e = dir_listing_find(l, name);
+		if (!e) {
+			rc = -ENOENT;
+			goto out;
+		}
+		in = inode_for(fs, path, e->type);
+		if (!in) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		meta_attr_default(&fs->defaults, e->type, e->size, e->mtime,
+				  &lst);
+		set_remote_attr(fs, in, &lst, false, NULL,
+				l->fetched + fs->conf->dir_timeout);
+		goto found;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	rc = probe_path(fs, path, &pr);
+	pthread_mutex_lock(&fs->lock);
+	if (rc)
+		goto out;
+	in = inode_for(fs, path, pr.type);
+	if (!in) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	set_remote_attr(fs, in, &pr.st, pr.has_meta,
+			pr.type == S_IFDIR ? NULL : pr.etag,
+			now + fs->conf->stat_timeout);
+found:
+	in->nlookup++;
+	fill_attr(in, st);
+out:
+	pthread_mutex_unlock(&fs->lock);
+	free(path);
+	return rc;
+}
+
+void fs_forget(struct fs *fs, uint64_t ino, uint64_t nlookup)
+{
+	struct inode *in;
+
+	pthread_mutex_lock(&fs->lock);
+	in = inode_find(fs->inodes, ino);
+	if (in) {
+		in->nlookup = nlookup > in->nlookup ? 0 : in->nlookup - nlookup;
+		inode_maybe_free(fs->inodes, in);
+	}
+	pthread_mutex_unlock(&fs->lock);
+}
+
+int fs_getattr(struct fs *fs, uint64_t ino, struct stat *st)
+{
+	struct probe_result pr;
+	struct inode *in;
+	char *path = NULL;
+	double now = now_mono();
+	int rc = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	in = inode_find(fs->inodes, ino);
+	if (!in) {
+		rc = -ESTALE;
+		goto out;
+	}
+	if (in->ino == INODE_ROOT || in->stage || in->meta_dirty ||
+	    in->unlinked || in->attr_expires > now ||
+	    S_ISDIR(in->attr.st_mode))
+		goto found;
+	path = strdup(in->path);
+	if (!path) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	in->refs++; /* keep it while the lock is dropped */
+	pthread_mutex_unlock(&fs->lock);
+	rc = probe_path(fs, path, &pr);
+	pthread_mutex_lock(&fs->lock);
+	in->refs--;
+	if (rc == 0 && pr.type != (in->attr.st_mode & S_IFMT))
+		rc = -ENOENT; /* replaced by another type: a new inode */
+	if (rc == 0 && !strcmp(path, in->path))
+		set_remote_attr(fs, in, &pr.st, pr.has_meta, pr.etag,
+				now + fs->conf->stat_timeout);
+	if (rc) {
+		inode_maybe_free(fs->inodes, in);
+		goto out;
+	}
+found:
+	fill_attr(in, st);
+out:
+	pthread_mutex_unlock(&fs->lock);
+	free(path);
+	return rc;
+}
+
+/* ---- uploads ---- */
+
+/*
+ * Upload in's stage as its object, with its attributes as metadata.
+ * Called with in's stage_lock held for writing (no concurrent writes) and
+ * without the fs lock.  On success the stage is clean.
+ */
+static int upload_stage(struct fs *fs, struct inode *in)
+{
+	struct store_put_opts opts = { 0 };
+	struct meta_headers mh;
+	struct stage *st = NULL;
+	char etag[128] = "", dir[PATH_MAX];
+	char *key = NULL, *path = NULL;
+	struct stat attr;
+	uint64_t size;
+	int rc = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	if (!in->stage || in->unlinked ||
+	    (!in->stage->dirty && !in->meta_dirty)) {
+		pthread_mutex_unlock(&fs->lock);
+		return 0;
+	}
+	st = stage_get(in->stage);
+	size = st->size;
+	attr = in->attr;
+	path = strdup(in->path);
+	key = path ? key_of(fs, path, false) : NULL;
+	pthread_mutex_unlock(&fs->lock);
+	if (!key) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	meta_to_headers(&attr, &mh);
+	opts.meta = mh.kv;
+	opts.nmeta = mh.n;
+	rc = fs->store->ops->put_fd(fs->store, key, st->fd, size, &opts, etag);
+	pthread_mutex_lock(&fs->lock);
+	if (rc == 0) {
+		st->dirty = false;
+		in->meta_dirty = false;
+		snprintf(in->etag, sizeof(in->etag), "%s", etag);
+		in->attr.st_size = (off_t)size;
+		in->attr.st_blocks = (blkcnt_t)((size + 511) / 512);
+		in->has_meta = true;
+		in->attr_expires = now_mono() + fs->conf->stat_timeout;
+		if (!strcmp(path, in->path))
+			dir_cache_upsert(fs->dirs,
+					 parent_of(path, dir, sizeof(dir)),
+					 base_of(path), S_IFREG, size,
+					 attr.st_mtim.tv_sec);
+	} else {
+		log_err("upload of %s failed: %s", path, strerror(-rc));
+	}
+	pthread_mutex_unlock(&fs->lock);
+out:
+	stage_put(st);
+	free(key);
+	free(path);
+	return rc;
+}
+
+/* Write in's attributes to its object without a stage (chmod & co). */
+static int push_meta(struct fs *fs, const char *path, const struct stat *attr)
+{
+	struct store_put_opts opts = { 0 };
+	struct meta_headers mh;
+	char *key;
+	int rc;
+
+	meta_to_headers(attr, &mh);
+	opts.meta = mh.kv;
+	opts.nmeta = mh.n;
+	if (S_ISDIR(attr->st_mode)) {
+		key = key_of(fs, path, true);
+		if (!key)
+			return -ENOMEM;
+		rc = fs->store->ops->put_fd(fs->store, key, -1, 0, &opts,
+					    NULL);
+	} else {
+		key = key_of(fs, path, false);
+		if (!key)
+			return -ENOMEM;
+		rc = fs->store->ops->copy(fs->store, key, key, &opts);
+	}
+	free(key);
+	return rc;
+}
+
+/*
+ * Give in a stage holding its current contents (the first keep bytes of
+ * the object; all of them if keep is UINT64_MAX).  Called without locks;
+ * returns with in->stage set (ours or one made meanwhile).
+ */
+static int ensure_stage(struct fs *fs, struct inode *in, uint64_t keep)
+{
+	struct stage *st = NULL;
+	char etag[128], *key = NULL;
+	uint64_t size = 0, remote;
+	int rc;
+
+	pthread_mutex_lock(&fs->lock);
+	if (in->stage) {
+		pthread_mutex_unlock(&fs->lock);
+		return 0;
+	}
+	remote = (uint64_t)in->attr.st_size;
+	snprintf(etag, sizeof(etag), "%s", in->etag);
+	key = key_of(fs, in->path, false);
+	pthread_mutex_unlock(&fs->lock);
+	if (!key)
+		return -ENOMEM;
+	rc = stage_new(fs->stage_dir, &st);
+	if (rc)
+		goto out;
+	if (keep > 0 && remote > 0 && etag[0]) {
+		rc = fs->store->ops->get_to_fd(fs->store, key, etag, st->fd,
+					       &size);
+		if (rc == -ESTALE)
+			rc = -EIO; /* changed while we fetched it */
+		if (rc)
+			goto out;
+	}
+	if (size > keep) {
+		if (ftruncate(st->fd, (off_t)keep) < 0) {
+			rc = -errno;
+			goto out;
+		}
+		size = keep;
+	}
+	st->size = size;
+	pthread_mutex_lock(&fs->lock);
+	if (!in->stage) {
+		in->stage = st;
+		st = NULL;
+	}
+	pthread_mutex_unlock(&fs->lock);
+out:
+	stage_put(st);
+	free(key);
+	return rc;
+}
+
+/* Drop in's stage if nobody writes and nothing is pending.  Locked. */
+static void maybe_drop_stage(struct inode *in)
+{
+	if (in->stage && in->writers == 0 && !in->stage->dirty) {
+		stage_put(in->stage);
+		in->stage = NULL;
+		in->attr_expires = 0;
+	}
+}
+
+static int truncate_stage(struct fs *fs, struct inode *in, uint64_t size)
+{
+	int rc = 0;
+
+	pthread_rwlock_wrlock(&in->stage_lock);
+	pthread_mutex_lock(&fs->lock);
+	if (!in->stage) {
+		rc = -EIO;
+	} else if (ftruncate(in->stage->fd, (off_t)size) < 0) {
+		rc = -errno;
+	} else {
+		in->stage->size = size;
+		in->stage->dirty = true;
+		in->attr.st_mtim = now_real();
+		in->attr.st_ctim = in->attr.st_mtim;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	pthread_rwlock_unlock(&in->stage_lock);
+	return rc;
+}
+
+int fs_setattr(struct fs *fs, uint64_t ino, struct fs_file *f,
+	       const struct stat *attr, int to_set, struct stat *out)
+{
+	struct inode *in;
+	struct stat newattr;
+	char *path = NULL;
+	bool staged;
+	int rc = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	in = inode_find(fs->inodes, ino);
+	if (!in) {
+		pthread_mutex_unlock(&fs->lock);
+		return -ESTALE;
+	}
+	if ((to_set & FS_SET_SIZE) && S_ISDIR(in->attr.st_mode)) {
+		pthread_mutex_unlock(&fs->lock);
+		return -EISDIR;
+	}
+	if ((to_set & ~FS_SET_SIZE) && in->ino == INODE_ROOT) {
+		/* the mount root has no object to hold its metadata */
+		pthread_mutex_unlock(&fs->lock);
+		return -EPERM;
+	}
+	in->refs++;
+	pthread_mutex_unlock(&fs->lock);
+
+	if (to_set & FS_SET_SIZE) {
+		uint64_t size = (uint64_t)attr->st_size;
+
+		rc = ensure_stage(fs, in, size);
+		if (!rc)
+			rc = truncate_stage(fs, in, size);
+		if (rc)
+			goto out;
+	}
+
+	pthread_mutex_lock(&fs->lock);
+	newattr = in->attr;
+	if (to_set & FS_SET_MODE)
+		newattr.st_mode = (newattr.st_mode & S_IFMT) |
+				  (attr->st_mode & 07777);
+	if (to_set & FS_SET_UID)
+		newattr.st_uid = attr->st_uid;
+	if (to_set & FS_SET_GID)
+		newattr.st_gid = attr->st_gid;
+	if (to_set & FS_SET_MTIME_NOW)
+		newattr.st_mtim = now_real();
+	else if (to_set & FS_SET_MTIME)
+		newattr.st_mtim = attr->st_mtim;
+	if (to_set & FS_SET_ATIME_NOW)
+		newattr.st_atim = now_real();
+	else if (to_set & FS_SET_ATIME)
+		newattr.st_atim = attr->st_atim;
+	if (to_set & ~FS_SET_SIZE)
+		newattr.st_ctim = now_real();
+	staged = in->stage != NULL;
+	if (staged) {
+		/* goes up with the contents at flush */
+		in->attr = newattr;
+		if (to_set & ~(FS_SET_SIZE | FS_SET_ATIME | FS_SET_ATIME_NOW))
+			in->meta_dirty = true;
+	}
+	path = strdup(in->path);
+	pthread_mutex_unlock(&fs->lock);
+	if (!path) {
+		rc = -ENOMEM;
+		goto out;
+	}
+
+	if (staged && !f) {
+		/* truncate(2) or chmod(2) by path: nothing will flush it */
+		pthread_mutex_lock(&fs->lock);
+		bool open_writer = in->writers > 0;
+		pthread_mutex_unlock(&fs->lock);
+		if (!open_writer) {
+			pthread_rwlock_wrlock(&in->stage_lock);
+			rc = upload_stage(fs, in);
+			pthread_rwlock_unlock(&in->stage_lock);
+		}
+	} else if (!staged && (to_set & (FS_SET_MODE | FS_SET_UID |
+					 FS_SET_GID | FS_SET_MTIME |
+					 FS_SET_MTIME_NOW))) {
+		rc = push_meta(fs, path, &newattr);
+		if (rc == 0) {
+			pthread_mutex_lock(&fs->lock);
+			in->attr = newattr;
+			in->has_meta = true;
+			pthread_mutex_unlock(&fs->lock);
+		}
+	} else if (!staged) {
+		pthread_mutex_lock(&fs->lock);
+		in->attr.st_atim = newattr.st_atim; /* atime is not kept */
+		pthread_mutex_unlock(&fs->lock);
+	}
+out:
+	pthread_mutex_lock(&fs->lock);
+	if (rc == 0 && !f)
+		maybe_drop_stage(in);
+	fill_attr(in, out);
+	in->refs--;
+	inode_maybe_free(fs->inodes, in);
+	pthread_mutex_unlock(&fs->lock);
+	free(path);
+	return rc;
+}
+
+/* ---- namespace ---- */
+
+/* Parent inode (a directory) and the child's path.  Locked. */
+static int parent_child(struct fs *fs, uint64_t parent, const char *name,
+			struct inode **p, char **path)
+{
+	int rc;
+
+	*p = inode_find(fs->inodes, parent);
+	if (!*p)
+		return -ESTALE;
+	if (!S_ISDIR((*p)->attr.st_mode))
+		return -ENOTDIR;
+	rc = check_name(fs, (*p)->path, name);
+	if (rc)
+		return rc;
+	*path = child_path((*p)->path, name);
+	return *path ? 0 : -ENOMEM;
+}
+
+int fs_mkdir(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
+	     const struct fs_ctx *ctx, struct stat *st)
+{
+	struct store_put_opts opts = { 0 };
+	struct dir_listing *empty = NULL;
+	struct meta_headers mh;
+	struct inode *p, *in;
+	struct stat attr;
+	char *path = NULL, *key = NULL;
+	int rc;
+
+	pthread_mutex_lock(&fs->lock);
+	rc = parent_child(fs, parent, name, &p, &path);
+	pthread_mutex_unlock(&fs->lock);
+	if (rc)
+		goto out;
+	key = key_of(fs, path, true);
+	empty = dir_listing_new(path);
+	if (!key || !empty) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	meta_attr_default(&fs->defaults, S_IFDIR, 0, 0, &attr);
+	attr.st_mode = S_IFDIR | (mode & 07777);
+	attr.st_uid = ctx->uid;
+	attr.st_gid = ctx->gid;
+	attr.st_mtim = now_real();
+	attr.st_ctim = attr.st_mtim;
+	attr.st_atim = attr.st_mtim;
+	meta_to_headers(&attr, &mh);
+	opts.meta = mh.kv;
+	opts.nmeta = mh.n;
+	rc = fs->store->ops->put_fd(fs->store, key, -1, 0, &opts, NULL);
+	if (rc)
+		goto out;
+	pthread_mutex_lock(&fs->lock);
+	in = inode_for(fs, path, S_IFDIR);
+	if (!in) {
+		pthread_mutex_unlock(&fs->lock);
+		rc = -ENOMEM;
+		goto out;
+	}
+	in->attr = attr;
+	in->attr.st_ino = in->ino;
+	in->has_meta = true;
+	in->attr_expires = now_mono() + fs->conf->stat_timeout;
+	in->nlookup++;
+	fill_attr(in, st);
+	dir_cache_upsert(fs->dirs, p->path, name, S_IFDIR, 0,
+			 attr.st_mtim.tv_sec);
+	/* A new directory is empty: lookups in it need no request. */
+	empty->fetched = now_mono();
+	dir_cache_put(fs->dirs, empty);
+	empty = NULL;
+	pthread_mutex_unlock(&fs->lock);
+out:
+	dir_listing_free(empty);
+	free(key);
+	free(path);
+	return rc;
+}
+
+int fs_unlink(struct fs *fs, uint64_t parent, const char *name)
+{
+	struct inode *p, *in;
+	char *path = NULL, *key = NULL, *ppath = NULL;
+	int rc;
+
+	pthread_mutex_lock(&fs->lock);
+	rc = parent_child(fs, parent, name, &p, &path);
+	if (!rc) {
+		in = inode_find_path(fs->inodes, path);
+		if (in && S_ISDIR(in->attr.st_mode))
+			rc = -EISDIR;
+		ppath = strdup(p->path);
+		if (!ppath)
+			rc = -ENOMEM;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (rc)
+		goto out;
+	key = key_of(fs, path, false);
+	if (!key) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = fs->store->ops->remove(fs->store, key);
+	if (rc)
+		goto out;
+	pthread_mutex_lock(&fs->lock);
+	in = inode_find_path(fs->inodes, path);
+	if (in && !S_ISDIR(in->attr.st_mode)) {
+		inode_unhash_path(fs->inodes, in);
+		in->attr.st_nlink = 0;
+		inode_maybe_free(fs->inodes, in);
+	}
+	dir_cache_remove(fs->dirs, ppath, name);
+	pthread_mutex_unlock(&fs->lock);
+out:
+	free(ppath);
+	free(key);
+	free(path);
+	return rc;
+}
+
+int fs_rmdir(struct fs *fs, uint64_t parent, const char *name)
+{
+	const struct dir_listing *cached;
+	struct store_list l = { 0 };
+	struct inode *p, *in;
+	char *path = NULL, *key = NULL, *ppath = NULL;
+	size_t i;
+	int rc;
+
+	pthread_mutex_lock(&fs->lock);
+	rc = parent_child(fs, parent, name, &p, &path);
+	if (!rc) {
+		in = inode_find_path(fs->inodes, path);
+		if (in && !S_ISDIR(in->attr.st_mode))
+			rc = -ENOTDIR;
+		cached = dir_cache_find(fs->dirs, path, now_mono(),
+					fs->conf->dir_timeout);
+		if (!rc && cached && cached->n > 0)
+			rc = -ENOTEMPTY;
+		ppath = strdup(p->path);
+		if (!ppath)
+			rc = -ENOMEM;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (rc)
+		goto out;
+	key = key_of(fs, path, true);
+	if (!key) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = fs->store->ops->list(fs->store, key, NULL, NULL, 2, &l);
+	if (rc)
+		goto out;
+	for (i = 0; i < l.nentries; i++)
+		if (strcmp(l.entries[i].key, key))
+			rc = -ENOTEMPTY;
+	if (l.nprefixes)
+		rc = -ENOTEMPTY;
+	if (rc)
+		goto out;
+	rc = fs->store->ops->remove(fs->store, key);
+	if (rc)
+		goto out;
+	pthread_mutex_lock(&fs->lock);
+	in = inode_find_path(fs->inodes, path);
+	if (in) {
+		inode_unhash_path(fs->inodes, in);
+		in->attr.st_nlink = 0;
+		inode_maybe_free(fs->inodes, in);
+	}
+	dir_cache_remove(fs->dirs, ppath, name);
+	dir_cache_drop(fs->dirs, path);
+	pthread_mutex_unlock(&fs->lock);
+out:
+	store_list_release(&l);
+	free(ppath);
+	free(key);
+	free(path);
+	return rc;
+}
+
+int fs_rename(struct fs *fs, uint64_t parent, const char *name,
+	      uint64_t newparent, const char *newname, unsigned flags)
+{
+	struct probe_result pr;
+	struct inode *p, *np, *in, *old;
+	char *path = NULL, *npath = NULL, *ppath = NULL, *nppath = NULL;
+	char *key = NULL, *nkey = NULL;
+	bool local_only = false, exists;
+	mode_t type;
+	int rc;
+
+	if (flags & ~1u) /* only RENAME_NOREPLACE */
+		return -EINVAL;
+	pthread_mutex_lock(&fs->lock);
+	rc = parent_child(fs, parent, name, &p, &path);
+	if (!rc)
+		rc = parent_child(fs, newparent, newname, &np, &npath);
+	if (!rc) {
+		ppath = strdup(p->path);
+		nppath = strdup(np->path);
+		if (!ppath || !nppath)
+			rc = -ENOMEM;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (rc)
+		goto out;
+	if (!strcmp(path, npath))
+		goto out;
+	rc = probe_path(fs, path, &pr);
+	pthread_mutex_lock(&fs->lock);
+	in = inode_find_path(fs->inodes, path);
+	if (rc == -ENOENT && in && in->stage) {
+		local_only = true; /* created here, not uploaded yet */
+		rc = 0;
+	}
+	type = rc == 0 ? (in ? in->attr.st_mode & S_IFMT : pr.type) : 0;
+	pthread_mutex_unlock(&fs->lock);
+	if (rc)
+		goto out;
+	if (type == S_IFDIR) {
+		/* Not atomic on S3: let mv(1) copy the tree instead. */
+		rc = -EXDEV;
+		goto out;
+	}
+	rc = probe_path(fs, npath, &pr);
+	exists = rc == 0;
+	if (rc && rc != -ENOENT)
+		goto out;
+	rc = 0;
+	if (exists && (flags & 1u)) {
+		rc = -EEXIST;
+		goto out;
+	}
+	if (exists && pr.type == S_IFDIR) {
+		rc = -EISDIR;
+		goto out;
+	}
+	key = key_of(fs, path, false);
+	nkey = key_of(fs, npath, false);
+	if (!key || !nkey) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (!local_only) {
+		rc = fs->store->ops->copy(fs->store, key, nkey, NULL);
+		if (rc)
+			goto out;
+		rc = fs->store->ops->remove(fs->store, key);
+		if (rc) {
+			/* never leave two names: undo the copy */
+			fs->store->ops->remove(fs->store, nkey);
+			goto out;
+		}
+	}
+	pthread_mutex_lock(&fs->lock);
+	old = inode_find_path(fs->inodes, npath);
+	if (old) {
+		inode_unhash_path(fs->inodes, old);
+		inode_maybe_free(fs->inodes, old);
+	}
+	in = inode_find_path(fs->inodes, path);
+	if (in) {
+		rc = inode_set_path(fs->inodes, in, npath);
+		in->attr.st_ctim = now_real();
+	}
+	dir_cache_remove(fs->dirs, ppath, name);
+	dir_cache_upsert(fs->dirs, nppath, newname, S_IFREG,
+			 in ? (uint64_t)in->attr.st_size : 0,
+			 in ? in->attr.st_mtim.tv_sec : now_real().tv_sec);
+	pthread_mutex_unlock(&fs->lock);
+out:
+	free(key);
+	free(nkey);
+	free(path);
+	free(npath);
+	free(ppath);
+	free(nppath);
+	return rc;
+}
+
+/* ---- files ---- */
+
+static struct fs_file *file_new(struct fs *fs, struct inode *in, bool writer)
+{
+	struct fs_file *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return NULL;
+	f->fs = fs;
+	f->in = in;
+	f->writer = writer;
+	f->window = FS_RA_MIN;
+	pthread_mutex_init(&f->ra_lock, NULL);
+	return f;
+}
+
+static void file_free(struct fs_file *f)
+{
+	if (!f)
+		return;
+	pthread_mutex_destroy(&f->ra_lock);
+	free(f->ra_buf);
+	free(f);
+}
+
+int fs_open(struct fs *fs, uint64_t ino, int flags, struct fs_file **out)
+{
+	bool writer = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+	struct fs_file *f = NULL;
+	struct inode *in;
+	int rc = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	in = inode_find(fs->inodes, ino);
+	if (!in) {
+		rc = -ESTALE;
+	} else if (S_ISDIR(in->attr.st_mode)) {
+		rc = -EISDIR;
+	} else {
+		f = file_new(fs, in, writer);
+		if (!f)
+			rc = -ENOMEM;
+	}
+	if (rc) {
+		pthread_mutex_unlock(&fs->lock);
+		return rc;
+	}
+	in->refs++;
+	if (writer)
+		in->writers++;
+	snprintf(f->etag, sizeof(f->etag), "%s", in->etag);
+	pthread_mutex_unlock(&fs->lock);
+
+	if (writer) {
+		rc = ensure_stage(fs, in, (flags & O_TRUNC) ? 0 : UINT64_MAX);
+		if (!rc && (flags & O_TRUNC))
+			rc = truncate_stage(fs, in, 0);
+	}
+	if (rc) {
+		fs_release(f);
+		return rc;
+	}
+	*out = f;
+	return 0;
+}
+
+int fs_create(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
+	      int flags, const struct fs_ctx *ctx, struct stat *st,
+	      struct fs_file **out)
+{
+	struct stage *stg = NULL;
+	struct fs_file *f = NULL;
+	struct inode *p, *in;
+	char *path = NULL;
+	int rc;
+
+	pthread_mutex_lock(&fs->lock);
+	rc = parent_child(fs, parent, name, &p, &path);
+	if (rc)
+		goto out;
+	in = inode_find_path(fs->inodes, path);
+	if (in && S_ISDIR(in->attr.st_mode)) {
+		rc = -EISDIR;
+		goto out;
+	}
+	if (in && (flags & O_EXCL) && (in->stage || in->etag[0])) {
+		rc = -EEXIST;
+		goto out;
+	}
+	rc = stage_new(fs->stage_dir, &stg);
+	if (rc)
+		goto out;
+	in = inode_for(fs, path, S_IFREG);
+	f = in ? file_new(fs, in, true) : NULL;
+	if (!f) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (in->stage) {
+		/* already open for writing: create truncates it */
+		pthread_mutex_unlock(&fs->lock);
+		stage_put(stg);
+		stg = NULL;
+		rc = truncate_stage(fs, in, 0);
+		pthread_mutex_lock(&fs->lock);
+		if (rc)
+			goto out;
+	} else {
+		in->stage = stg;
+		stg = NULL;
+	}
+	in->stage->dirty = true;
+	meta_attr_default(&fs->defaults, S_IFREG, 0, 0, &in->attr);
+	in->attr.st_mode = S_IFREG | (mode & 07777);
+	in->attr.st_uid = ctx->uid;
+	in->attr.st_gid = ctx->gid;
+	in->attr.st_mtim = now_real();
+	in->attr.st_ctim = in->attr.st_mtim;
+	in->attr.st_atim = in->attr.st_mtim;
+	in->attr.st_ino = in->ino;
+	in->has_meta = true;
+	in->etag[0] = '\0';
+	in->refs++;
+	in->writers++;
+	in->nlookup++;
+	fill_attr(in, st);
+	dir_cache_upsert(fs->dirs, p->path, name, S_IFREG, 0,
+			 in->attr.st_mtim.tv_sec);
+	*out = f;
+	f = NULL;
+out:
+	pthread_mutex_unlock(&fs->lock);
+	stage_put(stg);
+	file_free(f);
+	free(path);
+	return rc;
+}
+
+static ssize_t pread_full(int fd, char *buf, size_t size, uint64_t off)
+{
+	size_t done = 0;
+	ssize_t r;
+
+	while (done < size) {
+		r = pread(fd, buf + done, size - done, (off_t)(off + done));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			break;
+		done += (size_t)r;
+	}
+	return (ssize_t)done;
+}
+
+/* Serve a read from the object through the handle's read-ahead buffer. */
+static ssize_t read_remote(struct fs_file *f, const char *key, uint64_t fsize,
+			   char *buf, size_t size, uint64_t off)
+{
+	struct fs *fs = f->fs;
+	size_t want, got = 0, n;
+	ssize_t rc;
+
+	pthread_mutex_lock(&f->ra_lock);
+	if (off >= fsize) {
+		rc = 0;
+		goto out;
+	}
+	if (size > fsize - off)
+		size = (size_t)(fsize - off);
+	if (f->ra_buf && off >= f->ra_off && off + size <= f->ra_off + f->ra_len)
+		goto copy;
+	/* sequential: grow the window; a seek starts small again */
+	if (off == f->next_off && f->window < FS_RA_MAX)
+		f->window *= 2;
+	else if (off != f->next_off)
+		f->window = FS_RA_MIN;
+	want = size > f->window ? size : f->window;
+	if (want > fsize - off)
+		want = (size_t)(fsize - off);
+	if (!f->ra_buf) {
+		f->ra_buf = malloc(FS_RA_MAX > size ? FS_RA_MAX : size);
+		if (!f->ra_buf) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	} else if (want > FS_RA_MAX) {
+		char *nb = realloc(f->ra_buf, want);
+
+		if (!nb) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		f->ra_buf = nb;
+	}
+	f->ra_len = 0;
+	rc = fs->store->ops->get_range(fs->store, key, off, want, f->etag,
+				       f->ra_buf, &got);
+	if (rc == -ESTALE) {
+		log_warn("%s changed while it was open; failing the read",
+			 key);
+		rc = -EIO;
+	}
+	if (rc)
+		goto out;
+	f->ra_off = off;
+	f->ra_len = got;
+copy:
+	n = (size_t)(f->ra_off + f->ra_len - off);
+	if (n > size)
+		n = size;
+	memcpy(buf, f->ra_buf + (off - f->ra_off), n);
+	f->next_off = off + n;
+	rc = (ssize_t)n;
+out:
+	pthread_mutex_unlock(&f->ra_lock);
+	return rc;
+}
+
+ssize_t fs_read(struct fs_file *f, char *buf, size_t size, uint64_t off)
+{
+	struct fs *fs = f->fs;
+	struct inode *in = f->in;
+	struct stage *st = NULL;
+	uint64_t fsize;
+	char *key = NULL;
+	ssize_t rc;
+
+	pthread_mutex_lock(&fs->lock);
+	if (in->stage)
+		st = stage_get(in->stage);
+	else
+		key = key_of(fs, in->path, false);
+	fsize = st ? st->size : (uint64_t)in->attr.st_size;
+	pthread_mutex_unlock(&fs->lock);
+	if (st) {
+		if (off >= fsize)
+			rc = 0;
+		else
+			rc = pread_full(st->fd, buf,
+					size < fsize - off ? size
+							   : (size_t)(fsize - off),
+					off);
+		stage_put(st);
+		return rc;
+	}
+	if (!key)
+		return -ENOMEM;
+	rc = read_remote(f, key, fsize, buf, size, off);
+	free(key);
+	return rc;
+}
+
+ssize_t fs_write(struct fs_file *f, const char *buf, size_t size,
+		 uint64_t off)
+{
+	struct fs *fs = f->fs;
+	struct inode *in = f->in;
+	struct stage *st;
+	size_t done = 0;
+	ssize_t w, rc;
+
+	pthread_rwlock_rdlock(&in->stage_lock);
+	pthread_mutex_lock(&fs->lock);
+	st = in->stage ? stage_get(in->stage) : NULL;
+	pthread_mutex_unlock(&fs->lock);
+	if (!st) {
+		rc = -EBADF;
+		goto out;
+	}
+	while (done < size) {
+		w = pwrite(st->fd, buf + done, size - done,
+			   (off_t)(off + done));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			break;
+		done += (size_t)w;
+	}
+	rc = done ? (ssize_t)done : -errno;
+	pthread_mutex_lock(&fs->lock);
+	if (done) {
+		if (off + done > st->size)
+			st->size = off + done;
+		st->dirty = true;
+		in->attr.st_mtim = now_real();
+		in->attr.st_ctim = in->attr.st_mtim;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	stage_put(st);
+out:
+	pthread_rwlock_unlock(&in->stage_lock);
+	return rc;
+}
+
+int fs_flush(struct fs_file *f)
+{
+	int rc;
+
+	if (!f->writer)
+		return 0;
+	pthread_rwlock_wrlock(&f->in->stage_lock);
+	rc = upload_stage(f->fs, f->in);
+	pthread_rwlock_unlock(&f->in->stage_lock);
+	return rc;
+}
+
+int fs_fsync(struct fs_file *f)
+{
+	return fs_flush(f);
+}
+
+void fs_release(struct fs_file *f)
+{
+	struct fs *fs = f->fs;
+	struct inode *in = f->in;
+
+	pthread_mutex_lock(&fs->lock);
+	if (f->writer) {
+		in->writers--;
+		if (in->writers == 0 && in->stage && in->stage->dirty &&
+		    !in->unlinked) {
+			/* close() already returned the upload error */
+			log_warn("%s: changes not uploaded are dropped",
+				 in->path);
+			in->stage->dirty = false;
+			in->meta_dirty = false;
+		}
+		maybe_drop_stage(in);
+	}
+	in->refs--;
+	inode_maybe_free(fs->inodes, in);
+	pthread_mutex_unlock(&fs->lock);
+	file_free(f);
+}
+
+/* ---- directories ---- */
+
+static struct dir_listing *listing_dup(const struct dir_listing *l)
+{
+	struct dir_listing *c = dir_listing_new(l->path);
+	size_t i;
+
+	if (!c)
+		return NULL;
+	for (i = 0; i < l->n; i++) {
+		if (dir_listing_add(c, l->e[i].name, l->e[i].type,
+				    l->e[i].size, l->e[i].mtime)) {
+			dir_listing_free(c);
+			return NULL;
+		}
+	}
+	c->fetched = l->fetched;
+	c->sorted = true;
+	return c;
+}
+
+/* A key's or prefix's name below dir prefix dkey; NULL to skip it. */
+static const char *entry_name(const char *dkey, size_t dlen, char *s)
+{
+	size_t n;
+
+	if (strncmp(s, dkey, dlen))
+		return NULL;
+	s += dlen;
+	n = strlen(s);
+	if (n > 0 && s[n - 1] == '/')
+		s[--n] = '\0';
+	/* the marker itself, "a//b" keys, and names that cannot be names */
+	if (n == 0 || strchr(s, '/') || !strcmp(s, ".") || !strcmp(s, "..") ||
+	    n > FS_NAME_MAX)
+		return NULL;
+	return s;
+}
+
+static int list_dir(struct fs *fs, const char *path, struct dir_listing **out)
+{
+	struct dir_listing *l = NULL;
+	struct store_list page = { 0 };
+	char *dkey = NULL, *token = NULL;
+	const char *name;
+	double started = now_mono();
+	size_t dlen, i;
+	int rc = -ENOMEM;
+
+	dkey = key_of(fs, path, true);
+	l = dir_listing_new(path);
+	if (!dkey || !l)
+		goto out;
+	dlen = strlen(dkey);
+	do {
+		rc = fs->store->ops->list(fs->store, dkey, "/", token,
+					  FS_LIST_PAGE, &page);
+		if (rc)
+			goto out;
+		for (i = 0; i < page.nentries && !rc; i++) {
+			name = entry_name(dkey, dlen, page.entries[i].key);
+			if (name)
+				rc = dir_listing_add(l, name, S_IFREG,
+						     page.entries[i].size,
+						     page.entries[i].mtime);
+		}
+		for (i = 0; i < page.nprefixes && !rc; i++) {
+			name = entry_name(dkey, dlen, page.prefixes[i]);
+			if (name)
+				rc = dir_listing_add(l, name, S_IFDIR, 0,
+						     now_real().tv_sec);
+		}
+		free(token);
+		token = page.truncated ? page.next_token : NULL;
+		page.next_token = NULL;
+		store_list_release(&page);
+	} while (!rc && token);
+	if (rc)
+		goto out;
+	dir_listing_finish(l);
+	l->fetched = started;
+	*out = l;
+	l = NULL;
+out:
+	store_list_release(&page);
+	dir_listing_free(l);
+	free(token);
+	free(dkey);
+	return rc;
+}
+
+/* Add files staged here but not uploaded yet (a LIST cannot see them). */
+static void add_local_children(struct fs *fs, struct dir_listing *fresh,
+			       const struct dir_listing *old)
+{
+	char *path;
+	size_t i;
+	struct inode *in;
+
+	for (i = 0; old && i < old->n; i++) {
+		if (dir_listing_find(fresh, old->e[i].name))
+			continue;
+		path = child_path(fresh->path, old->e[i].name);
+		in = path ? inode_find_path(fs->inodes, path) : NULL;
+		if (in && in->stage && !in->etag[0])
+			dir_listing_add(fresh, old->e[i].name, S_IFREG,
+					in->stage->size,
+					in->attr.st_mtim.tv_sec);
+		free(path);
+	}
+	dir_listing_finish(fresh);
+}
+
+int fs_opendir(struct fs *fs, uint64_t ino, struct fs_dir **out)
+{
+	const struct dir_listing *cached;
+	struct dir_listing *l = NULL, *copy = NULL;
+	struct fs_dir *d = NULL;
+	struct inode *in;
+	char *path = NULL;
+	size_t i;
+	int rc = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	in = inode_find(fs->inodes, ino);
+	if (!in) {
+		rc = -ESTALE;
+	} else if (!S_ISDIR(in->attr.st_mode)) {
+		rc = -ENOTDIR;
+	} else {
+		cached = dir_cache_find(fs->dirs, in->path, now_mono(),
+					fs->conf->dir_timeout);
+		if (cached) {
+			l = listing_dup(cached);
+			if (!l)
+				rc = -ENOMEM;
+		} else {
+			path = strdup(in->path);
+			if (!path)
+				rc = -ENOMEM;
+		}
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (rc)
+		goto out;
+	if (!l) {
+		rc = list_dir(fs, path, &l);
+		if (rc)
+			goto out;
+		pthread_mutex_lock(&fs->lock);
+		/* the expired listing still knows our unuploaded files */
+		cached = dir_cache_find(fs->dirs, path, now_mono(), 1e18);
+		add_local_children(fs, l, cached);
+		copy = listing_dup(l);
+		if (copy)
+			dir_cache_put(fs->dirs, copy);
+		pthread_mutex_unlock(&fs->lock);
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d || !(d->inos = calloc(l->n ? l->n : 1, sizeof(*d->inos)))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	d->fs = fs;
+	pthread_mutex_lock(&fs->lock);
+	for (i = 0; i < l->n; i++) {
+		char *cp = child_path(l->path, l->e[i].name);
+		struct inode *c = cp ? inode_find_path(fs->inodes, cp) : NULL;
+
+		d->inos[i] = c ? c->ino : 0;
+		free(cp);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	d->l = l;
+	l = NULL;
+	*out = d;
+	d = NULL;
+out:
+	if (d)
+		free(d->inos);
+	free(d);
+	dir_listing_free(l);
+	free(path);
+	return rc;
+}
+
+size_t fs_dir_count(const struct fs_dir *d)
+{
+	return d->l->n;
+}
+
+const char *fs_dir_entry(struct fs_dir *d, size_t i, mode_t *type,
+			 uint64_t *ino)
+{
+	if (i >= d->l->n)
+		return NULL;
+	*type = d->l->e[i].type;
+	*ino = d->inos[i];
+	return d->l->e[i].name;
+}
+
+void fs_releasedir(struct fs_dir *d)
+{
+	if (!d)
+		return;
+	dir_listing_free(d->l);
+	free(d->inos);
+	free(d);
+}
+
+int fs_statfs(struct fs *fs, struct statvfs *sv)
+{
+	(void)fs;
+	memset(sv, 0, sizeof(*sv));
+	/* A bucket has no fixed size: report plenty (1 PiB), like peers. */
+	sv->f_bsize = 4096;
+	sv->f_frsize = 4096;
+	sv->f_blocks = (fsblkcnt_t)1 << 38;
+	sv->f_bfree = sv->f_blocks;
+	sv->f_bavail = sv->f_blocks;
+	sv->f_files = (fsfilcnt_t)1 << 32;
+	sv->f_ffree = sv->f_files;
+	sv->f_favail = sv->f_files;
+	sv->f_namemax = FS_NAME_MAX;
+	return 0;
+}

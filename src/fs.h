@@ -1,0 +1,96 @@
+/*
+ * fs.h - POSIX semantics over the object store, without FUSE types.
+ *
+ * fuse_ops.c translates each FUSE request into one call here; everything
+ * below is plain C on struct stat, inode numbers and errno, so it can be
+ * driven by tests with a fake store.
+ *
+ * Every call returns 0 (or a byte count) or a negative errno.  Calls that
+ * answer with an entry (lookup, create, mkdir) count one kernel lookup on
+ * the inode they return; fs_forget() gives those back.
+ *
+ * Threading: all calls may run concurrently.  One mutex (the fs lock)
+ * guards the inode table and caches; it is never held across a network
+ * request.  A file's staging data has its own lock (struct inode).
+ *
+ * Write model (until the write-back journal lands): contents are staged
+ * in the cache directory and uploaded with one PUT when the file is
+ * flushed (close) or fsync'ed; that call returns the upload's error.
+ */
+#ifndef R2FS_FS_H
+#define R2FS_FS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+
+struct fs;
+struct fs_file;
+struct fs_dir;
+struct store;
+struct r2fs_conf;
+
+/* Who asks (for the owner of new files). */
+struct fs_ctx {
+	uid_t uid;
+	gid_t gid;
+};
+
+/* Borrowed store; conf must outlive fs. */
+int fs_new(const struct r2fs_conf *conf, struct store *store,
+	   struct fs **out);
+void fs_free(struct fs *fs);
+
+/* Seconds the kernel may cache entries and attributes. */
+double fs_attr_timeout(const struct fs *fs);
+
+int fs_lookup(struct fs *fs, uint64_t parent, const char *name,
+	      struct stat *st);
+void fs_forget(struct fs *fs, uint64_t ino, uint64_t nlookup);
+int fs_getattr(struct fs *fs, uint64_t ino, struct stat *st);
+
+#define FS_SET_MODE (1 << 0)
+#define FS_SET_UID (1 << 1)
+#define FS_SET_GID (1 << 2)
+#define FS_SET_SIZE (1 << 3)
+#define FS_SET_ATIME (1 << 4)
+#define FS_SET_MTIME (1 << 5)
+#define FS_SET_ATIME_NOW (1 << 6)
+#define FS_SET_MTIME_NOW (1 << 7)
+
+/* f: the open file ftruncate() came through, or NULL (by path). */
+int fs_setattr(struct fs *fs, uint64_t ino, struct fs_file *f,
+	       const struct stat *in, int to_set, struct stat *out);
+
+int fs_mkdir(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
+	     const struct fs_ctx *ctx, struct stat *st);
+int fs_unlink(struct fs *fs, uint64_t parent, const char *name);
+int fs_rmdir(struct fs *fs, uint64_t parent, const char *name);
+/* flags: RENAME_NOREPLACE honoured; RENAME_EXCHANGE is -EINVAL. */
+int fs_rename(struct fs *fs, uint64_t parent, const char *name,
+	      uint64_t newparent, const char *newname, unsigned flags);
+
+int fs_open(struct fs *fs, uint64_t ino, int flags, struct fs_file **out);
+int fs_create(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
+	      int flags, const struct fs_ctx *ctx, struct stat *st,
+	      struct fs_file **out);
+ssize_t fs_read(struct fs_file *f, char *buf, size_t size, uint64_t off);
+ssize_t fs_write(struct fs_file *f, const char *buf, size_t size,
+		 uint64_t off);
+int fs_flush(struct fs_file *f);
+int fs_fsync(struct fs_file *f);
+void fs_release(struct fs_file *f);
+
+/* A snapshot of a directory's entries, "." and ".." not included. */
+int fs_opendir(struct fs *fs, uint64_t ino, struct fs_dir **out);
+size_t fs_dir_count(const struct fs_dir *d);
+/* Name and type (S_IFDIR/S_IFREG) of entry i; ino is 0 if unknown. */
+const char *fs_dir_entry(struct fs_dir *d, size_t i, mode_t *type,
+			 uint64_t *ino);
+void fs_releasedir(struct fs_dir *d);
+
+int fs_statfs(struct fs *fs, struct statvfs *sv);
+
+#endif

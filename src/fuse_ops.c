@@ -1,0 +1,375 @@
+/*
+ * fuse_ops.c - FUSE low-level requests -> fs.c calls.
+ *
+ * Kept thin on purpose: no policy lives here.  File handles carry a
+ * struct fs_file or struct fs_dir pointer in fi->fh.
+ */
+#include "fuse_ops.h"
+
+#include <errno.h>
+#include <stdio.h> /* RENAME_* */
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+
+/* d_ino for entries whose inode we have not made yet (as libfuse's
+ * high-level API does). */
+#define R2FS_UNKNOWN_INO 0xffffffffu
+
+static struct fs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static void reply_entry(fuse_req_t req, int rc, const struct stat *st)
+{
+	struct fuse_entry_param e;
+	double t;
+
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	t = fs_attr_timeout(fs_of(req));
+	memset(&e, 0, sizeof(e));
+	e.ino = st->st_ino;
+	e.attr = *st;
+	e.attr_timeout = t;
+	e.entry_timeout = t;
+	fuse_reply_entry(req, &e);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	/* Large requests: fewer round trips through the kernel. */
+	if (conn->capable & FUSE_CAP_ASYNC_READ)
+		conn->want |= FUSE_CAP_ASYNC_READ;
+	conn->max_write = 1 << 20;
+	conn->max_readahead = 1 << 20;
+	/* The kernel's page cache would hide other clients' changes until
+	 * we know to invalidate it (keep_cache comes with ETag tracking). */
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct stat st;
+	int rc = fs_lookup(fs_of(req), parent, name, &st);
+
+	if (rc == -ENOENT) {
+		/* A negative entry the kernel may cache for a short while. */
+		struct fuse_entry_param e;
+
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = fs_attr_timeout(fs_of(req));
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	reply_entry(req, rc, &st);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	fs_forget(fs_of(req), ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count,
+			    struct fuse_forget_data *forgets)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		fs_forget(fs_of(req), forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct stat st;
+	int rc = fs_getattr(fs_of(req), ino, &st);
+
+	(void)fi;
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &st, fs_attr_timeout(fs_of(req)));
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		       int to_set, struct fuse_file_info *fi)
+{
+	struct fs_file *f = fi ? (struct fs_file *)(uintptr_t)fi->fh : NULL;
+	struct stat st;
+	int set = 0, rc;
+
+	if (to_set & FUSE_SET_ATTR_MODE)
+		set |= FS_SET_MODE;
+	if (to_set & FUSE_SET_ATTR_UID)
+		set |= FS_SET_UID;
+	if (to_set & FUSE_SET_ATTR_GID)
+		set |= FS_SET_GID;
+	if (to_set & FUSE_SET_ATTR_SIZE)
+		set |= FS_SET_SIZE;
+	if (to_set & FUSE_SET_ATTR_ATIME)
+		set |= FS_SET_ATIME;
+	if (to_set & FUSE_SET_ATTR_MTIME)
+		set |= FS_SET_MTIME;
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+		set |= FS_SET_ATIME_NOW;
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+		set |= FS_SET_MTIME_NOW;
+	rc = fs_setattr(fs_of(req), ino, f, attr, set, &st);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &st, fs_attr_timeout(fs_of(req)));
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	struct fs_ctx ctx = { c->uid, c->gid };
+	struct stat st;
+
+	reply_entry(req, fs_mkdir(fs_of(req), parent, name, mode, &ctx, &st),
+		    &st);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, -fs_unlink(fs_of(req), parent, name));
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, -fs_rmdir(fs_of(req), parent, name));
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname,
+		      unsigned int flags)
+{
+	unsigned f = 0;
+
+	if (flags & RENAME_EXCHANGE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (flags & RENAME_NOREPLACE)
+		f |= 1u;
+	fuse_reply_err(req, -fs_rename(fs_of(req), parent, name, newparent,
+				       newname, f));
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		    const char *newname)
+{
+	(void)ino;
+	(void)newparent;
+	(void)newname;
+	/* Objects have one name; rsync -H and cp fall back to copies. */
+	fuse_reply_err(req, EPERM);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_file *f;
+	int rc = fs_open(fs_of(req), ino, fi->flags, &f);
+
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uintptr_t)f;
+	if (fuse_reply_open(req, fi))
+		fs_release(f); /* the open was interrupted */
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, struct fuse_file_info *fi)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	struct fs_ctx ctx = { c->uid, c->gid };
+	struct fuse_entry_param e;
+	struct fs_file *f;
+	struct stat st;
+	int rc;
+
+	rc = fs_create(fs_of(req), parent, name, mode, fi->flags, &ctx, &st,
+		       &f);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	memset(&e, 0, sizeof(e));
+	e.ino = st.st_ino;
+	e.attr = st;
+	e.attr_timeout = fs_attr_timeout(fs_of(req));
+	e.entry_timeout = e.attr_timeout;
+	fi->fh = (uintptr_t)f;
+	if (fuse_reply_create(req, &e, fi)) {
+		fs_forget(fs_of(req), st.st_ino, 1);
+		fs_release(f);
+	}
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
+	char *buf = malloc(size ? size : 1);
+	ssize_t n;
+
+	(void)ino;
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = fs_read(f, buf, size, (uint64_t)off);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		     size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
+	ssize_t n = fs_write(f, buf, size, (uint64_t)off);
+
+	(void)ino;
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	fuse_reply_err(req, -fs_flush((struct fs_file *)(uintptr_t)fi->fh));
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		     struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	fuse_reply_err(req, -fs_fsync((struct fs_file *)(uintptr_t)fi->fh));
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	(void)ino;
+	fs_release((struct fs_file *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct fs_dir *d;
+	int rc = fs_opendir(fs_of(req), ino, &d);
+
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uintptr_t)d;
+	if (fuse_reply_open(req, fi))
+		fs_releasedir(d);
+}
+
+/* Offsets: 1 = ".", 2 = "..", 3 + i = entry i. */
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct fs_dir *d = (struct fs_dir *)(uintptr_t)fi->fh;
+	size_t used = 0, n = fs_dir_count(d), len;
+	char *buf = malloc(size);
+	struct stat st;
+	const char *name;
+	uint64_t cino;
+	mode_t type;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	memset(&st, 0, sizeof(st));
+	for (; (size_t)off < n + 2; off++) {
+		if (off == 0) {
+			name = ".";
+			st.st_ino = ino;
+			st.st_mode = S_IFDIR;
+		} else if (off == 1) {
+			name = "..";
+			st.st_ino = R2FS_UNKNOWN_INO;
+			st.st_mode = S_IFDIR;
+		} else {
+			name = fs_dir_entry(d, (size_t)off - 2, &type, &cino);
+			st.st_ino = cino ? cino : R2FS_UNKNOWN_INO;
+			st.st_mode = type;
+		}
+		len = fuse_add_direntry(req, buf + used, size - used, name,
+					&st, off + 1);
+		if (len > size - used)
+			break;
+		used += len;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	(void)ino;
+	fs_releasedir((struct fs_dir *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv;
+	int rc = fs_statfs(fs_of(req), &sv);
+
+	(void)ino;
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_statfs(req, &sv);
+}
+
+const struct fuse_lowlevel_ops r2fs_fuse_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.rename = op_rename,
+	.link = op_link,
+	.open = op_open,
+	.create = op_create,
+	.read = op_read,
+	.write = op_write,
+	.flush = op_flush,
+	.fsync = op_fsync,
+	.release = op_release,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.releasedir = op_releasedir,
+	.statfs = op_statfs,
+};

@@ -1,0 +1,75 @@
+/*
+ * inode.h - the inode table: inode number <-> path, with the kernel's
+ * lookup count and our own reference count.
+ *
+ * An inode lives while the kernel remembers it (nlookup > 0, counted up
+ * on every entry reply and down in forget) or while we use it (refs > 0:
+ * open files, in-flight operations).  The root (ino 1) lives forever.
+ *
+ * Locking: the table has no lock of its own; every call and every field
+ * of struct inode is protected by the filesystem lock (fs.c), except
+ * where a field says otherwise.
+ */
+#ifndef R2FS_INODE_H
+#define R2FS_INODE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#define INODE_ROOT 1
+
+struct stage;
+
+struct inode {
+	uint64_t ino;
+	char *path;         /* "" for the root, else "a/b/c" */
+	uint64_t nlookup;   /* kernel's lookup count */
+	unsigned refs;      /* our references */
+	struct stat attr;   /* st_mode carries the type */
+	double attr_expires; /* monotonic seconds; 0: must refresh */
+	bool has_meta;      /* attr holds mode/uid/gid/mtime from metadata */
+	bool unlinked;      /* name removed while open */
+	char etag[128];     /* of the object as last seen; "" if none */
+	/* write state */
+	struct stage *stage; /* staged contents while open for writing */
+	unsigned writers;    /* open handles that may write */
+	bool meta_dirty;     /* attr changed and not yet in the bucket */
+	/* held (write) while uploading or truncating the stage, (read)
+	 * while writing into it; never together with the fs lock */
+	pthread_rwlock_t stage_lock;
+	/* hash chains */
+	struct inode *next_by_ino;
+	struct inode *next_by_path;
+};
+
+struct inode_table;
+
+struct inode_table *inode_table_new(void);
+void inode_table_free(struct inode_table *t);
+
+struct inode *inode_find(struct inode_table *t, uint64_t ino);
+struct inode *inode_find_path(struct inode_table *t, const char *path);
+
+/*
+ * The inode for path, created with type mode (S_IFDIR, ...) if missing.
+ * NULL on ENOMEM.  Neither count is changed.
+ */
+struct inode *inode_get_path(struct inode_table *t, const char *path,
+			     mode_t type);
+
+/* Change an inode's path (rename); NULL-safe on ENOMEM: returns -ENOMEM. */
+int inode_set_path(struct inode_table *t, struct inode *in,
+		   const char *path);
+
+/* Detach an inode from its path (unlink), so a new file can take it. */
+void inode_unhash_path(struct inode_table *t, struct inode *in);
+
+/* Free the inode if nothing holds it any more; true if freed. */
+bool inode_maybe_free(struct inode_table *t, struct inode *in);
+
+size_t inode_table_count(const struct inode_table *t);
+
+#endif

@@ -1,0 +1,239 @@
+/*
+ * main.c - r2fs: options, mount-time checks, daemon, orderly teardown.
+ *
+ * Startup checks everything that can fail before the mount exists:
+ * options, credentials, the cache directory, FUSE options, and finally
+ * one request to the bucket.  Each failure prints one sentence and exits
+ * non-zero with nothing mounted.  Teardown runs in reverse order.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "creds.h"
+#include "fs.h"
+#include "fuse_ops.h"
+#include "http.h"
+#include "log.h"
+#include "s3.h"
+#include "xml.h"
+
+#define R2_OPT(t, member) { t, offsetof(struct r2fs_conf, member), 0 }
+
+static const struct fuse_opt r2fs_opts[] = {
+	R2_OPT("endpoint=%s", endpoint),
+	R2_OPT("account_id=%s", account_id),
+	R2_OPT("jurisdiction=%s", jurisdiction),
+	R2_OPT("region=%s", region),
+	R2_OPT("profile=%s", profile),
+	R2_OPT("passwd_file=%s", passwd_file),
+	R2_OPT("cache_dir=%s", cache_dir),
+	R2_OPT("uid=%u", uid),
+	R2_OPT("gid=%u", gid),
+	R2_OPT("umask=%o", umask),
+	R2_OPT("stat_timeout=%lf", stat_timeout),
+	R2_OPT("dir_timeout=%lf", dir_timeout),
+	R2_OPT("retries=%u", retries),
+	R2_OPT("connect_timeout=%u", connect_timeout),
+	R2_OPT("http_handles=%u", http_handles),
+	FUSE_OPT_END
+};
+
+/* fuse_opt hands one pointer to both the option offsets and opt_proc,
+ * so the conf comes first. */
+struct parse_state {
+	struct r2fs_conf conf;
+	int nonopts;
+	char err[512];
+};
+
+static int opt_proc(void *data, const char *arg, int key,
+		    struct fuse_args *outargs)
+{
+	struct parse_state *ps = data;
+
+	(void)outargs;
+	if (key != FUSE_OPT_KEY_NONOPT)
+		return 1; /* FUSE's own options, checked by libfuse */
+	if (ps->nonopts++ == 0) {
+		if (conf_set_bucket_arg(&ps->conf, arg, ps->err,
+					sizeof(ps->err)))
+			return -1;
+		return 0;
+	}
+	return 1; /* the mount point, for fuse_parse_cmdline */
+}
+
+static void usage(const char *prog)
+{
+	printf("usage: %s BUCKET[:/PREFIX] MOUNTPOINT [options]\n\n", prog);
+	printf(
+"Mounts a Cloudflare R2 bucket (or any S3-compatible bucket) as a directory.\n"
+"\n"
+"r2fs options:\n"
+"    -o account_id=ID       R2 account: endpoint https://ID.r2.cloudflarestorage.com\n"
+"    -o jurisdiction=J      with account_id: eu, fedramp or us\n"
+"    -o endpoint=URL        any S3-compatible endpoint, e.g. http://127.0.0.1:7480\n"
+"    -o region=NAME         signing region (default: auto)\n"
+"    -o passwd_file=FILE    credentials ACCESS_KEY:SECRET_KEY (file mode 0600)\n"
+"    -o profile=NAME        profile in ~/.aws/credentials\n"
+"                           (default: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,\n"
+"                           then AWS_PROFILE or [default] in ~/.aws/credentials)\n"
+"    -o cache_dir=DIR       local staging directory (default: /var/cache/r2fs\n"
+"                           for root, else ~/.cache/r2fs)\n"
+"    -o uid=N,gid=N         owner of objects without metadata (default: you)\n"
+"    -o umask=M             permissions of objects without metadata (default 022)\n"
+"    -o stat_timeout=S      seconds attributes are trusted (default 3)\n"
+"    -o dir_timeout=S       seconds a directory listing is trusted (default 3)\n"
+"    -o retries=N           retries per request on 429/5xx/network errors (default 5)\n"
+"    -o connect_timeout=S   connect timeout in seconds (default 10)\n"
+"    -o http_handles=N      parallel connections (default 16)\n"
+"\n"
+"Credentials are never accepted on the command line.\n"
+"\n");
+}
+
+static int run(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts fopts = { 0 };
+	struct fuse_loop_config loop = { 0 };
+	struct parse_state ps = { 0 };
+	struct r2fs_conf *conf = &ps.conf;
+	struct creds creds = { 0 };
+	struct store *store = NULL;
+	struct fuse_session *se = NULL;
+	struct fs *fs = NULL;
+	struct s3_opts so;
+	char err[512] = "";
+	int rc = 1, mounted = 0, handlers = 0;
+
+	conf_init(conf);
+	if (fuse_opt_parse(&args, &ps, r2fs_opts, opt_proc) < 0) {
+		if (ps.err[0])
+			fprintf(stderr, "r2fs: %s\n", ps.err);
+		goto out;
+	}
+	if (fuse_parse_cmdline(&args, &fopts) != 0)
+		goto out;
+	if (fopts.show_help) {
+		usage(argv[0]);
+		printf("FUSE options:\n");
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		rc = 0;
+		goto out;
+	}
+	if (fopts.show_version) {
+		printf("r2fs %s\n", PACKAGE_VERSION);
+		printf("FUSE library version %s\n", fuse_pkgversion());
+		rc = 0;
+		goto out;
+	}
+	if (fopts.mountpoint) {
+		conf->mountpoint = fopts.mountpoint;
+		fopts.mountpoint = NULL;
+	}
+	if (conf_finish(conf, err, sizeof(err))) {
+		fprintf(stderr, "r2fs: %s\n", err);
+		goto out;
+	}
+	conf->debug = fopts.debug;
+	log_setup(fopts.debug ? LOG_LVL_DEBUG : LOG_LVL_INFO,
+		  !fopts.foreground, "r2fs");
+
+	if (http_global_init()) {
+		fprintf(stderr, "r2fs: cannot initialise libcurl\n");
+		goto out;
+	}
+	xml_global_init();
+	if (creds_load(conf->passwd_file, conf->profile, conf->bucket, &creds,
+		       err, sizeof(err))) {
+		fprintf(stderr, "r2fs: %s\n", err);
+		goto out;
+	}
+	so = (struct s3_opts){
+		.endpoint = conf->endpoint,
+		.bucket = conf->bucket,
+		.region = conf->region,
+		.creds = &creds,
+		.handles = conf->http_handles,
+		.retries = conf->retries,
+		.connect_timeout_ms = (long)conf->connect_timeout * 1000,
+		.verbose_http = 0,
+	};
+	store = s3_store_new(&so);
+	creds_release(&creds); /* the store keeps its own copy */
+	if (!store) {
+		fprintf(stderr, "r2fs: out of memory\n");
+		goto out;
+	}
+	rc = fs_new(conf, store, &fs);
+	if (rc) {
+		fprintf(stderr, "r2fs: cannot use cache directory %s: %s\n",
+			conf->cache_dir, strerror(-rc));
+		rc = 1;
+		goto out;
+	}
+	rc = 1;
+	/* Permissions are checked by the kernel against our attributes. */
+	if (fuse_opt_add_arg(&args, "-odefault_permissions") ||
+	    fuse_opt_add_arg(&args, "-ofsname=r2fs") ||
+	    fuse_opt_add_arg(&args, "-osubtype=r2fs"))
+		goto out;
+	se = fuse_session_new(&args, &r2fs_fuse_ops, sizeof(r2fs_fuse_ops),
+			      fs);
+	if (!se)
+		goto out; /* libfuse printed which option it did not know */
+	if (s3_probe(store, err, sizeof(err))) {
+		fprintf(stderr, "r2fs: %s\n", err);
+		goto out;
+	}
+	if (fuse_set_signal_handlers(se))
+		goto out;
+	handlers = 1;
+	if (fuse_session_mount(se, conf->mountpoint))
+		goto out;
+	mounted = 1;
+	log_info("mounted %s%s%s at %s", conf->bucket,
+		 conf->prefix[0] ? ":/" : "", conf->prefix, conf->mountpoint);
+	if (fuse_daemonize(fopts.foreground))
+		goto out;
+	if (fopts.singlethread) {
+		rc = fuse_session_loop(se);
+	} else {
+		loop.clone_fd = fopts.clone_fd;
+		loop.max_idle_threads = fopts.max_idle_threads;
+		rc = fuse_session_loop_mt(se, &loop);
+	}
+	rc = rc ? 1 : 0;
+	log_info("unmounted %s", conf->mountpoint);
+out:
+	if (mounted)
+		fuse_session_unmount(se);
+	if (handlers)
+		fuse_remove_signal_handlers(se);
+	if (se)
+		fuse_session_destroy(se);
+	fs_free(fs);
+	if (store)
+		store->ops->destroy(store);
+	creds_release(&creds);
+	xml_global_cleanup();
+	http_global_cleanup();
+	free(fopts.mountpoint);
+	fuse_opt_free_args(&args);
+	conf_release(conf);
+	return rc;
+}
+
+int main(int argc, char *argv[])
+{
+	return run(argc, argv);
+}

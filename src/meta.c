@@ -1,0 +1,402 @@
+/*
+ * meta.c - attributes <-> metadata, and directory listings.
+ *
+ * The dir cache is a small array of listings with LRU replacement: a
+ * mount rarely works in more than a few hundred directories at once, and
+ * each lookup in a listed directory is a binary search.
+ */
+#include "meta.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static unsigned long parse_ulong(const char *s, int base, bool *ok)
+{
+	char *end;
+	unsigned long v;
+
+	*ok = false;
+	if (!s || !*s)
+		return 0;
+	errno = 0;
+	v = strtoul(s, &end, base);
+	if (errno || *end || *s == '-')
+		return 0;
+	*ok = true;
+	return v;
+}
+
+bool meta_parse_time(const char *s, struct timespec *ts)
+{
+	char *end;
+	long long sec;
+	long nsec = 0;
+	int digits = 0;
+
+	if (!s || !*s)
+		return false;
+	errno = 0;
+	sec = strtoll(s, &end, 10);
+	if (errno || end == s)
+		return false;
+	if (*end == '.') {
+		end++;
+		while (*end >= '0' && *end <= '9') {
+			if (digits < 9) {
+				nsec = nsec * 10 + (*end - '0');
+				digits++;
+			}
+			end++;
+		}
+		while (digits < 9 && digits > 0) {
+			nsec *= 10;
+			digits++;
+		}
+	}
+	if (*end)
+		return false;
+	ts->tv_sec = (time_t)sec;
+	ts->tv_nsec = nsec;
+	return true;
+}
+
+void meta_attr_default(const struct meta_defaults *d, mode_t type,
+		       uint64_t size, time_t mtime, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_mode = type | ((type == S_IFDIR ? 0777 : 0666) & ~d->umask);
+	st->st_nlink = type == S_IFDIR ? 2 : 1;
+	st->st_uid = d->uid;
+	st->st_gid = d->gid;
+	st->st_size = type == S_IFDIR ? 0 : (off_t)size;
+	st->st_blksize = 4096;
+	st->st_blocks = (blkcnt_t)((size + 511) / 512);
+	st->st_mtim.tv_sec = mtime;
+	st->st_ctim = st->st_mtim;
+	st->st_atim = st->st_mtim;
+}
+
+bool meta_attr_from_object(const struct meta_defaults *d,
+			   const struct store_object *obj, mode_t type,
+			   struct stat *st)
+{
+	const char *v;
+	struct timespec ts;
+	unsigned long n;
+	bool ok, any = false;
+
+	meta_attr_default(d, type, obj->size, obj->last_modified, st);
+	v = store_object_meta(obj, "mode");
+	if (v) {
+		n = parse_ulong(v, 10, &ok);
+		/* keep the type the key implies; take the permissions, and
+		 * a symlink type from a file object */
+		if (ok && n <= 0177777) {
+			mode_t t = (mode_t)n & S_IFMT;
+
+			if (t == S_IFLNK && type == S_IFREG)
+				type = S_IFLNK;
+			st->st_mode = type | ((mode_t)n & 07777);
+			any = true;
+		}
+	}
+	v = store_object_meta(obj, "uid");
+	n = parse_ulong(v, 10, &ok);
+	if (ok) {
+		st->st_uid = (uid_t)n;
+		any = true;
+	}
+	v = store_object_meta(obj, "gid");
+	n = parse_ulong(v, 10, &ok);
+	if (ok) {
+		st->st_gid = (gid_t)n;
+		any = true;
+	}
+	if (meta_parse_time(store_object_meta(obj, "mtime"), &ts)) {
+		st->st_mtim = ts;
+		st->st_ctim = ts;
+		any = true;
+	}
+	return any;
+}
+
+void meta_to_headers(const struct stat *st, struct meta_headers *h)
+{
+	static const char *const names[] = { "mode", "uid", "gid", "mtime" };
+	size_t i;
+
+	snprintf(h->val[0], sizeof(h->val[0]), "%u", (unsigned)st->st_mode);
+	snprintf(h->val[1], sizeof(h->val[1]), "%u", (unsigned)st->st_uid);
+	snprintf(h->val[2], sizeof(h->val[2]), "%u", (unsigned)st->st_gid);
+	if (st->st_mtim.tv_nsec)
+		snprintf(h->val[3], sizeof(h->val[3]), "%lld.%09ld",
+			 (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+	else
+		snprintf(h->val[3], sizeof(h->val[3]), "%lld",
+			 (long long)st->st_mtim.tv_sec);
+	for (i = 0; i < 4; i++) {
+		h->kv[i].name = (char *)names[i];
+		h->kv[i].value = h->val[i];
+	}
+	h->n = 4;
+}
+
+/* --- listings --- */
+
+struct dir_listing *dir_listing_new(const char *path)
+{
+	struct dir_listing *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	l->path = strdup(path);
+	if (!l->path) {
+		free(l);
+		return NULL;
+	}
+	l->sorted = true;
+	return l;
+}
+
+void dir_listing_free(struct dir_listing *l)
+{
+	size_t i;
+
+	if (!l)
+		return;
+	for (i = 0; i < l->n; i++)
+		free(l->e[i].name);
+	free(l->e);
+	free(l->path);
+	free(l);
+}
+
+int dir_listing_add(struct dir_listing *l, const char *name, mode_t type,
+		    uint64_t size, time_t mtime)
+{
+	struct dir_entry *e;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+
+		e = realloc(l->e, cap * sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		l->e = e;
+		l->cap = cap;
+	}
+	e = &l->e[l->n];
+	e->name = strdup(name);
+	if (!e->name)
+		return -ENOMEM;
+	e->type = type;
+	e->size = size;
+	e->mtime = mtime;
+	if (l->n > 0 && strcmp(l->e[l->n - 1].name, name) >= 0)
+		l->sorted = false;
+	l->n++;
+	return 0;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	const struct dir_entry *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	if (c)
+		return c;
+	/* files first, so dedup keeps the file */
+	return (x->type == S_IFDIR) - (y->type == S_IFDIR);
+}
+
+void dir_listing_finish(struct dir_listing *l)
+{
+	size_t i, o = 0;
+
+	if (!l->sorted)
+		qsort(l->e, l->n, sizeof(*l->e), entry_cmp);
+	for (i = 0; i < l->n; i++) {
+		if (o > 0 && !strcmp(l->e[o - 1].name, l->e[i].name)) {
+			free(l->e[i].name);
+			continue;
+		}
+		l->e[o++] = l->e[i];
+	}
+	l->n = o;
+	l->sorted = true;
+}
+
+static size_t lower_bound(const struct dir_listing *l, const char *name)
+{
+	size_t lo = 0, hi = l->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(l->e[mid].name, name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+const struct dir_entry *dir_listing_find(const struct dir_listing *l,
+					 const char *name)
+{
+	size_t i = lower_bound(l, name);
+
+	return i < l->n && !strcmp(l->e[i].name, name) ? &l->e[i] : NULL;
+}
+
+/* --- the cache --- */
+
+struct dir_cache {
+	struct dir_listing **slot;
+	double *used; /* LRU clock per slot */
+	size_t max;
+	double tick;
+};
+
+struct dir_cache *dir_cache_new(size_t max_dirs)
+{
+	struct dir_cache *dc = calloc(1, sizeof(*dc));
+
+	if (!dc)
+		return NULL;
+	dc->max = max_dirs ? max_dirs : 1;
+	dc->slot = calloc(dc->max, sizeof(*dc->slot));
+	dc->used = calloc(dc->max, sizeof(*dc->used));
+	if (!dc->slot || !dc->used) {
+		dir_cache_free(dc);
+		return NULL;
+	}
+	return dc;
+}
+
+void dir_cache_free(struct dir_cache *dc)
+{
+	size_t i;
+
+	if (!dc)
+		return;
+	for (i = 0; dc->slot && i < dc->max; i++)
+		dir_listing_free(dc->slot[i]);
+	free(dc->slot);
+	free(dc->used);
+	free(dc);
+}
+
+static ssize_t slot_of(struct dir_cache *dc, const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < dc->max; i++)
+		if (dc->slot[i] && !strcmp(dc->slot[i]->path, path))
+			return (ssize_t)i;
+	return -1;
+}
+
+const struct dir_listing *dir_cache_find(struct dir_cache *dc,
+					 const char *path, double now,
+					 double ttl)
+{
+	ssize_t i = slot_of(dc, path);
+
+	if (i < 0)
+		return NULL;
+	if (now - dc->slot[i]->fetched > ttl) {
+		dir_listing_free(dc->slot[i]);
+		dc->slot[i] = NULL;
+		return NULL;
+	}
+	dc->used[i] = ++dc->tick;
+	return dc->slot[i];
+}
+
+void dir_cache_put(struct dir_cache *dc, struct dir_listing *l)
+{
+	ssize_t i = slot_of(dc, l->path);
+	size_t j, victim = 0;
+
+	if (i < 0) {
+		for (j = 0; j < dc->max; j++) {
+			if (!dc->slot[j]) {
+				victim = j;
+				break;
+			}
+			if (dc->used[j] < dc->used[victim])
+				victim = j;
+		}
+		i = (ssize_t)victim;
+	}
+	dir_listing_free(dc->slot[i]);
+	dc->slot[i] = l;
+	dc->used[i] = ++dc->tick;
+}
+
+void dir_cache_upsert(struct dir_cache *dc, const char *dir,
+		      const char *name, mode_t type, uint64_t size,
+		      time_t mtime)
+{
+	ssize_t i = slot_of(dc, dir);
+	struct dir_listing *l;
+	struct dir_entry *e;
+	size_t pos;
+
+	if (i < 0)
+		return;
+	l = dc->slot[i];
+	pos = lower_bound(l, name);
+	if (pos < l->n && !strcmp(l->e[pos].name, name)) {
+		e = &l->e[pos];
+		e->type = type;
+		e->size = size;
+		e->mtime = mtime;
+		return;
+	}
+	/* append, then rotate into place */
+	if (dir_listing_add(l, name, type, size, mtime)) {
+		dir_cache_drop(dc, dir); /* can't keep it exact: forget it */
+		return;
+	}
+	if (pos < l->n - 1) {
+		struct dir_entry tmp = l->e[l->n - 1];
+
+		memmove(&l->e[pos + 1], &l->e[pos],
+			(l->n - 1 - pos) * sizeof(*l->e));
+		l->e[pos] = tmp;
+	}
+	l->sorted = true;
+}
+
+void dir_cache_remove(struct dir_cache *dc, const char *dir,
+		      const char *name)
+{
+	ssize_t i = slot_of(dc, dir);
+	struct dir_listing *l;
+	size_t pos;
+
+	if (i < 0)
+		return;
+	l = dc->slot[i];
+	pos = lower_bound(l, name);
+	if (pos >= l->n || strcmp(l->e[pos].name, name))
+		return;
+	free(l->e[pos].name);
+	memmove(&l->e[pos], &l->e[pos + 1],
+		(l->n - pos - 1) * sizeof(*l->e));
+	l->n--;
+}
+
+void dir_cache_drop(struct dir_cache *dc, const char *dir)
+{
+	ssize_t i = slot_of(dc, dir);
+
+	if (i >= 0) {
+		dir_listing_free(dc->slot[i]);
+		dc->slot[i] = NULL;
+	}
+}

@@ -1,0 +1,97 @@
+/*
+ * meta.h - file attributes: from object metadata, from listings, to
+ * metadata headers; and the cache of directory listings.
+ *
+ * Metadata convention (s3fs-fuse compatible, read by rclone too):
+ * x-amz-meta-mode (decimal st_mode with type bits), -uid, -gid, -mtime
+ * (Unix seconds, fraction allowed).  Objects without metadata get the
+ * mount's defaults and Last-Modified as mtime.
+ *
+ * The dir cache has no lock of its own: the fs lock protects it.
+ */
+#ifndef R2FS_META_H
+#define R2FS_META_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "store.h"
+
+/* Defaults for objects without metadata. */
+struct meta_defaults {
+	uid_t uid;
+	gid_t gid;
+	mode_t umask;
+};
+
+/* st from a HEAD answer; type is S_IFDIR or S_IFREG (what the key said).
+ * Returns true if the object carried r2fs/s3fs metadata. */
+bool meta_attr_from_object(const struct meta_defaults *d,
+			   const struct store_object *obj, mode_t type,
+			   struct stat *st);
+
+/* st for a listed object or prefix (no metadata known). */
+void meta_attr_default(const struct meta_defaults *d, mode_t type,
+		       uint64_t size, time_t mtime, struct stat *st);
+
+/* Metadata headers for st (mode, uid, gid, mtime), in fixed storage. */
+struct meta_headers {
+	struct store_meta kv[4];
+	char val[4][48];
+	size_t n;
+};
+
+void meta_to_headers(const struct stat *st, struct meta_headers *h);
+
+/* Parse "1700000000.123456789" (or an integer) into a timespec. */
+bool meta_parse_time(const char *s, struct timespec *ts);
+
+/* --- directory listings --- */
+
+struct dir_entry {
+	char *name;
+	mode_t type; /* S_IFREG or S_IFDIR */
+	uint64_t size;
+	time_t mtime;
+};
+
+struct dir_listing {
+	char *path;      /* "" or "a/b" */
+	double fetched;  /* monotonic seconds */
+	struct dir_entry *e;
+	size_t n, cap;
+	bool sorted;
+};
+
+struct dir_listing *dir_listing_new(const char *path);
+void dir_listing_free(struct dir_listing *l);
+int dir_listing_add(struct dir_listing *l, const char *name, mode_t type,
+		    uint64_t size, time_t mtime);
+/* Sort by name and drop duplicates (a file wins over a same-named
+ * prefix, matching lookup, which finds the object first). */
+void dir_listing_finish(struct dir_listing *l);
+const struct dir_entry *dir_listing_find(const struct dir_listing *l,
+					 const char *name);
+
+struct dir_cache;
+
+struct dir_cache *dir_cache_new(size_t max_dirs);
+void dir_cache_free(struct dir_cache *dc);
+/* A listing no older than ttl seconds at now, or NULL. */
+const struct dir_listing *dir_cache_find(struct dir_cache *dc,
+					 const char *path, double now,
+					 double ttl);
+/* Store l (ownership passes to the cache), replacing an older one. */
+void dir_cache_put(struct dir_cache *dc, struct dir_listing *l);
+/* Keep a cached listing of dir in step with our own changes. */
+void dir_cache_upsert(struct dir_cache *dc, const char *dir,
+		      const char *name, mode_t type, uint64_t size,
+		      time_t mtime);
+void dir_cache_remove(struct dir_cache *dc, const char *dir,
+		      const char *name);
+void dir_cache_drop(struct dir_cache *dc, const char *dir);
+
+#endif

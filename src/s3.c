@@ -1,0 +1,910 @@
+/*
+ * s3.c - the S3 object store over HTTP.
+ *
+ * Every request goes through s3_request(): build the path-style URL, sign
+ * it (SigV4, payload hash in x-amz-content-sha256), perform it on a pooled
+ * connection, and retry with jittered exponential backoff on network
+ * errors, 429 and 5xx (honouring Retry-After).  Non-2xx answers become an
+ * errno in exactly one place, s3_error_to_errno().
+ *
+ * Bodies are streamed from and to files, so memory does not depend on
+ * object size.  Upload payloads are hashed in full (SHA-256) so the server
+ * verifies every byte; aws-chunked signing is never used (R2 lacks it).
+ */
+#include "s3.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+
+#include "creds.h"
+#include "conf.h"
+#include "http.h"
+#include "log.h"
+#include "sigv4.h"
+#include "xml.h"
+
+#define S3_LIST_BODY_MAX (16 * 1024 * 1024)
+#define S3_SMALL_BODY_MAX (1024 * 1024)
+#define S3_MAX_EXTRA 48
+
+struct s3_store {
+	struct store base;
+	struct http_pool *pool;
+	char *endpoint;
+	char host[256];
+	char *bucket;
+	char *region;
+	char *access_key;
+	char *secret_key;
+	char *session_token;
+	unsigned retries;
+	long connect_timeout_ms;
+};
+
+/* One S3 call: what to send and where the answer goes. */
+struct s3_call {
+	const char *method;
+	const char *key;   /* NULL: the bucket itself */
+	const char *query; /* already encoded, or NULL */
+	struct sigv4_header extra[S3_MAX_EXTRA]; /* signed and sent */
+	size_t nextra;
+	const void *body;
+	size_t body_len;
+	int body_fd;
+	uint64_t body_fd_len;
+	bool has_body;
+	char payload_hash[65];
+	unsigned max_attempts; /* 0: 1 + store's retries */
+};
+
+static struct s3_store *to_s3(struct store *s)
+{
+	return (struct s3_store *)s;
+}
+
+void store_object_release(struct store_object *obj)
+{
+	size_t i;
+
+	for (i = 0; i < obj->nmeta; i++) {
+		free(obj->meta[i].name);
+		free(obj->meta[i].value);
+	}
+	free(obj->meta);
+	free(obj->content_type);
+	memset(obj, 0, sizeof(*obj));
+}
+
+const char *store_object_meta(const struct store_object *obj,
+			      const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < obj->nmeta; i++)
+		if (!strcmp(obj->meta[i].name, name))
+			return obj->meta[i].value;
+	return NULL;
+}
+
+void store_list_release(struct store_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->nentries; i++) {
+		free(l->entries[i].key);
+		free(l->entries[i].etag);
+	}
+	for (i = 0; i < l->nprefixes; i++)
+		free(l->prefixes[i]);
+	free(l->entries);
+	free(l->prefixes);
+	free(l->next_token);
+	memset(l, 0, sizeof(*l));
+}
+
+int s3_error_to_errno(long status, const char *code)
+{
+	if (code) {
+		if (!strcmp(code, "NoSuchKey") || !strcmp(code, "NoSuchUpload"))
+			return -ENOENT;
+		if (!strcmp(code, "KeyTooLongError"))
+			return -ENAMETOOLONG;
+		if (!strcmp(code, "EntityTooLarge"))
+			return -EFBIG;
+		if (!strcmp(code, "PreconditionFailed"))
+			return -ESTALE;
+		if (!strcmp(code, "AccessDenied") ||
+		    !strcmp(code, "InvalidAccessKeyId") ||
+		    !strcmp(code, "SignatureDoesNotMatch") ||
+		    !strcmp(code, "RequestTimeTooSkewed"))
+			return -EACCES;
+		if (!strcmp(code, "NotImplemented"))
+			return -EOPNOTSUPP;
+		if (!strcmp(code, "InvalidArgument") ||
+		    !strcmp(code, "InvalidRequest"))
+			return -EINVAL;
+	}
+	switch (status) {
+	case 404:
+		return -ENOENT;
+	case 401:
+	case 403:
+		return -EACCES;
+	case 412:
+		return -ESTALE;
+	case 413:
+		return -EFBIG;
+	case 501:
+		return -EOPNOTSUPP;
+	default:
+		return -EIO;
+	}
+}
+
+static bool status_is_transient(long status)
+{
+	return status == 429 || status == 500 || status == 502 ||
+	       status == 503 || status == 504;
+}
+
+static void backoff_sleep(unsigned attempt, const char *retry_after)
+{
+	double base = 0.1, cap = 10.0, d;
+	struct timespec ts;
+
+	d = base * (double)(1u << (attempt < 10 ? attempt : 10));
+	if (d > cap)
+		d = cap;
+	/* full jitter in [d/2, d): spreads retries of parallel workers */
+	d = d / 2 + (d / 2) * ((double)random() / ((double)RAND_MAX + 1));
+	if (retry_after) {
+		char *end;
+		long ra = strtol(retry_after, &end, 10);
+
+		if (end != retry_after && ra > 0 && ra <= 60 && ra > d)
+			d = (double)ra;
+	}
+	ts.tv_sec = (time_t)d;
+	ts.tv_nsec = (long)((d - (double)ts.tv_sec) * 1e9);
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static int call_add(struct s3_call *c, const char *name, const char *value)
+{
+	if (c->nextra >= S3_MAX_EXTRA)
+		return -E2BIG;
+	c->extra[c->nextra].name = name;
+	c->extra[c->nextra].value = value;
+	c->nextra++;
+	return 0;
+}
+
+static char *build_path(struct s3_store *s, const char *key)
+{
+	char *enc = NULL, *path;
+	size_t len;
+
+	if (key) {
+		enc = sigv4_uri_encode(key, strlen(key), 0);
+		if (!enc)
+			return NULL;
+	}
+	len = strlen(s->bucket) + (enc ? strlen(enc) : 0) + 3;
+	path = malloc(len);
+	if (path)
+		snprintf(path, len, "/%s%s%s", s->bucket, enc ? "/" : "",
+			 enc ? enc : "");
+	free(enc);
+	return path;
+}
+
+/*
+ * Perform call; resp must have been http_response_init()ed with its sink.
+ * Returns 0 with resp->status set, or a transport errno.  Retries
+ * transient failures, each attempt re-signed with the current clock.
+ */
+static int s3_request(struct s3_store *s, struct s3_call *c,
+		      struct http_response *resp)
+{
+	struct sigv4_header hdrs[S3_MAX_EXTRA + 4];
+	struct sigv4_request sreq;
+	struct sigv4_key skey = { s->access_key, s->secret_key, s->region,
+				  "s3" };
+	struct http_response tmpl = *resp;
+	struct curl_slist *list = NULL;
+	struct http_request hreq;
+	char amz_date[SIGV4_AMZ_DATE_LEN];
+	char *path = NULL, *url = NULL, *authz = NULL;
+	unsigned attempt, attempts;
+	size_t n, i, urllen;
+	int rc = 0;
+
+	path = build_path(s, c->key);
+	if (!path)
+		return -ENOMEM;
+	urllen = strlen(s->endpoint) + strlen(path) +
+		 (c->query ? strlen(c->query) : 0) + 2;
+	url = malloc(urllen);
+	if (!url) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	snprintf(url, urllen, "%s%s%s%s", s->endpoint, path,
+		 c->query && c->query[0] ? "?" : "", c->query ? c->query : "");
+	if (!c->payload_hash[0])
+		snprintf(c->payload_hash, sizeof(c->payload_hash), "%s",
+			 SIGV4_UNSIGNED_PAYLOAD);
+	attempts = c->max_attempts ? c->max_attempts : 1 + s->retries;
+
+	for (attempt = 0;; attempt++) {
+		*resp = tmpl;
+		n = 0;
+		sigv4_amz_date(time(NULL), amz_date);
+		hdrs[n++] = (struct sigv4_header){ "host", s->host };
+		hdrs[n++] = (struct sigv4_header){ "x-amz-date", amz_date };
+		hdrs[n++] = (struct sigv4_header){ "x-amz-content-sha256",
+						   c->payload_hash };
+		if (s->session_token)
+			hdrs[n++] = (struct sigv4_header){
+				"x-amz-security-token", s->session_token };
+		for (i = 0; i < c->nextra; i++)
+			hdrs[n++] = c->extra[i];
+		sreq = (struct sigv4_request){
+			.method = c->method,
+			.uri_path = path,
+			.query = c->query,
+			.headers = hdrs,
+			.nheaders = n,
+			.payload_hash = c->payload_hash,
+		};
+		authz = sigv4_authorization(&sreq, &skey, time(NULL));
+		if (!authz) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		for (i = 0; i < n; i++)
+			if (!http_add_header(&list, hdrs[i].name,
+					     hdrs[i].value))
+				rc = -ENOMEM;
+		if (!http_add_header(&list, "Authorization", authz))
+			rc = -ENOMEM;
+		explicit_bzero(authz, strlen(authz));
+		free(authz);
+		authz = NULL;
+		if (rc)
+			goto out;
+
+		hreq = (struct http_request){
+			.method = c->method,
+			.url = url,
+			.headers = list,
+			.body = c->body,
+			.body_len = c->body_fd >= 0 ? c->body_fd_len
+						    : c->body_len,
+			.body_fd = c->body_fd,
+			.body_off = 0,
+			.has_body = c->has_body,
+		};
+		rc = http_perform(s->pool, &hreq, resp);
+		curl_slist_free_all(list);
+		list = NULL;
+
+		if (attempt + 1 >= attempts)
+			break;
+		if (rc && http_error_is_transient(rc)) {
+			log_debug("%s %s: %s; retrying", c->method, path,
+				  resp->errmsg);
+		} else if (!rc && status_is_transient(resp->status)) {
+			log_debug("%s %s: HTTP %ld; retrying", c->method, path,
+				  resp->status);
+		} else {
+			break;
+		}
+		backoff_sleep(attempt,
+			      rc ? NULL : http_response_header(resp,
+							       "retry-after"));
+		http_response_release(resp);
+	}
+	if (rc)
+		log_debug("%s %s failed: %s", c->method, path, resp->errmsg);
+out:
+	curl_slist_free_all(list);
+	free(url);
+	free(path);
+	return rc;
+}
+
+/* errno for a completed non-2xx answer, logging the S3 code. */
+static int s3_status_error(struct s3_store *s, const struct s3_call *c,
+			   const struct http_response *resp)
+{
+	struct xml_error xe = { 0 };
+	int err;
+
+	if (resp->err_body && resp->err_len)
+		xml_parse_error(resp->err_body, resp->err_len, &xe);
+	err = s3_error_to_errno(resp->status, xe.code);
+	if (err != -ENOENT)
+		log_debug("%s %s/%s: HTTP %ld %s", c->method, s->bucket,
+			  c->key ? c->key : "", resp->status,
+			  xe.code ? xe.code : "");
+	xml_error_release(&xe);
+	return err;
+}
+
+static void strip_quotes(const char *in, char *out, size_t outlen)
+{
+	size_t n;
+
+	if (!in) {
+		out[0] = '\0';
+		return;
+	}
+	if (in[0] == '"')
+		in++;
+	n = strlen(in);
+	if (n > 0 && in[n - 1] == '"')
+		n--;
+	if (n >= outlen)
+		n = outlen - 1;
+	memcpy(out, in, n);
+	out[n] = '\0';
+}
+
+static void call_init(struct s3_call *c, const char *method, const char *key)
+{
+	memset(c, 0, sizeof(*c));
+	c->method = method;
+	c->key = key;
+	c->body_fd = -1;
+}
+
+static int s3_head(struct store *st, const char *key, struct store_object *out)
+{
+	struct s3_store *s = to_s3(st);
+	struct http_response resp;
+	struct s3_call c;
+	const char *v;
+	size_t i;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	call_init(&c, "HEAD", key);
+	http_response_init(&resp, HTTP_SINK_BUFFER);
+	resp.max_body = 0;
+	rc = s3_request(s, &c, &resp);
+	if (rc)
+		goto out;
+	if (resp.status != 200) {
+		rc = s3_status_error(s, &c, &resp);
+		goto out;
+	}
+	v = http_response_header(&resp, "content-length");
+	out->size = v ? strtoull(v, NULL, 10) : 0;
+	strip_quotes(http_response_header(&resp, "etag"), out->etag,
+		     sizeof(out->etag));
+	v = http_response_header(&resp, "last-modified");
+	out->last_modified = v ? curl_getdate(v, NULL) : 0;
+	if (out->last_modified < 0)
+		out->last_modified = 0;
+	v = http_response_header(&resp, "content-type");
+	if (v) {
+		out->content_type = strdup(v);
+		if (!out->content_type) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
+	for (i = 0; i < resp.nheaders; i++) {
+		struct store_meta *m;
+
+		if (strncmp(resp.headers[i].name, "x-amz-meta-", 11))
+			continue;
+		m = realloc(out->meta, (out->nmeta + 1) * sizeof(*m));
+		if (!m) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		out->meta = m;
+		m[out->nmeta].name = strdup(resp.headers[i].name + 11);
+		m[out->nmeta].value = strdup(resp.headers[i].value);
+		out->nmeta++;
+		if (!m[out->nmeta - 1].name || !m[out->nmeta - 1].value) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
+out:
+	if (rc)
+		store_object_release(out);
+	http_response_release(&resp);
+	return rc;
+}
+
+static int s3_get_range(struct store *st, const char *key, uint64_t off,
+			size_t len, const char *if_match, void *buf,
+			size_t *got)
+{
+	struct s3_store *s = to_s3(st);
+	struct http_response resp;
+	struct s3_call c;
+	char range[64];
+	int rc;
+
+	*got = 0;
+	if (len == 0)
+		return 0;
+	call_init(&c, "GET", key);
+	snprintf(range, sizeof(range), "bytes=%llu-%llu",
+		 (unsigned long long)off,
+		 (unsigned long long)(off + len - 1));
+	call_add(&c, "range", range);
+	if (if_match && if_match[0])
+		call_add(&c, "if-match", if_match);
+	http_response_init(&resp, HTTP_SINK_MEMORY);
+	resp.mem = buf;
+	resp.mem_cap = len;
+	rc = s3_request(s, &c, &resp);
+	if (rc)
+		goto out;
+	if (resp.status == 416) {
+		rc = 0; /* at or past the end */
+	} else if (resp.status == 200 && off != 0) {
+		rc = -EIO; /* server ignored Range: never return wrong bytes */
+	} else if (resp.status == 200 || resp.status == 206) {
+		*got = resp.body_len;
+	} else {
+		rc = s3_status_error(s, &c, &resp);
+	}
+out:
+	http_response_release(&resp);
+	return rc;
+}
+
+static int s3_get_to_fd(struct store *st, const char *key,
+			const char *if_match, int fd, uint64_t *size)
+{
+	struct s3_store *s = to_s3(st);
+	struct http_response resp;
+	struct s3_call c;
+	int rc;
+
+	call_init(&c, "GET", key);
+	if (if_match && if_match[0])
+		call_add(&c, "if-match", if_match);
+	http_response_init(&resp, HTTP_SINK_FD);
+	resp.fd = fd;
+	resp.fd_off = 0;
+	rc = s3_request(s, &c, &resp);
+	if (rc)
+		goto out;
+	if (resp.status != 200) {
+		rc = s3_status_error(s, &c, &resp);
+		goto out;
+	}
+	if (ftruncate(fd, (off_t)resp.body_len) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	*size = resp.body_len;
+out:
+	http_response_release(&resp);
+	return rc;
+}
+
+/* Hex SHA-256 of the first size bytes of fd. */
+static int hash_fd(int fd, uint64_t size, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, i;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	size_t bufsz = 1 << 20;
+	char *buf = malloc(bufsz);
+	uint64_t off = 0;
+	ssize_t r;
+	int rc = 0;
+
+	if (!ctx || !buf) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	while (off < size) {
+		size_t want = size - off < bufsz ? (size_t)(size - off) : bufsz;
+
+		r = pread(fd, buf, want, (off_t)off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			rc = r < 0 ? -errno : -EIO;
+			goto out;
+		}
+		EVP_DigestUpdate(ctx, buf, (size_t)r);
+		off += (uint64_t)r;
+	}
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	for (i = 0; i < mdlen; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[2 * mdlen] = '\0';
+out:
+	EVP_MD_CTX_free(ctx);
+	free(buf);
+	return rc;
+}
+
+/* Add content-type and x-amz-meta-* of opts; names are built in names. */
+static int add_put_headers(struct s3_call *c,
+			   const struct store_put_opts *opts, char **names)
+{
+	size_t i;
+	int rc;
+
+	rc = call_add(c, "content-type",
+		      opts && opts->content_type ? opts->content_type
+						 : "application/octet-stream");
+	if (rc || !opts)
+		return rc;
+	for (i = 0; i < opts->nmeta; i++) {
+		size_t len = strlen(opts->meta[i].name) + 12;
+
+		names[i] = malloc(len);
+		if (!names[i])
+			return -ENOMEM;
+		snprintf(names[i], len, "x-amz-meta-%s", opts->meta[i].name);
+		rc = call_add(c, names[i], opts->meta[i].value);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static void free_names(char **names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(names[i]);
+}
+
+static int s3_put_fd(struct store *st, const char *key, int fd,
+		     uint64_t size, const struct store_put_opts *opts,
+		     char *etag_out)
+{
+	struct s3_store *s = to_s3(st);
+	char *names[S3_MAX_EXTRA] = { 0 };
+	size_t nnames = opts ? opts->nmeta : 0;
+	struct http_response resp;
+	struct s3_call c;
+	int rc;
+
+	if (nnames > S3_MAX_EXTRA - 4)
+		return -E2BIG;
+	call_init(&c, "PUT", key);
+	c.has_body = true;
+	c.body_fd = fd;
+	c.body_fd_len = size;
+	if (size == 0) {
+		c.body_fd = -1;
+		sigv4_sha256_hex("", 0, c.payload_hash);
+	} else {
+		rc = hash_fd(fd, size, c.payload_hash);
+		if (rc)
+			return rc;
+	}
+	http_response_init(&resp, HTTP_SINK_BUFFER);
+	resp.max_body = S3_SMALL_BODY_MAX;
+	rc = add_put_headers(&c, opts, names);
+	if (rc)
+		goto out;
+	rc = s3_request(s, &c, &resp);
+	if (rc)
+		goto out;
+	if (resp.status != 200) {
+		rc = s3_status_error(s, &c, &resp);
+		goto out;
+	}
+	if (etag_out)
+		strip_quotes(http_response_header(&resp, "etag"), etag_out,
+			     128);
+out:
+	free_names(names, nnames);
+	http_response_release(&resp);
+	return rc;
+}
+
+/* Append "name=enc(value)" to a query being built. */
+static int query_add(char *q, size_t qlen, const char *name,
+		     const char *value)
+{
+	char *enc = sigv4_uri_encode(value, strlen(value), 1);
+	size_t used = strlen(q);
+	int n;
+
+	if (!enc)
+		return -ENOMEM;
+	n = snprintf(q + used, qlen - used, "%s%s=%s", used ? "&" : "", name,
+		     enc);
+	free(enc);
+	return (n < 0 || (size_t)n >= qlen - used) ? -ENAMETOOLONG : 0;
+}
+
+static int s3_list(struct store *st, const char *prefix,
+		   const char *delimiter, const char *token,
+		   unsigned max_keys, struct store_list *out)
+{
+	struct s3_store *s = to_s3(st);
+	struct xml_list_result xr = { 0 };
+	struct http_response resp;
+	struct s3_call c;
+	char query[8192] = "", num[16];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	/* Parameters in sorted order, as the canonical request wants. */
+	if (token)
+		rc = query_add(query, sizeof(query), "continuation-token",
+			       token);
+	if (delimiter && (rc = query_add(query, sizeof(query), "delimiter",
+					 delimiter)))
+		return rc;
+	snprintf(num, sizeof(num), "%u", max_keys ? max_keys : 1000);
+	if ((rc = query_add(query, sizeof(query), "encoding-type", "url")) ||
+	    (rc = query_add(query, sizeof(query), "list-type", "2")) ||
+	    (rc = query_add(query, sizeof(query), "max-keys", num)) ||
+	    (rc = query_add(query, sizeof(query), "prefix",
+			    prefix ? prefix : "")))
+		return rc;
+	call_init(&c, "GET", NULL);
+	c.query = query;
+	http_response_init(&resp, HTTP_SINK_BUFFER);
+	resp.max_body = S3_LIST_BODY_MAX;
+	rc = s3_request(s, &c, &resp);
+	if (rc)
+		goto out;
+	if (resp.status != 200) {
+		rc = s3_status_error(s, &c, &resp);
+		goto out;
+	}
+	rc = xml_parse_list(resp.body, resp.body_len, &xr);
+	if (rc) {
+		log_warn("unparsable listing from %s (prefix '%s')",
+			 s->endpoint, prefix ? prefix : "");
+		rc = -EIO;
+		goto out;
+	}
+	/* Same shapes: move the arrays over instead of copying. */
+	out->entries = (struct store_list_entry *)xr.entries;
+	out->nentries = xr.nentries;
+	out->prefixes = xr.prefixes;
+	out->nprefixes = xr.nprefixes;
+	out->truncated = xr.is_truncated;
+	out->next_token = xr.next_token;
+	memset(&xr, 0, sizeof(xr));
+	if (out->truncated && !out->next_token) {
+		store_list_release(out);
+		rc = -EIO;
+	}
+out:
+	http_response_release(&resp);
+	return rc;
+}
+
+static int s3_remove(struct store *st, const char *key)
+{
+	struct s3_store *s = to_s3(st);
+	struct http_response resp;
+	struct s3_call c;
+	int rc;
+
+	call_init(&c, "DELETE", key);
+	http_response_init(&resp, HTTP_SINK_BUFFER);
+	resp.max_body = S3_SMALL_BODY_MAX;
+	rc = s3_request(s, &c, &resp);
+	if (!rc && resp.status != 204 && resp.status != 200)
+		rc = s3_status_error(s, &c, &resp);
+	http_response_release(&resp);
+	return rc;
+}
+
+static int s3_copy(struct store *st, const char *src, const char *dst,
+		   const struct store_put_opts *opts)
+{
+	struct s3_store *s = to_s3(st);
+	char *names[S3_MAX_EXTRA] = { 0 };
+	size_t nnames = opts ? opts->nmeta : 0;
+	struct http_response resp;
+	struct s3_call c;
+	char *source = NULL;
+	int rc;
+
+	if (nnames > S3_MAX_EXTRA - 6)
+		return -E2BIG;
+	http_response_init(&resp, HTTP_SINK_BUFFER);
+	resp.max_body = S3_SMALL_BODY_MAX;
+	call_init(&c, "PUT", dst);
+	source = build_path(s, src);
+	if (!source) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	call_add(&c, "x-amz-copy-source", source);
+	if (opts) {
+		call_add(&c, "x-amz-metadata-directive", "REPLACE");
+		rc = add_put_headers(&c, opts, names);
+		if (rc)
+			goto out;
+	}
+	rc = s3_request(s, &c, &resp);
+	if (rc)
+		goto out;
+	if (resp.status != 200) {
+		rc = s3_status_error(s, &c, &resp);
+		goto out;
+	}
+	/* S3 may report a failed copy inside a 200 answer. */
+	rc = xml_parse_copy_result(resp.body ? resp.body : "", resp.body_len,
+				   NULL, NULL);
+	if (rc)
+		rc = -EIO;
+out:
+	free(source);
+	free_names(names, nnames);
+	http_response_release(&resp);
+	return rc;
+}
+
+static void s3_destroy(struct store *st)
+{
+	struct s3_store *s = to_s3(st);
+
+	if (!s)
+		return;
+	http_pool_free(s->pool);
+	free(s->endpoint);
+	free(s->bucket);
+	free(s->region);
+	if (s->secret_key)
+		explicit_bzero(s->secret_key, strlen(s->secret_key));
+	if (s->session_token)
+		explicit_bzero(s->session_token, strlen(s->session_token));
+	free(s->access_key);
+	free(s->secret_key);
+	free(s->session_token);
+	free(s);
+}
+
+static const struct store_ops s3_ops = {
+	.head = s3_head,
+	.get_range = s3_get_range,
+	.get_to_fd = s3_get_to_fd,
+	.put_fd = s3_put_fd,
+	.list = s3_list,
+	.remove = s3_remove,
+	.copy = s3_copy,
+	.destroy = s3_destroy,
+};
+
+struct store *s3_store_new(const struct s3_opts *o)
+{
+	struct s3_store *s = calloc(1, sizeof(*s));
+	struct http_pool_opts po = {
+		.size = o->handles,
+		.connect_timeout_ms = o->connect_timeout_ms,
+		.low_speed_time_s = 60,
+		.verbose = o->verbose_http,
+	};
+
+	if (!s)
+		return NULL;
+	s->base.ops = &s3_ops;
+	s->retries = o->retries;
+	s->connect_timeout_ms = o->connect_timeout_ms;
+	s->endpoint = strdup(o->endpoint);
+	s->bucket = strdup(o->bucket);
+	s->region = strdup(o->region);
+	s->access_key = strdup(o->creds->access_key);
+	s->secret_key = strdup(o->creds->secret_key);
+	if (o->creds->session_token)
+		s->session_token = strdup(o->creds->session_token);
+	s->pool = http_pool_new(&po);
+	if (!s->endpoint || !s->bucket || !s->region || !s->access_key ||
+	    !s->secret_key || !s->pool ||
+	    (o->creds->session_token && !s->session_token) ||
+	    conf_endpoint_host(s->endpoint, s->host, sizeof(s->host))) {
+		s3_destroy(&s->base);
+		return NULL;
+	}
+	return &s->base;
+}
+
+int s3_probe(struct store *st, char *err, size_t errlen)
+{
+	struct s3_store *s = to_s3(st);
+	struct xml_error xe = { 0 };
+	struct http_response resp;
+	struct s3_call c;
+	char body[1];
+	int rc;
+
+	call_init(&c, "GET", ".r2fs-mount-check");
+	c.max_attempts = 2;
+	call_add(&c, "range", "bytes=0-0");
+	http_response_init(&resp, HTTP_SINK_MEMORY);
+	resp.mem = body;
+	resp.mem_cap = sizeof(body);
+	rc = s3_request(s, &c, &resp);
+	if (rc) {
+		switch (rc) {
+		case -ECONNREFUSED:
+			snprintf(err, errlen, "cannot connect to %s: "
+				 "connection refused", s->endpoint);
+			break;
+		case -EHOSTUNREACH:
+			snprintf(err, errlen, "cannot resolve the host of %s",
+				 s->endpoint);
+			break;
+		case -ETIMEDOUT:
+			snprintf(err, errlen, "%s did not answer within %ld s",
+				 s->endpoint, s->connect_timeout_ms / 1000);
+			break;
+		default:
+			snprintf(err, errlen, "cannot talk to %s: %s",
+				 s->endpoint, resp.errmsg);
+		}
+		goto out;
+	}
+	if (resp.status == 200 || resp.status == 206 || resp.status == 416)
+		goto out;
+	if (resp.err_body)
+		xml_parse_error(resp.err_body, resp.err_len, &xe);
+	if (resp.status == 404 && xe.code && !strcmp(xe.code, "NoSuchKey"))
+		goto out;
+	rc = s3_error_to_errno(resp.status, xe.code);
+	if (!xe.code) {
+		snprintf(err, errlen, "%s answered HTTP %ld, which is not an "
+			 "S3 answer", s->endpoint, resp.status);
+		rc = -EIO;
+	} else if (!strcmp(xe.code, "NoSuchBucket")) {
+		snprintf(err, errlen, "bucket '%s' does not exist at %s",
+			 s->bucket, s->endpoint);
+		rc = -ENOENT;
+	} else if (!strcmp(xe.code, "InvalidAccessKeyId")) {
+		snprintf(err, errlen, "the access key is not known to %s "
+			 "(InvalidAccessKeyId)", s->endpoint);
+	} else if (!strcmp(xe.code, "SignatureDoesNotMatch")) {
+		snprintf(err, errlen, "the secret key does not match the "
+			 "access key (SignatureDoesNotMatch)");
+	} else if (!strcmp(xe.code, "RequestTimeTooSkewed")) {
+		snprintf(err, errlen, "this machine's clock differs too much "
+			 "from the server's (RequestTimeTooSkewed)");
+	} else if (!strcmp(xe.code, "AccessDenied")) {
+		snprintf(err, errlen, "access to bucket '%s' is denied for "
+			 "this key (AccessDenied)", s->bucket);
+	} else if (!strcmp(xe.code, "AuthorizationHeaderMalformed") ||
+		   !strcmp(xe.code, "PermanentRedirect")) {
+		snprintf(err, errlen, "bucket '%s' is in another region than "
+			 "'%s' (%s); set -o region=", s->bucket, s->region,
+			 xe.code);
+		rc = -EINVAL;
+	} else {
+		snprintf(err, errlen, "%s refused the mount check: HTTP %ld "
+			 "%s", s->endpoint, resp.status, xe.code);
+	}
+	if (rc == 0)
+		rc = -EIO;
+out:
+	xml_error_release(&xe);
+	http_response_release(&resp);
+	return rc;
+}

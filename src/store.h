@@ -1,0 +1,99 @@
+/*
+ * store.h - the object-store interface between filesystem logic and S3.
+ *
+ * fs.c talks only to this interface; s3.c implements it over HTTP, and
+ * tests may put a fake or fault-injecting store in its place.  Keys are
+ * full object keys (mount prefix included), without a leading '/'.
+ *
+ * Every call returns 0 or a negative errno:
+ *   -ENOENT        no such key            -EACCES   refused (403)
+ *   -ESTALE        If-Match failed (412)  -ENAMETOOLONG  key too long
+ *   -EFBIG         object too large       -EIO      server or network
+ *                                                   failure after retries
+ * Implementations are thread-safe: calls may run in parallel.
+ */
+#ifndef R2FS_STORE_H
+#define R2FS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* User metadata: name without "x-amz-meta-", lower case. */
+struct store_meta {
+	char *name;
+	char *value;
+};
+
+struct store_object {
+	uint64_t size;
+	time_t last_modified;
+	char etag[128]; /* without quotes; "" if unknown */
+	char *content_type;
+	struct store_meta *meta;
+	size_t nmeta;
+};
+
+void store_object_release(struct store_object *obj);
+const char *store_object_meta(const struct store_object *obj,
+			      const char *name);
+
+struct store_list_entry {
+	char *key;
+	uint64_t size;
+	time_t mtime;
+	char *etag;
+};
+
+/* One page of a listing; all strings owned, freed by store_list_release. */
+struct store_list {
+	struct store_list_entry *entries;
+	size_t nentries;
+	char **prefixes;
+	size_t nprefixes;
+	bool truncated;
+	char *next_token;
+};
+
+void store_list_release(struct store_list *l);
+
+struct store_put_opts {
+	const char *content_type;      /* NULL: application/octet-stream */
+	const struct store_meta *meta; /* sent as x-amz-meta-* */
+	size_t nmeta;
+};
+
+struct store;
+
+struct store_ops {
+	int (*head)(struct store *s, const char *key, struct store_object *out);
+	/* Read up to len bytes at off into buf; *got receives the count
+	 * (short only at end of object).  if_match: ETag or NULL. */
+	int (*get_range)(struct store *s, const char *key, uint64_t off,
+			 size_t len, const char *if_match, void *buf,
+			 size_t *got);
+	/* Download the whole object into fd at offset 0; *size gets its
+	 * length. */
+	int (*get_to_fd)(struct store *s, const char *key,
+			 const char *if_match, int fd, uint64_t *size);
+	/* PUT size bytes of fd (from offset 0) as key.  etag_out may be
+	 * NULL, else at least 128 bytes. */
+	int (*put_fd)(struct store *s, const char *key, int fd, uint64_t size,
+		      const struct store_put_opts *opts, char *etag_out);
+	/* One page of keys under prefix; delimiter may be NULL. */
+	int (*list)(struct store *s, const char *prefix, const char *delimiter,
+		    const char *token, unsigned max_keys,
+		    struct store_list *out);
+	int (*remove)(struct store *s, const char *key);
+	/* Server-side copy; with opts, metadata is replaced by opts'. */
+	int (*copy)(struct store *s, const char *src, const char *dst,
+		    const struct store_put_opts *opts);
+	void (*destroy)(struct store *s);
+};
+
+struct store {
+	const struct store_ops *ops;
+};
+
+#endif
