@@ -245,9 +245,12 @@ static int s3_request(struct s3_store *s, struct s3_call *c,
 	attempts = c->max_attempts ? c->max_attempts : 1 + s->retries;
 
 	for (attempt = 0;; attempt++) {
+		time_t now = time(NULL); /* one reading: header and signature
+					    must agree */
+
 		*resp = tmpl;
 		n = 0;
-		sigv4_amz_date(time(NULL), amz_date);
+		sigv4_amz_date(now, amz_date);
 		hdrs[n++] = (struct sigv4_header){ "host", s->host };
 		hdrs[n++] = (struct sigv4_header){ "x-amz-date", amz_date };
 		hdrs[n++] = (struct sigv4_header){ "x-amz-content-sha256",
@@ -265,7 +268,7 @@ static int s3_request(struct s3_store *s, struct s3_call *c,
 			.nheaders = n,
 			.payload_hash = c->payload_hash,
 		};
-		authz = sigv4_authorization(&sreq, &skey, time(NULL));
+		authz = sigv4_authorization(&sreq, &skey, now);
 		if (!authz) {
 			rc = -ENOMEM;
 			goto out;
@@ -648,13 +651,14 @@ static int s3_list(struct store *st, const char *prefix,
 	struct http_response resp;
 	struct s3_call c;
 	char query[8192] = "", num[16];
-	int rc;
+	size_t i;
+	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
 	/* Parameters in sorted order, as the canonical request wants. */
-	if (token)
-		rc = query_add(query, sizeof(query), "continuation-token",
-			       token);
+	if (token && (rc = query_add(query, sizeof(query),
+				     "continuation-token", token)))
+		return rc;
 	if (delimiter && (rc = query_add(query, sizeof(query), "delimiter",
 					 delimiter)))
 		return rc;
@@ -683,19 +687,35 @@ static int s3_list(struct store *st, const char *prefix,
 		rc = -EIO;
 		goto out;
 	}
-	/* Same shapes: move the arrays over instead of copying. */
-	out->entries = (struct store_list_entry *)xr.entries;
+	out->entries = calloc(xr.nentries ? xr.nentries : 1,
+			      sizeof(*out->entries));
+	if (!out->entries) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < xr.nentries; i++) {
+		/* move the strings over instead of copying them */
+		out->entries[i].key = xr.entries[i].key;
+		out->entries[i].size = xr.entries[i].size;
+		out->entries[i].mtime = xr.entries[i].mtime;
+		out->entries[i].etag = xr.entries[i].etag;
+		xr.entries[i].key = NULL;
+		xr.entries[i].etag = NULL;
+	}
 	out->nentries = xr.nentries;
 	out->prefixes = xr.prefixes;
 	out->nprefixes = xr.nprefixes;
 	out->truncated = xr.is_truncated;
 	out->next_token = xr.next_token;
-	memset(&xr, 0, sizeof(xr));
+	xr.prefixes = NULL;
+	xr.nprefixes = 0;
+	xr.next_token = NULL;
 	if (out->truncated && !out->next_token) {
 		store_list_release(out);
 		rc = -EIO;
 	}
 out:
+	xml_list_result_release(&xr);
 	http_response_release(&resp);
 	return rc;
 }

@@ -441,7 +441,7 @@ out:
 	return res;
 }
 
-static int amz_date(time_t t, char out[SIGV4_AMZ_DATE_LEN])
+static int format_amz_date(time_t t, char out[SIGV4_AMZ_DATE_LEN])
 {
 	struct tm tm;
 	int n;
@@ -459,7 +459,7 @@ static int amz_date(time_t t, char out[SIGV4_AMZ_DATE_LEN])
 
 void sigv4_amz_date(time_t t, char out[SIGV4_AMZ_DATE_LEN])
 {
-	if (amz_date(t, out))
+	if (format_amz_date(t, out))
 		memcpy(out, "00000000T000000Z", SIGV4_AMZ_DATE_LEN);
 }
 
@@ -623,7 +623,7 @@ char *sigv4_authorization(const struct sigv4_request *req,
 	struct sbuf b = { 0 };
 	char *res = NULL;
 
-	if (!req || !key_valid(key) || amz_date(now, date))
+	if (!req || !key_valid(key) || format_amz_date(now, date))
 		return NULL;
 	scope = credential_scope(key, date);
 	if (!scope)
@@ -660,7 +660,7 @@ char *sigv4_presign_query(const char *method, const char *uri_path,
 
 	if (!method || !*method || !uri_path || !host || !*host ||
 	    !key_valid(key) || expires < 1 || expires > SIGV4_MAX_EXPIRES ||
-	    amz_date(now, date))
+	    format_amz_date(now, date))
 		return NULL;
 	scope = credential_scope(key, date);
 	if (!scope)

@@ -42,6 +42,7 @@
 #include "sigv4.h"
 #include "tap.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1167,7 +1168,11 @@ static const struct vector s3_doc[] = {
 /* [s3-qs]: same credentials and time as [s3-hdr], GET /test.txt, 86400 s. */
 static const char s3_presign_creq[] = "GET\n"
 	"/test.txt\n"
-	"X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host\n"
+	"X-Amz-Algorithm=AWS4-HMAC-SHA256"
+	"&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524"
+	"%2Fus-east-1%2Fs3%2Faws4_request"
+	"&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400"
+	"&X-Amz-SignedHeaders=host\n"
 	"host:examplebucket.s3.amazonaws.com\n"
 	"\n"
 	"host\n"
@@ -1179,7 +1184,8 @@ static const char s3_presign_sts[] = "AWS4-HMAC-SHA256\n"
 /* The query part of the page's presigned URL, after "/test.txt?". */
 static const char s3_presign_query[] =
 	"X-Amz-Algorithm=AWS4-HMAC-SHA256"
-	"&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request"
+	"&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524"
+	"%2Fus-east-1%2Fs3%2Faws4_request"
 	"&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400"
 	"&X-Amz-SignedHeaders=host"
 	"&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404";
@@ -1247,7 +1253,11 @@ static void test_published_vectors(void)
 		.method = "GET",
 		.uri_path = "/test.txt",
 		/* line 3 of the page's canonical request */
-		.query = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host",
+		.query = "X-Amz-Algorithm=AWS4-HMAC-SHA256"
+			 "&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524"
+			 "%2Fus-east-1%2Fs3%2Faws4_request"
+			 "&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400"
+			 "&X-Amz-SignedHeaders=host",
 		.headers = &host,
 		.nheaders = 1,
 		.payload_hash = SIGV4_UNSIGNED_PAYLOAD,
@@ -1329,6 +1339,8 @@ static void test_amz_date(void)
 {
 	check_date(0, "19700101T000000Z", "date: epoch");
 	check_date(951868799, "20000229T235959Z", "date: leap day");
+	if (sizeof(time_t) < 8)
+		return;
 	check_date(2147483648LL, "20380119T031408Z", "date: past 2^31");
 	check_date(253402300799LL, "99991231T235959Z", "date: last of 9999");
 	check_date(253402300800LL, "00000000T000000Z",
@@ -1389,7 +1401,7 @@ static void test_headers(void)
 		.nheaders = 4,
 		.payload_hash = SIGV4_UNSIGNED_PAYLOAD,
 	};
-	char *creq, *names;
+	char *creq, *names, mark;
 
 	creq = sigv4_canonical_request(&req, &names);
 	TAP_STREQ(creq,
@@ -1402,7 +1414,7 @@ static void test_headers(void)
 	free(names);
 
 	h[0].name = "X-Other";
-	names = (char *)"unchanged";
+	names = &mark; /* must come back NULL */
 	creq = sigv4_canonical_request(&req, &names);
 	TAP_OK(!creq && !names, "invalid: no host header");
 	h[0].name = "Bad Name";

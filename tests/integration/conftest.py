@@ -1,0 +1,209 @@
+"""Fixtures for r2fs integration tests: a real S3 server, buckets, mounts.
+
+The S3 server is Ceph RGW started by tests/s3server (it verifies SigV4), or
+the one named by R2FS_S3_ENV (a file of shell assignments, as written by
+tests/s3server) when tests/run-all already started it.  boto3 is the
+independent client that checks what really landed in the bucket.
+
+Mounts run `r2fs -f` as a child process so its stderr can be checked:
+a mount that logs an unexpected error or warning fails its test.
+"""
+
+import os
+import shlex
+import subprocess
+import tempfile
+import time
+import uuid
+
+import boto3
+import botocore.config
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRCDIR = os.path.dirname(os.path.dirname(HERE))
+
+
+def r2fs_binary():
+    path = os.environ.get("R2FS_BIN") or os.path.join(SRCDIR, "r2fs")
+    if not os.access(path, os.X_OK):
+        pytest.exit(f"r2fs binary not found at {path} (set R2FS_BIN)", 2)
+    return path
+
+
+def read_env_file(path):
+    env = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#") or "=" not in line:
+                continue
+            k, v = line.split("=", 1)
+            env[k] = shlex.split(v)[0] if v else ""
+    return env
+
+
+@pytest.fixture(scope="session")
+def s3env():
+    """Endpoint and keys of a running, signature-checking S3 server."""
+    given = os.environ.get("R2FS_S3_ENV")
+    if given:
+        yield read_env_file(given)
+        return
+    d = tempfile.mkdtemp(prefix="r2fs-s3-")
+    script = os.path.join(SRCDIR, "tests", "s3server")
+    subprocess.run([script, "start", d], check=True,
+                   stdout=subprocess.DEVNULL)
+    try:
+        yield read_env_file(os.path.join(d, "env"))
+    finally:
+        subprocess.run([script, "stop", d], check=False)
+
+
+@pytest.fixture(scope="session")
+def s3(s3env):
+    """A boto3 client: the independent view of the bucket."""
+    return boto3.client(
+        "s3",
+        endpoint_url=s3env["S3_ENDPOINT"],
+        aws_access_key_id=s3env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=s3env["AWS_SECRET_ACCESS_KEY"],
+        region_name=s3env.get("S3_REGION", "us-east-1"),
+        config=botocore.config.Config(
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 3},
+            max_pool_connections=32),
+    )
+
+
+def empty_bucket(s3, name):
+    token = None
+    while True:
+        kw = {"Bucket": name}
+        if token:
+            kw["ContinuationToken"] = token
+        page = s3.list_objects_v2(**kw)
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            s3.delete_objects(Bucket=name, Delete={"Objects": keys})
+        if not page.get("IsTruncated"):
+            break
+        token = page["NextContinuationToken"]
+
+
+@pytest.fixture
+def bucket(s3):
+    """A new empty bucket, removed with its contents afterwards."""
+    name = "t-" + uuid.uuid4().hex[:20]
+    s3.create_bucket(Bucket=name)
+    yield name
+    try:
+        empty_bucket(s3, name)
+        s3.delete_bucket(Bucket=name)
+    except Exception:
+        pass
+
+
+def is_mount(path):
+    with open("/proc/self/mounts") as f:
+        return any(line.split()[1] == path for line in f)
+
+
+class Mount:
+    """One r2fs process (foreground) and its mount point."""
+
+    def __init__(self, s3env, bucket, opts=(), env_extra=None):
+        self.bucket = bucket
+        self.dir = tempfile.mkdtemp(prefix="r2fs-mnt-")
+        self.cache = tempfile.mkdtemp(prefix="r2fs-cache-")
+        self.log = tempfile.NamedTemporaryFile(prefix="r2fs-log-",
+                                               delete=False)
+        self.env = dict(os.environ)
+        self.env.update({
+            "AWS_ACCESS_KEY_ID": s3env["AWS_ACCESS_KEY_ID"],
+            "AWS_SECRET_ACCESS_KEY": s3env["AWS_SECRET_ACCESS_KEY"],
+        })
+        self.env.update(env_extra or {})
+        o = ["endpoint=" + s3env["S3_ENDPOINT"], "cache_dir=" + self.cache]
+        o += list(opts)
+        self.argv = [r2fs_binary(), bucket, self.dir, "-f", "-o",
+                     ",".join(o)]
+        self.proc = subprocess.Popen(self.argv, env=self.env,
+                                     stdout=self.log, stderr=self.log)
+        deadline = time.time() + 20
+        while not is_mount(self.dir):
+            if self.proc.poll() is not None:
+                raise RuntimeError("r2fs exited: " + self.output())
+            if time.time() > deadline:
+                self.proc.kill()
+                raise RuntimeError("r2fs did not mount: " + self.output())
+            time.sleep(0.05)
+
+    def path(self, *parts):
+        return os.path.join(self.dir, *parts)
+
+    def output(self):
+        with open(self.log.name, errors="replace") as f:
+            return f.read()
+
+    def unmount(self, timeout=120):
+        if self.proc.poll() is None:
+            subprocess.run(["fusermount3", "-u", self.dir], check=False)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                subprocess.run(["fusermount3", "-uz", self.dir],
+                               check=False)
+                raise
+        return self.proc.returncode
+
+    def cleanup(self):
+        if is_mount(self.dir):
+            subprocess.run(["fusermount3", "-uz", self.dir], check=False)
+        for p in (self.dir,):
+            try:
+                os.rmdir(p)
+            except OSError:
+                pass
+        subprocess.run(["rm", "-rf", self.cache], check=False)
+        os.unlink(self.log.name)
+
+
+@pytest.fixture
+def mounter(s3env):
+    """Factory: mounter(bucket, opts=...) -> Mount; all unmounted after.
+
+    A mount whose log shows an error or warning that its test did not
+    declare (expect_log=...) fails the test."""
+    mounts = []
+
+    def make(bucket, opts=(), env_extra=None):
+        m = Mount(s3env, bucket, opts, env_extra)
+        m.expect_log = []
+        mounts.append(m)
+        return m
+
+    yield make
+    problems = []
+    for m in mounts:
+        try:
+            rc = m.unmount()
+            out = m.output()
+            if rc != 0:
+                problems.append(f"r2fs exited {rc}: {out}")
+            for line in out.splitlines():
+                if (": error:" in line or ": warning:" in line) and not any(
+                        e in line for e in m.expect_log):
+                    problems.append("unexpected log line: " + line)
+        finally:
+            m.cleanup()
+    if problems:
+        pytest.fail("\n".join(problems))
+
+
+@pytest.fixture
+def mnt(mounter, bucket):
+    """A mount of a fresh bucket."""
+    return mounter(bucket)
