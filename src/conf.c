@@ -24,6 +24,9 @@ void conf_init(struct r2fs_conf *c)
 	c->retries = 5;
 	c->connect_timeout = 10;
 	c->http_handles = 16;
+	c->writeback_delay = 1.0;
+	c->upload_workers = 8;
+	c->multipart_threshold_mb = 64;
 }
 
 void conf_release(struct r2fs_conf *c)
@@ -250,6 +253,21 @@ int conf_finish(struct r2fs_conf *c, char *err, size_t errlen)
 	}
 	if (c->http_handles < 1 || c->http_handles > 256) {
 		snprintf(err, errlen, "http_handles must be between 1 and 256");
+		return -EINVAL;
+	}
+	if (!(c->writeback_delay >= 0 && c->writeback_delay <= 3600)) {
+		snprintf(err, errlen, "writeback_delay must be between 0 and "
+			 "3600 seconds");
+		return -EINVAL;
+	}
+	if (c->upload_workers < 1 || c->upload_workers > 64) {
+		snprintf(err, errlen, "upload_workers must be between 1 and "
+			 "64");
+		return -EINVAL;
+	}
+	if (c->multipart_threshold_mb < 5 || c->multipart_threshold_mb > 5000) {
+		snprintf(err, errlen, "multipart_threshold must be between 5 "
+			 "and 5000 (MiB)");
 		return -EINVAL;
 	}
 	if (!c->cache_dir) {

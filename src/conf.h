@@ -39,6 +39,11 @@ struct r2fs_conf {
 	unsigned retries;
 	unsigned connect_timeout; /* seconds */
 	unsigned http_handles;
+	/* write-back */
+	double writeback_delay;   /* quiet period before an upload, s */
+	unsigned upload_workers;  /* parallel uploads */
+	unsigned multipart_threshold_mb; /* larger files go multipart */
+	int sync_upload;          /* close() waits for the upload */
 	int debug;
 };
 

@@ -36,6 +36,7 @@
 #include "meta.h"
 #include "stage.h"
 #include "store.h"
+#include "wbcache.h"
 
 #define FS_NAME_MAX 255
 #define FS_KEY_MAX 1024
@@ -51,7 +52,7 @@ struct fs {
 	struct store *store;
 	const struct r2fs_conf *conf;
 	struct meta_defaults defaults;
-	char *stage_dir;
+	struct wb *wb; /* the write-back journal; shares lock */
 };
 
 struct fs_file {
@@ -127,6 +128,8 @@ static const char *parent_of(const char *path, char *buf, size_t len)
 	return buf;
 }
 
+static void maybe_drop_stage(struct inode *in);
+
 static const char *base_of(const char *path)
 {
 	const char *slash = strrchr(path, '/');
@@ -158,12 +161,30 @@ static void fill_attr(const struct inode *in, struct stat *st)
 	}
 }
 
+/* The journal uploaded in: its attributes and listings follow.  Locked. */
+static void on_uploaded(void *arg, struct inode *in, const char *etag,
+			uint64_t size)
+{
+	struct fs *fs = arg;
+	char dir[PATH_MAX];
+
+	(void)etag;
+	in->attr.st_size = (off_t)size;
+	in->attr.st_blocks = (blkcnt_t)((size + 511) / 512);
+	in->has_meta = true;
+	in->attr_expires = now_mono() + fs->conf->stat_timeout;
+	dir_cache_upsert(fs->dirs, parent_of(in->path, dir, sizeof(dir)),
+			 base_of(in->path), S_IFREG, size,
+			 in->attr.st_mtim.tv_sec);
+	maybe_drop_stage(in);
+}
+
 int fs_new(const struct r2fs_conf *conf, struct store *store,
-	   struct fs **out)
+	   struct fs **out, char *err, size_t errlen)
 {
 	struct fs *fs = calloc(1, sizeof(*fs));
+	struct wb_opts wo;
 	struct inode *root;
-	size_t len;
 	int rc = -ENOMEM;
 
 	if (!fs)
@@ -176,17 +197,8 @@ int fs_new(const struct r2fs_conf *conf, struct store *store,
 	fs->defaults.umask = conf->umask;
 	fs->inodes = inode_table_new();
 	fs->dirs = dir_cache_new(FS_DIR_CACHE_DIRS);
-	len = strlen(conf->cache_dir) + 16;
-	fs->stage_dir = malloc(len);
-	if (!fs->inodes || !fs->dirs || !fs->stage_dir)
-		goto fail;
-	snprintf(fs->stage_dir, len, "%s/staging", conf->cache_dir);
-	if (mkdir(conf->cache_dir, 0700) < 0 && errno != EEXIST) {
-		rc = -errno;
-		goto fail;
-	}
-	if (mkdir(fs->stage_dir, 0700) < 0 && errno != EEXIST) {
-		rc = -errno;
+	if (!fs->inodes || !fs->dirs) {
+		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
 	root = inode_find(fs->inodes, INODE_ROOT);
@@ -194,6 +206,27 @@ int fs_new(const struct r2fs_conf *conf, struct store *store,
 			  &root->attr);
 	root->attr.st_ino = INODE_ROOT;
 	root->has_meta = true;
+	wo = (struct wb_opts){
+		.cache_dir = conf->cache_dir,
+		.endpoint = conf->endpoint,
+		.bucket = conf->bucket,
+		.prefix = conf->prefix ? conf->prefix : "",
+		.delay = conf->writeback_delay,
+		.workers = conf->upload_workers,
+		.multipart_threshold = (uint64_t)conf->multipart_threshold_mb
+				       << 20,
+		.part_parallel = 4,
+	};
+	rc = wb_new(&wo, store, &fs->lock, fs->inodes, on_uploaded, fs, err,
+		    errlen, &fs->wb);
+	if (rc)
+		goto fail;
+	rc = wb_replay(fs->wb);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot read the journal in %s: %s",
+			 conf->cache_dir, strerror(-rc));
+		goto fail;
+	}
 	*out = fs;
 	return 0;
 fail:
@@ -201,13 +234,24 @@ fail:
 	return rc;
 }
 
+int fs_start(struct fs *fs)
+{
+	return wb_start(fs->wb);
+}
+
+void fs_shutdown(struct fs *fs)
+{
+	wb_shutdown(fs->wb);
+}
+
 void fs_free(struct fs *fs)
 {
 	if (!fs)
 		return;
+	/* stages still pending keep their files for the next mount */
 	inode_table_free(fs->inodes);
+	wb_free(fs->wb);
 	dir_cache_free(fs->dirs);
-	free(fs->stage_dir);
 	pthread_mutex_destroy(&fs->lock);
 	free(fs);
 }
@@ -288,7 +332,7 @@ static void set_remote_attr(struct fs *fs, struct inode *in,
 			    const struct stat *st, bool has_meta,
 			    const char *etag, double expires)
 {
-	if (in->stage || in->meta_dirty)
+	if (in->stage || in->wb_state != WB_CLEAN)
 		return;
 	if (!has_meta && in->has_meta &&
 	    (in->attr.st_mode & S_IFMT) == (st->st_mode & S_IFMT)) {
@@ -356,8 +400,22 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name,
 		goto out;
 	}
 	in = inode_find_path(fs->inodes, path);
-	if (in && (in->stage || in->meta_dirty || in->attr_expires > now))
+	if (in && (in->stage || in->wb_state != WB_CLEAN ||
+		   in->attr_expires > now))
 		goto found;
+	if (wb_dir_has_pending(fs->wb, path)) {
+		/* holds files not uploaded yet: a directory for us */
+		in = inode_for(fs, path, S_IFDIR);
+		if (!in) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		if (!in->has_meta)
+			meta_attr_default(&fs->defaults, S_IFDIR, 0,
+					  now_real().tv_sec, &in->attr);
+		in->attr.st_ino = in->ino;
+		goto found;
+	}
 	l = dir_cache_find(fs->dirs, p->path, now, fs->conf->dir_timeout);
 	if (l) {
 		struct stat lst;
@@ -427,7 +485,7 @@ int fs_getattr(struct fs *fs, uint64_t ino, struct stat *st)
 		rc = -ESTALE;
 		goto out;
 	}
-	if (in->ino == INODE_ROOT || in->stage || in->meta_dirty ||
+	if (in->ino == INODE_ROOT || in->stage || in->wb_state != WB_CLEAN ||
 	    in->unlinked || in->attr_expires > now ||
 	    S_ISDIR(in->attr.st_mode))
 		goto found;
@@ -459,67 +517,6 @@ out:
 }
 
 /* ---- uploads ---- */
-
-/*
- * Upload in's stage as its object, with its attributes as metadata.
- * Called with in's stage_lock held for writing (no concurrent writes) and
- * without the fs lock.  On success the stage is clean.
- */
-static int upload_stage(struct fs *fs, struct inode *in)
-{
-	struct store_put_opts opts = { 0 };
-	struct meta_headers mh;
-	struct stage *st = NULL;
-	char etag[128] = "", dir[PATH_MAX];
-	char *key = NULL, *path = NULL;
-	struct stat attr;
-	uint64_t size;
-	int rc = 0;
-
-	pthread_mutex_lock(&fs->lock);
-	if (!in->stage || in->unlinked ||
-	    (!in->stage->dirty && !in->meta_dirty)) {
-		pthread_mutex_unlock(&fs->lock);
-		return 0;
-	}
-	st = stage_get(in->stage);
-	size = st->size;
-	attr = in->attr;
-	path = strdup(in->path);
-	key = path ? key_of(fs, path, false) : NULL;
-	pthread_mutex_unlock(&fs->lock);
-	if (!key) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	meta_to_headers(&attr, &mh);
-	opts.meta = mh.kv;
-	opts.nmeta = mh.n;
-	rc = fs->store->ops->put_fd(fs->store, key, st->fd, size, &opts, etag);
-	pthread_mutex_lock(&fs->lock);
-	if (rc == 0) {
-		st->dirty = false;
-		in->meta_dirty = false;
-		snprintf(in->etag, sizeof(in->etag), "%s", etag);
-		in->attr.st_size = (off_t)size;
-		in->attr.st_blocks = (blkcnt_t)((size + 511) / 512);
-		in->has_meta = true;
-		in->attr_expires = now_mono() + fs->conf->stat_timeout;
-		if (!strcmp(path, in->path))
-			dir_cache_upsert(fs->dirs,
-					 parent_of(path, dir, sizeof(dir)),
-					 base_of(path), S_IFREG, size,
-					 attr.st_mtim.tv_sec);
-	} else {
-		log_err("upload of %s failed: %s", path, strerror(-rc));
-	}
-	pthread_mutex_unlock(&fs->lock);
-out:
-	stage_put(st);
-	free(key);
-	free(path);
-	return rc;
-}
 
 /* Write in's attributes to its object without a stage (chmod & co). */
 static int push_meta(struct fs *fs, const char *path, const struct stat *attr)
@@ -557,7 +554,7 @@ static int ensure_stage(struct fs *fs, struct inode *in, uint64_t keep)
 {
 	struct stage *st = NULL;
 	char etag[128], *key = NULL;
-	uint64_t size = 0, remote;
+	uint64_t size = 0, remote, id = 0;
 	int rc;
 
 	pthread_mutex_lock(&fs->lock);
@@ -571,7 +568,7 @@ static int ensure_stage(struct fs *fs, struct inode *in, uint64_t keep)
 	pthread_mutex_unlock(&fs->lock);
 	if (!key)
 		return -ENOMEM;
-	rc = stage_new(fs->stage_dir, &st);
+	rc = wb_stage_create(fs->wb, &st, &id);
 	if (rc)
 		goto out;
 	if (keep > 0 && remote > 0 && etag[0]) {
@@ -593,6 +590,7 @@ static int ensure_stage(struct fs *fs, struct inode *in, uint64_t keep)
 	pthread_mutex_lock(&fs->lock);
 	if (!in->stage) {
 		in->stage = st;
+		in->wb_id = id;
 		st = NULL;
 	}
 	pthread_mutex_unlock(&fs->lock);
@@ -605,7 +603,8 @@ out:
 /* Drop in's stage if nobody writes and nothing is pending.  Locked. */
 static void maybe_drop_stage(struct inode *in)
 {
-	if (in->stage && in->writers == 0 && !in->stage->dirty) {
+	if (in->stage && in->writers == 0 && in->wb_state == WB_CLEAN &&
+	    !in->wb_pending) {
 		stage_put(in->stage);
 		in->stage = NULL;
 		in->attr_expires = 0;
@@ -624,7 +623,7 @@ static int truncate_stage(struct fs *fs, struct inode *in, uint64_t size)
 		rc = -errno;
 	} else {
 		in->stage->size = size;
-		in->stage->dirty = true;
+		wb_touch(fs->wb, in);
 		in->attr.st_mtim = now_real();
 		in->attr.st_ctim = in->attr.st_mtim;
 	}
@@ -639,7 +638,7 @@ int fs_setattr(struct fs *fs, uint64_t ino, struct fs_file *f,
 	struct inode *in;
 	struct stat newattr;
 	char *path = NULL;
-	bool staged;
+	bool staged, closed;
 	int rc = 0;
 
 	pthread_mutex_lock(&fs->lock);
@@ -690,11 +689,12 @@ int fs_setattr(struct fs *fs, uint64_t ino, struct fs_file *f,
 	if (to_set & ~FS_SET_SIZE)
 		newattr.st_ctim = now_real();
 	staged = in->stage != NULL;
+	closed = in->writers == 0;
 	if (staged) {
-		/* goes up with the contents at flush */
+		/* goes up with the contents, in the same PUT */
 		in->attr = newattr;
-		if (to_set & ~(FS_SET_SIZE | FS_SET_ATIME | FS_SET_ATIME_NOW))
-			in->meta_dirty = true;
+		if (to_set & ~(FS_SET_ATIME | FS_SET_ATIME_NOW))
+			wb_touch(fs->wb, in);
 	}
 	path = strdup(in->path);
 	pthread_mutex_unlock(&fs->lock);
@@ -703,16 +703,12 @@ int fs_setattr(struct fs *fs, uint64_t ino, struct fs_file *f,
 		goto out;
 	}
 
-	if (staged && !f) {
-		/* truncate(2) or chmod(2) by path: nothing will flush it */
-		pthread_mutex_lock(&fs->lock);
-		bool open_writer = in->writers > 0;
-		pthread_mutex_unlock(&fs->lock);
-		if (!open_writer) {
-			pthread_rwlock_wrlock(&in->stage_lock);
-			rc = upload_stage(fs, in);
-			pthread_rwlock_unlock(&in->stage_lock);
-		}
+	if (staged && closed) {
+		/* a closed file (chmod after cp, truncate by path): fold the
+		 * change into its pending upload, durably */
+		pthread_rwlock_wrlock(&in->stage_lock);
+		rc = wb_commit(fs->wb, in);
+		pthread_rwlock_unlock(&in->stage_lock);
 	} else if (!staged && (to_set & (FS_SET_MODE | FS_SET_UID |
 					 FS_SET_GID | FS_SET_MTIME |
 					 FS_SET_MTIME_NOW))) {
@@ -730,8 +726,8 @@ int fs_setattr(struct fs *fs, uint64_t ino, struct fs_file *f,
 	}
 out:
 	pthread_mutex_lock(&fs->lock);
-	if (rc == 0 && !f)
-		maybe_drop_stage(in);
+	(void)f;
+	maybe_drop_stage(in);
 	fill_attr(in, out);
 	in->refs--;
 	inode_maybe_free(fs->inodes, in);
@@ -824,7 +820,7 @@ out:
 
 int fs_unlink(struct fs *fs, uint64_t parent, const char *name)
 {
-	struct inode *p, *in;
+	struct inode *p, *in = NULL;
 	char *path = NULL, *key = NULL, *ppath = NULL;
 	int rc;
 
@@ -838,22 +834,22 @@ int fs_unlink(struct fs *fs, uint64_t parent, const char *name)
 		if (!ppath)
 			rc = -ENOMEM;
 	}
+	if (!rc && in) {
+		/* the local version goes first, so no upload brings it back */
+		in->refs++;
+		wb_wait_idle(fs->wb, in);
+		wb_forget(fs->wb, in);
+		inode_unhash_path(fs->inodes, in);
+		in->attr.st_nlink = 0;
+	}
 	pthread_mutex_unlock(&fs->lock);
 	if (rc)
 		goto out;
 	key = key_of(fs, path, false);
-	if (!key) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	rc = fs->store->ops->remove(fs->store, key);
-	if (rc)
-		goto out;
+	rc = key ? fs->store->ops->remove(fs->store, key) : -ENOMEM;
 	pthread_mutex_lock(&fs->lock);
-	in = inode_find_path(fs->inodes, path);
-	if (in && !S_ISDIR(in->attr.st_mode)) {
-		inode_unhash_path(fs->inodes, in);
-		in->attr.st_nlink = 0;
+	if (in) {
+		in->refs--;
 		inode_maybe_free(fs->inodes, in);
 	}
 	dir_cache_remove(fs->dirs, ppath, name);
@@ -927,15 +923,98 @@ out:
 	return rc;
 }
 
+/*
+ * What is at path: S_IFREG or S_IFDIR, or -ENOENT.  Our own state first,
+ * then a fresh listing of its directory, then the store.  Not locked.
+ */
+static int type_of(struct fs *fs, const char *path, mode_t *type)
+{
+	const struct dir_listing *l;
+	const struct dir_entry *e;
+	struct probe_result pr;
+	struct inode *in;
+	char dir[PATH_MAX];
+	int rc = 1;
+
+	pthread_mutex_lock(&fs->lock);
+	in = inode_find_path(fs->inodes, path);
+	if (in && (in->stage || in->attr_expires > now_mono())) {
+		*type = in->attr.st_mode & S_IFMT;
+		rc = 0;
+	} else if ((l = dir_cache_find(fs->dirs,
+				       parent_of(path, dir, sizeof(dir)),
+				       now_mono(), fs->conf->dir_timeout))) {
+		e = dir_listing_find(l, base_of(path));
+		if (e)
+			*type = e->type;
+		rc = e ? 0 : -ENOENT;
+	}
+	if (rc == -ENOENT && wb_dir_has_pending(fs->wb, path)) {
+		*type = S_IFDIR;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (rc <= 0)
+		return rc;
+	rc = probe_path(fs, path, &pr);
+	if (rc == 0)
+		*type = pr.type;
+	return rc;
+}
+
+/* Rename a file that has a local stage: the journal carries it. */
+static int rename_staged(struct fs *fs, struct inode *in, const char *npath)
+{
+	char *oldkey = NULL;
+	struct inode *old;
+	bool closed;
+	int rc = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	wb_wait_idle(fs->wb, in);
+	if (in->etag[0]) /* an older version is in the bucket */
+		oldkey = key_of(fs, in->path, false);
+	old = inode_find_path(fs->inodes, npath);
+	if (old && old != in) {
+		old->refs++;
+		wb_wait_idle(fs->wb, old);
+		wb_forget(fs->wb, old);
+		inode_unhash_path(fs->inodes, old);
+		old->refs--;
+		inode_maybe_free(fs->inodes, old);
+	}
+	rc = inode_set_path(fs->inodes, in, npath);
+	if (!rc) {
+		in->etag[0] = '\0';
+		in->attr.st_ctim = now_real();
+		wb_touch(fs->wb, in);
+	}
+	closed = in->writers == 0;
+	pthread_mutex_unlock(&fs->lock);
+	if (rc)
+		goto out;
+	if (closed) {
+		/* the record now names the new path: one PUT, no COPY */
+		pthread_rwlock_wrlock(&in->stage_lock);
+		rc = wb_commit(fs->wb, in);
+		pthread_rwlock_unlock(&in->stage_lock);
+	}
+	if (!rc && oldkey)
+		rc = fs->store->ops->remove(fs->store, oldkey);
+out:
+	free(oldkey);
+	return rc;
+}
+
 int fs_rename(struct fs *fs, uint64_t parent, const char *name,
 	      uint64_t newparent, const char *newname, unsigned flags)
 {
-	struct probe_result pr;
-	struct inode *p, *np, *in, *old;
+	struct inode *p, *np, *in = NULL, *old;
 	char *path = NULL, *npath = NULL, *ppath = NULL, *nppath = NULL;
 	char *key = NULL, *nkey = NULL;
-	bool local_only = false, exists;
-	mode_t type;
+	mode_t type = 0, ntype = 0;
+	uint64_t size;
+	time_t mtime;
 	int rc;
 
 	if (flags & ~1u) /* only RENAME_NOREPLACE */
@@ -950,20 +1029,15 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name,
 		if (!ppath || !nppath)
 			rc = -ENOMEM;
 	}
-	pthread_mutex_unlock(&fs->lock);
-	if (rc)
-		goto out;
-	if (!strcmp(path, npath))
-		goto out;
-	rc = probe_path(fs, path, &pr);
-	pthread_mutex_lock(&fs->lock);
-	in = inode_find_path(fs->inodes, path);
-	if (rc == -ENOENT && in && in->stage) {
-		local_only = true; /* created here, not uploaded yet */
-		rc = 0;
+	if (!rc) {
+		in = inode_find_path(fs->inodes, path);
+		if (in)
+			in->refs++;
 	}
-	type = rc == 0 ? (in ? in->attr.st_mode & S_IFMT : pr.type) : 0;
 	pthread_mutex_unlock(&fs->lock);
+	if (rc || !strcmp(path, npath))
+		goto out;
+	rc = type_of(fs, path, &type);
 	if (rc)
 		goto out;
 	if (type == S_IFDIR) {
@@ -971,26 +1045,26 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name,
 		rc = -EXDEV;
 		goto out;
 	}
-	rc = probe_path(fs, npath, &pr);
-	exists = rc == 0;
+	rc = type_of(fs, npath, &ntype);
 	if (rc && rc != -ENOENT)
 		goto out;
-	rc = 0;
-	if (exists && (flags & 1u)) {
+	if (rc == 0 && (flags & 1u)) {
 		rc = -EEXIST;
 		goto out;
 	}
-	if (exists && pr.type == S_IFDIR) {
+	if (rc == 0 && ntype == S_IFDIR) {
 		rc = -EISDIR;
 		goto out;
 	}
-	key = key_of(fs, path, false);
-	nkey = key_of(fs, npath, false);
-	if (!key || !nkey) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	if (!local_only) {
+	if (in && in->stage) {
+		rc = rename_staged(fs, in, npath);
+	} else {
+		key = key_of(fs, path, false);
+		nkey = key_of(fs, npath, false);
+		if (!key || !nkey) {
+			rc = -ENOMEM;
+			goto out;
+		}
 		rc = fs->store->ops->copy(fs->store, key, nkey, NULL);
 		if (rc)
 			goto out;
@@ -1000,24 +1074,35 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name,
 			fs->store->ops->remove(fs->store, nkey);
 			goto out;
 		}
+		pthread_mutex_lock(&fs->lock);
+		old = inode_find_path(fs->inodes, npath);
+		if (old && old != in) {
+			inode_unhash_path(fs->inodes, old);
+			inode_maybe_free(fs->inodes, old);
+		}
+		if (in) {
+			rc = inode_set_path(fs->inodes, in, npath);
+			in->attr.st_ctim = now_real();
+		}
+		pthread_mutex_unlock(&fs->lock);
 	}
+	if (rc)
+		goto out;
 	pthread_mutex_lock(&fs->lock);
-	old = inode_find_path(fs->inodes, npath);
-	if (old) {
-		inode_unhash_path(fs->inodes, old);
-		inode_maybe_free(fs->inodes, old);
-	}
-	in = inode_find_path(fs->inodes, path);
-	if (in) {
-		rc = inode_set_path(fs->inodes, in, npath);
-		in->attr.st_ctim = now_real();
-	}
+	size = in ? (uint64_t)in->attr.st_size : 0;
+	mtime = in ? in->attr.st_mtim.tv_sec : now_real().tv_sec;
+	if (in && in->stage)
+		size = in->stage->size;
 	dir_cache_remove(fs->dirs, ppath, name);
-	dir_cache_upsert(fs->dirs, nppath, newname, S_IFREG,
-			 in ? (uint64_t)in->attr.st_size : 0,
-			 in ? in->attr.st_mtim.tv_sec : now_real().tv_sec);
+	dir_cache_upsert(fs->dirs, nppath, newname, S_IFREG, size, mtime);
 	pthread_mutex_unlock(&fs->lock);
 out:
+	if (in) {
+		pthread_mutex_lock(&fs->lock);
+		in->refs--;
+		inode_maybe_free(fs->inodes, in);
+		pthread_mutex_unlock(&fs->lock);
+	}
 	free(key);
 	free(nkey);
 	free(path);
@@ -1101,8 +1186,12 @@ int fs_create(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 	struct fs_file *f = NULL;
 	struct inode *p, *in;
 	char *path = NULL;
+	uint64_t id = 0;
 	int rc;
 
+	rc = wb_stage_create(fs->wb, &stg, &id);
+	if (rc)
+		return rc;
 	pthread_mutex_lock(&fs->lock);
 	rc = parent_child(fs, parent, name, &p, &path);
 	if (rc)
@@ -1116,9 +1205,6 @@ int fs_create(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 		rc = -EEXIST;
 		goto out;
 	}
-	rc = stage_new(fs->stage_dir, &stg);
-	if (rc)
-		goto out;
 	in = inode_for(fs, path, S_IFREG);
 	f = in ? file_new(fs, in, true) : NULL;
 	if (!f) {
@@ -1136,9 +1222,10 @@ int fs_create(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 			goto out;
 	} else {
 		in->stage = stg;
+		in->wb_id = id;
 		stg = NULL;
 	}
-	in->stage->dirty = true;
+	wb_touch(fs->wb, in);
 	meta_attr_default(&fs->defaults, S_IFREG, 0, 0, &in->attr);
 	in->attr.st_mode = S_IFREG | (mode & 07777);
 	in->attr.st_uid = ctx->uid;
@@ -1312,7 +1399,7 @@ ssize_t fs_write(struct fs_file *f, const char *buf, size_t size,
 	if (done) {
 		if (off + done > st->size)
 			st->size = off + done;
-		st->dirty = true;
+		wb_touch(fs->wb, in);
 		in->attr.st_mtim = now_real();
 		in->attr.st_ctim = in->attr.st_mtim;
 	}
@@ -1323,6 +1410,10 @@ out:
 	return rc;
 }
 
+/*
+ * close(): make the file durable in the journal; its upload follows after
+ * the quiet period (or now, with -o sync_upload, returning its error).
+ */
 int fs_flush(struct fs_file *f)
 {
 	int rc;
@@ -1330,34 +1421,42 @@ int fs_flush(struct fs_file *f)
 	if (!f->writer)
 		return 0;
 	pthread_rwlock_wrlock(&f->in->stage_lock);
-	rc = upload_stage(f->fs, f->in);
+	rc = wb_commit(f->fs->wb, f->in);
 	pthread_rwlock_unlock(&f->in->stage_lock);
+	if (!rc && f->fs->conf->sync_upload)
+		rc = wb_sync(f->fs->wb, f->in);
 	return rc;
 }
 
+/* fsync(): the object is in the bucket when this returns 0. */
 int fs_fsync(struct fs_file *f)
 {
-	return fs_flush(f);
+	return wb_sync(f->fs->wb, f->in);
 }
 
 void fs_release(struct fs_file *f)
 {
 	struct fs *fs = f->fs;
 	struct inode *in = f->in;
+	bool commit = false;
 
 	pthread_mutex_lock(&fs->lock);
 	if (f->writer) {
 		in->writers--;
-		if (in->writers == 0 && in->stage && in->stage->dirty &&
-		    !in->unlinked) {
-			/* close() already returned the upload error */
-			log_warn("%s: changes not uploaded are dropped",
-				 in->path);
-			in->stage->dirty = false;
-			in->meta_dirty = false;
-		}
-		maybe_drop_stage(in);
+		/* normally flush committed already; mmap writes may not */
+		commit = in->writers == 0 && in->stage && !in->unlinked &&
+			 in->wb_state != WB_CLEAN &&
+			 in->wb_committed != in->wb_gen;
+		wb_kick(fs->wb);
 	}
+	pthread_mutex_unlock(&fs->lock);
+	if (commit) {
+		pthread_rwlock_wrlock(&in->stage_lock);
+		wb_commit(fs->wb, in);
+		pthread_rwlock_unlock(&in->stage_lock);
+	}
+	pthread_mutex_lock(&fs->lock);
+	maybe_drop_stage(in);
 	in->refs--;
 	inode_maybe_free(fs->inodes, in);
 	pthread_mutex_unlock(&fs->lock);
@@ -1455,20 +1554,58 @@ out:
 	return rc;
 }
 
-/* Add files staged here but not uploaded yet (a LIST cannot see them). */
+struct local_scan {
+	struct dir_listing *l;
+	size_t dlen;
+};
+
+/* A pending file below the listed directory: itself or its top dir. */
+static void add_pending(void *arg, struct inode *in)
+{
+	struct local_scan *ls = arg;
+	const char *rest, *slash;
+	char name[FS_NAME_MAX + 1];
+	size_t n;
+
+	if (ls->dlen && (strncmp(in->path, ls->l->path, ls->dlen) ||
+			 in->path[ls->dlen] != '/'))
+		return;
+	rest = in->path + ls->dlen + (ls->dlen ? 1 : 0);
+	slash = strchr(rest, '/');
+	n = slash ? (size_t)(slash - rest) : strlen(rest);
+	if (n == 0 || n > FS_NAME_MAX)
+		return;
+	memcpy(name, rest, n);
+	name[n] = '\0';
+	if (dir_listing_find(ls->l, name))
+		return;
+	dir_listing_add(ls->l, name, slash ? S_IFDIR : S_IFREG,
+			slash || !in->stage ? 0 : in->stage->size,
+			in->attr.st_mtim.tv_sec);
+	dir_listing_finish(ls->l);
+}
+
+/*
+ * Add what a LIST cannot see yet: files waiting in the journal (also
+ * after a remount), and files being written now (still in the expired
+ * listing we had).  Locked.
+ */
 static void add_local_children(struct fs *fs, struct dir_listing *fresh,
 			       const struct dir_listing *old)
 {
+	struct local_scan ls = { fresh, strlen(fresh->path) };
+	struct inode *in;
 	char *path;
 	size_t i;
-	struct inode *in;
 
+	dir_listing_finish(fresh);
+	wb_for_each_pending(fs->wb, add_pending, &ls);
 	for (i = 0; old && i < old->n; i++) {
 		if (dir_listing_find(fresh, old->e[i].name))
 			continue;
 		path = child_path(fresh->path, old->e[i].name);
 		in = path ? inode_find_path(fs->inodes, path) : NULL;
-		if (in && in->stage && !in->etag[0])
+		if (in && in->stage)
 			dir_listing_add(fresh, old->e[i].name, S_IFREG,
 					in->stage->size,
 					in->attr.st_mtim.tv_sec);
@@ -1589,4 +1726,53 @@ int fs_statfs(struct fs *fs, struct statvfs *sv)
 	sv->f_favail = sv->f_files;
 	sv->f_namemax = FS_NAME_MAX;
 	return 0;
+}
+
+ssize_t fs_getxattr(struct fs *fs, uint64_t ino, const char *name,
+		    char *buf, size_t size)
+{
+	char value[256];
+	struct inode *in;
+	size_t n;
+
+	if (strcmp(name, FS_XATTR_STATE))
+		return -ENODATA;
+	pthread_mutex_lock(&fs->lock);
+	in = inode_find(fs->inodes, ino);
+	if (in)
+		wb_state_string(in, value, sizeof(value));
+	pthread_mutex_unlock(&fs->lock);
+	if (!in)
+		return -ESTALE;
+	n = strlen(value);
+	if (size == 0)
+		return (ssize_t)n;
+	if (size < n)
+		return -ERANGE;
+	memcpy(buf, value, n);
+	return (ssize_t)n;
+}
+
+int fs_setxattr(struct fs *fs, uint64_t ino, const char *name,
+		const char *value, size_t size)
+{
+	struct inode *in;
+	char *path;
+
+	(void)value;
+	(void)size;
+	if (strcmp(name, FS_XATTR_SYNC))
+		return -ENOTSUP;
+	pthread_mutex_lock(&fs->lock);
+	in = inode_find(fs->inodes, ino);
+	path = in ? strdup(in->path) : NULL;
+	pthread_mutex_unlock(&fs->lock);
+	if (!in)
+		return -ESTALE;
+	if (!path)
+		return -ENOMEM;
+	int rc = wb_sync_tree(fs->wb, path);
+
+	free(path);
+	return rc;
 }

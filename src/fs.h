@@ -13,9 +13,8 @@
  * guards the inode table and caches; it is never held across a network
  * request.  A file's staging data has its own lock (struct inode).
  *
- * Write model (until the write-back journal lands): contents are staged
- * in the cache directory and uploaded with one PUT when the file is
- * flushed (close) or fsync'ed; that call returns the upload's error.
+ * Write model: contents are staged in the write-back journal
+ * (wbcache.h); close() makes them durable there, fsync() uploads.
  */
 #ifndef R2FS_FS_H
 #define R2FS_FS_H
@@ -38,9 +37,17 @@ struct fs_ctx {
 	gid_t gid;
 };
 
-/* Borrowed store; conf must outlive fs. */
+/*
+ * Borrowed store; conf must outlive fs.  Opens the write-back journal in
+ * the cache directory and loads what an earlier run left there; errors
+ * come with one sentence in err.
+ */
 int fs_new(const struct r2fs_conf *conf, struct store *store,
-	   struct fs **out);
+	   struct fs **out, char *err, size_t errlen);
+/* Start background uploads (after the daemon has forked). */
+int fs_start(struct fs *fs);
+/* Unmounted: upload what is pending now; keep failures for next time. */
+void fs_shutdown(struct fs *fs);
 void fs_free(struct fs *fs);
 
 /* Seconds the kernel may cache entries and attributes. */
@@ -92,5 +99,20 @@ const char *fs_dir_entry(struct fs_dir *d, size_t i, mode_t *type,
 void fs_releasedir(struct fs_dir *d);
 
 int fs_statfs(struct fs *fs, struct statvfs *sv);
+
+/*
+ * Extended attributes.  "user.r2.state" reads a file's upload state
+ * ("clean", "dirty", "uploading", "error: <reason>"); setting
+ * "user.r2.sync" on a file or directory uploads everything pending at or
+ * below it and returns -EIO if anything failed.  Nothing is listed.
+ * getxattr: value length, or -ERANGE when size is too small (0: ask).
+ */
+ssize_t fs_getxattr(struct fs *fs, uint64_t ino, const char *name,
+		    char *buf, size_t size);
+int fs_setxattr(struct fs *fs, uint64_t ino, const char *name,
+		const char *value, size_t size);
+
+#define FS_XATTR_STATE "user.r2.state"
+#define FS_XATTR_SYNC "user.r2.sync"
 
 #endif

@@ -7,6 +7,8 @@
  * with pread() from the staging file, downloads write straight into the
  * caller's buffer or file, so memory does not grow with object size.
  */
+#include "config.h"
+
 #include "http.h"
 
 #include <ctype.h>
@@ -430,6 +432,7 @@ int http_perform(struct http_pool *pool, const struct http_request *req,
 	curl_easy_setopt(x.curl, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(x.curl, CURLOPT_WRITEDATA, &x);
 	curl_easy_setopt(x.curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(x.curl, CURLOPT_USERAGENT, "r2fs/" PACKAGE_VERSION);
 	if (pool->opts.verbose)
 		curl_easy_setopt(x.curl, CURLOPT_VERBOSE, 1L);
 

@@ -38,8 +38,18 @@ struct inode {
 	unsigned writers;    /* open handles that may write */
 	bool meta_dirty;     /* attr changed and not yet in the bucket */
 	/* held (write) while uploading or truncating the stage, (read)
-	 * while writing into it; never together with the fs lock */
+	 * while writing into it; taken before the fs lock, never after */
 	pthread_rwlock_t stage_lock;
+	/* write-back journal state (wbcache.c) */
+	int wb_state;        /* enum wb_state */
+	uint64_t wb_id;      /* names data/ID and rec/ID; 0: none */
+	uint64_t wb_gen;     /* bumped by every change not yet uploaded */
+	uint64_t wb_committed; /* wb_gen as of the last journal record */
+	double wb_due;       /* monotonic time the upload may start */
+	unsigned wb_attempts;
+	int wb_err;          /* last upload error (negative errno) or 0 */
+	bool wb_pending;     /* on the journal's pending list (holds a ref) */
+	struct inode *wb_prev, *wb_next;
 	/* hash chains */
 	struct inode *next_by_ino;
 	struct inode *next_by_path;

@@ -9,10 +9,12 @@
 #include "config.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -42,6 +44,10 @@ static const struct fuse_opt r2fs_opts[] = {
 	R2_OPT("retries=%u", retries),
 	R2_OPT("connect_timeout=%u", connect_timeout),
 	R2_OPT("http_handles=%u", http_handles),
+	R2_OPT("writeback_delay=%lf", writeback_delay),
+	R2_OPT("upload_workers=%u", upload_workers),
+	R2_OPT("multipart_threshold=%u", multipart_threshold_mb),
+	{ "sync_upload", offsetof(struct r2fs_conf, sync_upload), 1 },
 	FUSE_OPT_END
 };
 
@@ -72,7 +78,9 @@ static int opt_proc(void *data, const char *arg, int key,
 
 static void usage(const char *prog)
 {
-	printf("usage: %s BUCKET[:/PREFIX] MOUNTPOINT [options]\n\n", prog);
+	printf("usage: %s BUCKET[:/PREFIX] MOUNTPOINT [options]\n", prog);
+	printf("       %s sync [PATH...]   upload what is pending below PATH "
+	       "now\n\n", prog);
 	printf(
 "Mounts a Cloudflare R2 bucket (or any S3-compatible bucket) as a directory.\n"
 "\n"
@@ -94,6 +102,13 @@ static void usage(const char *prog)
 "    -o retries=N           retries per request on 429/5xx/network errors (default 5)\n"
 "    -o connect_timeout=S   connect timeout in seconds (default 10)\n"
 "    -o http_handles=N      parallel connections (default 16)\n"
+"    -o writeback_delay=S   quiet period after a file's last change before\n"
+"                           its upload (default 1; changes meanwhile fold\n"
+"                           into the same PUT)\n"
+"    -o upload_workers=N    parallel uploads (default 8)\n"
+"    -o multipart_threshold=MIB  files larger than this go up in parts\n"
+"                           (default 64)\n"
+"    -o sync_upload         close() waits for the upload and returns its error\n"
 "\n"
 "Credentials are never accepted on the command line.\n"
 "\n");
@@ -112,7 +127,7 @@ static int run(int argc, char *argv[])
 	struct fs *fs = NULL;
 	struct s3_opts so;
 	char err[512] = "";
-	int rc = 1, mounted = 0, handlers = 0;
+	int rc = 1, mounted = 0, handlers = 0, started = 0;
 
 	conf_init(conf);
 	if (fuse_opt_parse(&args, &ps, r2fs_opts, opt_proc) < 0) {
@@ -174,10 +189,9 @@ static int run(int argc, char *argv[])
 		fprintf(stderr, "r2fs: out of memory\n");
 		goto out;
 	}
-	rc = fs_new(conf, store, &fs);
+	rc = fs_new(conf, store, &fs, err, sizeof(err));
 	if (rc) {
-		fprintf(stderr, "r2fs: cannot use cache directory %s: %s\n",
-			conf->cache_dir, strerror(-rc));
+		fprintf(stderr, "r2fs: %s\n", err);
 		rc = 1;
 		goto out;
 	}
@@ -205,6 +219,11 @@ static int run(int argc, char *argv[])
 		 conf->prefix[0] ? ":/" : "", conf->prefix, conf->mountpoint);
 	if (fuse_daemonize(fopts.foreground))
 		goto out;
+	if (fs_start(fs)) {
+		log_err("cannot start the upload workers");
+		goto out;
+	}
+	started = 1;
 	if (fopts.singlethread) {
 		rc = fuse_session_loop(se);
 	} else {
@@ -213,10 +232,16 @@ static int run(int argc, char *argv[])
 		rc = fuse_session_loop_mt(se, &loop);
 	}
 	rc = rc ? 1 : 0;
-	log_info("unmounted %s", conf->mountpoint);
 out:
 	if (mounted)
 		fuse_session_unmount(se);
+	if (started) {
+		/* unmounted: now finish the uploads (the daemon stays until
+		 * they are done, so "wait for the pid" means "in the
+		 * bucket") */
+		fs_shutdown(fs);
+		log_info("unmounted %s", conf->mountpoint);
+	}
 	if (handlers)
 		fuse_remove_signal_handlers(se);
 	if (se)
@@ -233,7 +258,68 @@ out:
 	return rc;
 }
 
+/* r2fs sync: report each file below the path whose upload failed. */
+static int sync_failed;
+
+static int report_state(const char *path, const struct stat *st, int flag,
+			struct FTW *ftw)
+{
+	char state[256];
+	ssize_t n;
+
+	(void)st;
+	(void)ftw;
+	if (flag != FTW_F)
+		return 0;
+	n = getxattr(path, FS_XATTR_STATE, state, sizeof(state) - 1);
+	if (n < 0)
+		return 0;
+	state[n] = '\0';
+	if (strncmp(state, "clean", 5)) {
+		fprintf(stderr, "r2fs sync: %s: %s\n", path, state);
+		sync_failed = 1;
+	}
+	return 0;
+}
+
+/*
+ * "r2fs sync [PATH...]": upload everything pending at or below each PATH
+ * now and wait; exit 1 naming the files that could not be uploaded.
+ */
+static int cmd_sync(int argc, char *argv[])
+{
+	const char *dflt[] = { "." };
+	const char **paths = argc > 0 ? (const char **)argv : dflt;
+	int i, n = argc > 0 ? argc : 1, rc = 0;
+
+	for (i = 0; i < n; i++) {
+		if (setxattr(paths[i], FS_XATTR_SYNC, "1", 1, 0) == 0)
+			continue;
+		if (errno == ENOTSUP || errno == EOPNOTSUPP) {
+			fprintf(stderr, "r2fs sync: %s is not on an r2fs "
+				"mount\n", paths[i]);
+			rc = 1;
+			continue;
+		}
+		if (errno != EIO) {
+			fprintf(stderr, "r2fs sync: %s: %s\n", paths[i],
+				strerror(errno));
+			rc = 1;
+			continue;
+		}
+		sync_failed = 0;
+		nftw(paths[i], report_state, 16, FTW_PHYS);
+		if (!sync_failed)
+			fprintf(stderr, "r2fs sync: %s: some uploads failed\n",
+				paths[i]);
+		rc = 1;
+	}
+	return rc;
+}
+
 int main(int argc, char *argv[])
 {
+	if (argc >= 2 && !strcmp(argv[1], "sync"))
+		return cmd_sync(argc - 2, argv + 2);
 	return run(argc, argv);
 }

@@ -58,10 +58,12 @@ struct s3_call {
 	const void *body;
 	size_t body_len;
 	int body_fd;
+	uint64_t body_fd_off; /* where the body starts in body_fd */
 	uint64_t body_fd_len;
 	bool has_body;
 	char payload_hash[65];
 	unsigned max_attempts; /* 0: 1 + store's retries */
+	bool raw_errors;       /* keep transport errnos (mount check) */
 };
 
 static struct s3_store *to_s3(struct store *s)
@@ -293,7 +295,7 @@ static int s3_request(struct s3_store *s, struct s3_call *c,
 			.body_len = c->body_fd >= 0 ? c->body_fd_len
 						    : c->body_len,
 			.body_fd = c->body_fd,
-			.body_off = 0,
+			.body_off = (off_t)c->body_fd_off,
 			.has_body = c->has_body,
 		};
 		rc = http_perform(s->pool, &hreq, resp);
@@ -316,8 +318,13 @@ static int s3_request(struct s3_store *s, struct s3_call *c,
 							       "retry-after"));
 		http_response_release(resp);
 	}
-	if (rc)
+	if (rc) {
 		log_debug("%s %s failed: %s", c->method, path, resp->errmsg);
+		/* the store's contract: network failures are EIO */
+		if (!c->raw_errors && (http_error_is_transient(rc) ||
+				       rc == -EPROTO || rc == -EOVERFLOW))
+			rc = -EIO;
+	}
 out:
 	curl_slist_free_all(list);
 	free(url);
@@ -503,8 +510,8 @@ out:
 	return rc;
 }
 
-/* Hex SHA-256 of the first size bytes of fd. */
-static int hash_fd(int fd, uint64_t size, char out[65])
+/* Hex SHA-256 of the size bytes of fd at offset start. */
+static int hash_fd(int fd, uint64_t start, uint64_t size, char out[65])
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -524,7 +531,7 @@ static int hash_fd(int fd, uint64_t size, char out[65])
 	while (off < size) {
 		size_t want = size - off < bufsz ? (size_t)(size - off) : bufsz;
 
-		r = pread(fd, buf, want, (off_t)off);
+		r = pread(fd, buf, want, (off_t)(start + off));
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
@@ -601,7 +608,7 @@ static int s3_put_fd(struct store *st, const char *key, int fd,
 		c.body_fd = -1;
 		sigv4_sha256_hex("", 0, c.payload_hash);
 	} else {
-		rc = hash_fd(fd, size, c.payload_hash);
+		rc = hash_fd(fd, 0, size, c.payload_hash);
 		if (rc)
 			return rc;
 	}
@@ -784,6 +791,215 @@ out:
 	return rc;
 }
 
+/*
+ * Multipart uploads.  Queries are written in the canonical (sorted) order
+ * the signer produces, and "uploads=" with its '=' as the canonical form
+ * has it.  Each part is hashed in full like a PUT, read from the caller's
+ * file at its offset; nothing is buffered in memory.
+ */
+#define S3_MP_QUERY_MAX 2048
+
+static int s3_mp_create(struct store *st, const char *key,
+			const struct store_put_opts *opts, char **upload_id)
+{
+	struct s3_store *s = to_s3(st);
+	char *names[S3_MAX_EXTRA] = { 0 };
+	size_t nnames = opts ? opts->nmeta : 0;
+	struct http_response resp;
+	struct s3_call c;
+	int rc;
+
+	*upload_id = NULL;
+	if (nnames > S3_MAX_EXTRA - 4)
+		return -E2BIG;
+	call_init(&c, "POST", key);
+	c.query = "uploads=";
+	c.has_body = true; /* empty, but with Content-Length: 0 */
+	sigv4_sha256_hex("", 0, c.payload_hash);
+	http_response_init(&resp, HTTP_SINK_BUFFER);
+	resp.max_body = S3_SMALL_BODY_MAX;
+	rc = add_put_headers(&c, opts, names);
+	if (rc)
+		goto out;
+	rc = s3_request(s, &c, &resp);
+	if (rc)
+		goto out;
+	if (resp.status != 200) {
+		rc = s3_status_error(s, &c, &resp);
+		goto out;
+	}
+	rc = xml_parse_initiate_multipart(resp.body ? resp.body : "",
+					  resp.body_len, upload_id);
+	if (rc == -EPROTO) {
+		log_warn("unparsable InitiateMultipartUpload answer from %s "
+			 "for '%s'", s->endpoint, key);
+		rc = -EIO;
+	}
+out:
+	free_names(names, nnames);
+	http_response_release(&resp);
+	return rc;
+}
+
+static int s3_mp_upload_part(struct store *st, const char *key,
+			     const char *upload_id, unsigned part_number,
+			     int fd, uint64_t offset, uint64_t len,
+			     char *etag_out)
+{
+	struct s3_store *s = to_s3(st);
+	struct http_response resp;
+	struct s3_call c;
+	char query[S3_MP_QUERY_MAX] = "", num[16];
+	const char *etag;
+	int rc;
+
+	etag_out[0] = '\0';
+	if (part_number < 1 || part_number > 10000)
+		return -EINVAL;
+	snprintf(num, sizeof(num), "%u", part_number);
+	rc = query_add(query, sizeof(query), "partNumber", num);
+	if (!rc)
+		rc = query_add(query, sizeof(query), "uploadId", upload_id);
+	if (rc)
+		return rc;
+	call_init(&c, "PUT", key);
+	c.query = query;
+	c.has_body = true;
+	if (len == 0) {
+		sigv4_sha256_hex("", 0, c.payload_hash);
+	} else {
+		c.body_fd = fd;
+		c.body_fd_off = offset;
+		c.body_fd_len = len;
+		rc = hash_fd(fd, offset, len, c.payload_hash);
+		if (rc)
+			return rc;
+	}
+	http_response_init(&resp, HTTP_SINK_BUFFER);
+	resp.max_body = S3_SMALL_BODY_MAX;
+	rc = s3_request(s, &c, &resp);
+	if (rc)
+		goto out;
+	if (resp.status != 200) {
+		rc = s3_status_error(s, &c, &resp);
+		goto out;
+	}
+	/* Complete needs every part's ETag: an answer without one is no
+	 * use. */
+	etag = http_response_header(&resp, "etag");
+	if (!etag || !etag[0] || !strcmp(etag, "\"\"")) {
+		log_warn("%s gave no ETag for part %u of '%s'", s->endpoint,
+			 part_number, key);
+		rc = -EIO;
+		goto out;
+	}
+	strip_quotes(etag, etag_out, 128);
+out:
+	http_response_release(&resp);
+	return rc;
+}
+
+static int s3_mp_complete(struct store *st, const char *key,
+			  const char *upload_id,
+			  const struct store_part *parts, size_t nparts,
+			  char *etag_out)
+{
+	struct s3_store *s = to_s3(st);
+	struct xml_part *xp = NULL;
+	struct xml_error xe = { 0 };
+	struct http_response resp;
+	struct s3_call c;
+	char query[S3_MP_QUERY_MAX] = "";
+	char *doc = NULL, *etag = NULL;
+	size_t doclen = 0, i;
+	int rc;
+
+	if (etag_out)
+		etag_out[0] = '\0';
+	http_response_init(&resp, HTTP_SINK_BUFFER);
+	resp.max_body = S3_SMALL_BODY_MAX;
+	if (nparts == 0 || nparts > 10000) {
+		rc = -EINVAL;
+		goto out;
+	}
+	xp = calloc(nparts, sizeof(*xp));
+	if (!xp) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < nparts; i++) {
+		xp[i].number = parts[i].number;
+		xp[i].etag = parts[i].etag;
+	}
+	doc = xml_build_complete_multipart(xp, nparts, &doclen);
+	if (!doc) {
+		rc = errno == EINVAL ? -EINVAL : -ENOMEM;
+		goto out;
+	}
+	rc = query_add(query, sizeof(query), "uploadId", upload_id);
+	if (rc)
+		goto out;
+	call_init(&c, "POST", key);
+	c.query = query;
+	c.has_body = true;
+	c.body = doc;
+	c.body_len = doclen;
+	sigv4_sha256_hex(doc, doclen, c.payload_hash);
+	call_add(&c, "content-type", "application/xml");
+	rc = s3_request(s, &c, &resp);
+	if (rc)
+		goto out;
+	if (resp.status != 200) {
+		rc = s3_status_error(s, &c, &resp);
+		goto out;
+	}
+	/* S3 may report a failed completion inside a 200 answer. */
+	rc = xml_parse_copy_result(resp.body ? resp.body : "", resp.body_len,
+				   &etag, NULL);
+	if (rc == -ENOMEM)
+		goto out;
+	if (rc) {
+		if (resp.body)
+			xml_parse_error(resp.body, resp.body_len, &xe);
+		log_warn("completing the upload of '%s' failed: %s", key,
+			 xe.code ? xe.code : "unparsable answer");
+		rc = -EIO;
+		goto out;
+	}
+	if (etag_out)
+		strip_quotes(etag, etag_out, 128);
+out:
+	xml_error_release(&xe);
+	free(etag);
+	free(doc);
+	free(xp);
+	http_response_release(&resp);
+	return rc;
+}
+
+static int s3_mp_abort(struct store *st, const char *key,
+		       const char *upload_id)
+{
+	struct s3_store *s = to_s3(st);
+	struct http_response resp;
+	struct s3_call c;
+	char query[S3_MP_QUERY_MAX] = "";
+	int rc;
+
+	rc = query_add(query, sizeof(query), "uploadId", upload_id);
+	if (rc)
+		return rc;
+	call_init(&c, "DELETE", key);
+	c.query = query;
+	http_response_init(&resp, HTTP_SINK_BUFFER);
+	resp.max_body = S3_SMALL_BODY_MAX;
+	rc = s3_request(s, &c, &resp);
+	if (!rc && resp.status != 204 && resp.status != 200)
+		rc = s3_status_error(s, &c, &resp);
+	http_response_release(&resp);
+	return rc;
+}
+
 static void s3_destroy(struct store *st)
 {
 	struct s3_store *s = to_s3(st);
@@ -812,6 +1028,10 @@ static const struct store_ops s3_ops = {
 	.list = s3_list,
 	.remove = s3_remove,
 	.copy = s3_copy,
+	.mp_create = s3_mp_create,
+	.mp_upload_part = s3_mp_upload_part,
+	.mp_complete = s3_mp_complete,
+	.mp_abort = s3_mp_abort,
 	.destroy = s3_destroy,
 };
 
@@ -859,6 +1079,7 @@ int s3_probe(struct store *st, char *err, size_t errlen)
 
 	call_init(&c, "GET", ".r2fs-mount-check");
 	c.max_attempts = 2;
+	c.raw_errors = true;
 	call_add(&c, "range", "bytes=0-0");
 	http_response_init(&resp, HTTP_SINK_MEMORY);
 	resp.mem = body;

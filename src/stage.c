@@ -1,45 +1,55 @@
 /*
- * stage.c - anonymous staging files (O_TMPFILE) in the cache directory.
- *
- * Anonymous files vanish with the process, which is right for the simple
- * upload-at-close model: nothing is promised to survive a crash until the
- * write-back journal names its files.
+ * stage.c - staging files in the journal's data directory.
  */
 #include "stage.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
-int stage_new(const char *dir, struct stage **out)
+static int stage_make(const char *path, int flags, uint64_t size,
+		      struct stage **out)
 {
 	struct stage *st = calloc(1, sizeof(*st));
-	char path[PATH_MAX];
-	int fd;
+	int fd, err;
 
 	if (!st)
 		return -ENOMEM;
-	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR ||
-		       errno == EINVAL)) {
-		snprintf(path, sizeof(path), "%s/stage.XXXXXX", dir);
-		fd = mkostemp(path, O_CLOEXEC);
-		if (fd >= 0)
-			unlink(path);
+	st->path = strdup(path);
+	if (!st->path) {
+		free(st);
+		return -ENOMEM;
 	}
+	fd = open(path, flags | O_RDWR | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		int err = -errno;
-
+		err = -errno;
+		free(st->path);
 		free(st);
 		return err;
 	}
 	st->fd = fd;
+	st->size = size;
 	st->refs = 1;
 	*out = st;
 	return 0;
+}
+
+int stage_new(const char *path, struct stage **out)
+{
+	return stage_make(path, O_CREAT | O_TRUNC, 0, out);
+}
+
+int stage_open(const char *path, uint64_t size, struct stage **out)
+{
+	int rc = stage_make(path, 0, size, out);
+
+	if (rc == 0 && ftruncate((*out)->fd, (off_t)size) < 0) {
+		rc = -errno;
+		stage_put(*out);
+	}
+	return rc;
 }
 
 struct stage *stage_get(struct stage *st)
@@ -53,5 +63,8 @@ void stage_put(struct stage *st)
 	if (!st || __atomic_sub_fetch(&st->refs, 1, __ATOMIC_ACQ_REL))
 		return;
 	close(st->fd);
+	if (!st->keep)
+		unlink(st->path);
+	free(st->path);
 	free(st);
 }

@@ -64,6 +64,12 @@ struct store_put_opts {
 	size_t nmeta;
 };
 
+/* One uploaded part of a multipart upload. */
+struct store_part {
+	unsigned number; /* 1..10000 */
+	char etag[128];  /* as UploadPart returned it, without quotes */
+};
+
 struct store;
 
 struct store_ops {
@@ -89,6 +95,41 @@ struct store_ops {
 	/* Server-side copy; with opts, metadata is replaced by opts'. */
 	int (*copy)(struct store *s, const char *src, const char *dst,
 		    const struct store_put_opts *opts);
+	/*
+	 * Multipart uploads (multipart.h drives them).  R2 wants every part
+	 * but the last of one upload to have the same size; choosing sizes
+	 * is the caller's job.  An upload that is neither completed nor
+	 * aborted keeps its parts stored (and billed) on the server.
+	 *
+	 * mp_create: start an upload of key with opts' content type and
+	 * metadata (as put_fd sends them).  *upload_id receives a malloc'd
+	 * id that the caller frees.
+	 */
+	int (*mp_create)(struct store *s, const char *key,
+			 const struct store_put_opts *opts, char **upload_id);
+	/*
+	 * mp_upload_part: send len bytes of fd at offset as part
+	 * part_number (1..10000).  fd is only read with pread, so threads
+	 * may upload parts of one fd at once.  etag_out (at least 128
+	 * bytes) receives the part's ETag without quotes.
+	 */
+	int (*mp_upload_part)(struct store *s, const char *key,
+			      const char *upload_id, unsigned part_number,
+			      int fd, uint64_t offset, uint64_t len,
+			      char *etag_out);
+	/*
+	 * mp_complete: assemble the object from parts (nparts >= 1, in
+	 * strictly ascending number order).  An error reported inside a 200
+	 * answer is an error here (-EIO).  etag_out may be NULL, else at
+	 * least 128 bytes; it may receive "" (Ceph RGW sends no ETag).
+	 */
+	int (*mp_complete)(struct store *s, const char *key,
+			   const char *upload_id,
+			   const struct store_part *parts, size_t nparts,
+			   char *etag_out);
+	/* mp_abort: drop the upload and its parts; -ENOENT if unknown. */
+	int (*mp_abort)(struct store *s, const char *key,
+			const char *upload_id);
 	void (*destroy)(struct store *s);
 };
 

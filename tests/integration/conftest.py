@@ -45,19 +45,65 @@ def read_env_file(path):
 
 @pytest.fixture(scope="session")
 def s3env():
-    """Endpoint and keys of a running, signature-checking S3 server."""
+    """Endpoint and keys of a running, signature-checking S3 server.
+
+    S3_DIR is the server's state directory (its request log is there)."""
     given = os.environ.get("R2FS_S3_ENV")
     if given:
-        yield read_env_file(given)
+        env = read_env_file(given)
+        env["S3_DIR"] = os.path.dirname(os.path.abspath(given))
+        yield env
         return
     d = tempfile.mkdtemp(prefix="r2fs-s3-")
     script = os.path.join(SRCDIR, "tests", "s3server")
     subprocess.run([script, "start", d], check=True,
                    stdout=subprocess.DEVNULL)
     try:
-        yield read_env_file(os.path.join(d, "env"))
+        env = read_env_file(os.path.join(d, "env"))
+        env["S3_DIR"] = d
+        yield env
     finally:
         subprocess.run([script, "stop", d], check=False)
+
+
+class RequestLog:
+    """The S3 server's access log, as r2fs's requests to one bucket.
+
+    RGW logs one line per request ("PUT /bucket/key HTTP/1.1" ... agent);
+    we keep the lines whose agent is r2fs and whose path is the bucket's.
+    """
+
+    def __init__(self, s3env, bucket):
+        self.path = os.path.join(s3env["S3_DIR"], "log", "client.rgw.log")
+        self.bucket = bucket
+        self.start = os.path.getsize(self.path)
+
+    def requests(self, settle=1.0):
+        import re
+        time.sleep(settle)  # the server writes its log asynchronously
+        pat = re.compile(r'"([A-Z]+) (/[^ ]*) HTTP/1\.1" (\d+) .*"r2fs/')
+        out = []
+        with open(self.path, errors="replace") as f:
+            f.seek(self.start)
+            for line in f:
+                m = pat.search(line)
+                if not m:
+                    continue
+                method, target, status = m.groups()
+                if target.split("?")[0].split("/")[1] != self.bucket:
+                    continue
+                out.append((method, target, int(status)))
+        return out
+
+    def count(self, method, key_pred=lambda target: True):
+        return sum(1 for m, t, _ in self.requests()
+                   if m == method and key_pred(t))
+
+
+@pytest.fixture
+def reqlog(s3env, bucket):
+    """Counts r2fs's requests to the test's bucket from here on."""
+    return RequestLog(s3env, bucket)
 
 
 @pytest.fixture(scope="session")
@@ -112,10 +158,12 @@ def is_mount(path):
 class Mount:
     """One r2fs process (foreground) and its mount point."""
 
-    def __init__(self, s3env, bucket, opts=(), env_extra=None):
+    def __init__(self, s3env, bucket, opts=(), env_extra=None, cache=None,
+                 endpoint=None):
         self.bucket = bucket
         self.dir = tempfile.mkdtemp(prefix="r2fs-mnt-")
-        self.cache = tempfile.mkdtemp(prefix="r2fs-cache-")
+        self.own_cache = cache is None
+        self.cache = cache or tempfile.mkdtemp(prefix="r2fs-cache-")
         self.log = tempfile.NamedTemporaryFile(prefix="r2fs-log-",
                                                delete=False)
         self.env = dict(os.environ)
@@ -124,7 +172,8 @@ class Mount:
             "AWS_SECRET_ACCESS_KEY": s3env["AWS_SECRET_ACCESS_KEY"],
         })
         self.env.update(env_extra or {})
-        o = ["endpoint=" + s3env["S3_ENDPOINT"], "cache_dir=" + self.cache]
+        o = ["endpoint=" + (endpoint or s3env["S3_ENDPOINT"]),
+             "cache_dir=" + self.cache]
         o += list(opts)
         self.argv = [r2fs_binary(), bucket, self.dir, "-f", "-o",
                      ",".join(o)]
@@ -141,6 +190,23 @@ class Mount:
 
     def path(self, *parts):
         return os.path.join(self.dir, *parts)
+
+    def sync(self, path=None, check=True):
+        """r2fs sync: everything pending is in the bucket when it returns."""
+        p = subprocess.run([r2fs_binary(), "sync", path or self.dir],
+                           capture_output=True, text=True, timeout=600)
+        if check:
+            assert p.returncode == 0, p.stderr
+        return p
+
+    def state(self, path):
+        return os.getxattr(path, "user.r2.state").decode()
+
+    def kill9(self):
+        """Kill the daemon as a crash would, and drop the dead mount."""
+        self.proc.kill()
+        self.proc.wait()
+        subprocess.run(["fusermount3", "-uz", self.dir], check=False)
 
     def output(self):
         with open(self.log.name, errors="replace") as f:
@@ -167,7 +233,8 @@ class Mount:
                 os.rmdir(p)
             except OSError:
                 pass
-        subprocess.run(["rm", "-rf", self.cache], check=False)
+        if self.own_cache:
+            subprocess.run(["rm", "-rf", self.cache], check=False)
         os.unlink(self.log.name)
 
 
@@ -179,8 +246,8 @@ def mounter(s3env):
     declare (expect_log=...) fails the test."""
     mounts = []
 
-    def make(bucket, opts=(), env_extra=None):
-        m = Mount(s3env, bucket, opts, env_extra)
+    def make(bucket, opts=(), env_extra=None, cache=None, endpoint=None):
+        m = Mount(s3env, bucket, opts, env_extra, cache, endpoint)
         m.expect_log = []
         mounts.append(m)
         return m
@@ -189,6 +256,8 @@ def mounter(s3env):
     problems = []
     for m in mounts:
         try:
+            if m.proc.returncode is not None and m.proc.returncode < 0:
+                continue  # killed on purpose by its test
             rc = m.unmount()
             out = m.output()
             if rc != 0:

@@ -23,6 +23,7 @@ def test_200mib_file_round_trip(mnt, s3, tmp_path):
             f.write(os.urandom(1 << 20))
     want = sha256_file(src)
     subprocess.run(["cp", str(src), mnt.path("big.bin")], check=True)
+    mnt.sync()
     h = hashlib.sha256()
     obj = s3.get_object(Bucket=mnt.bucket, Key="big.bin")["Body"]
     for chunk in iter(lambda: obj.read(1 << 20), b""):

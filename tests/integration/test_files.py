@@ -15,6 +15,7 @@ def test_file_written_through_mount_lands_in_bucket(mnt, s3):
     data = os.urandom(100_000)
     with open(mnt.path("a.bin"), "wb") as f:
         f.write(data)
+    mnt.sync()
     assert body(s3, mnt.bucket, "a.bin") == data
 
 
@@ -36,6 +37,7 @@ def test_cp_into_mount(mnt, s3, tmp_path):
     src.write_bytes(b"copied with cp\n" * 1000)
     import subprocess
     subprocess.run(["cp", str(src), mnt.path("c.txt")], check=True)
+    mnt.sync()
     assert body(s3, mnt.bucket, "c.txt") == src.read_bytes()
 
 
@@ -55,6 +57,7 @@ def test_overwrite_middle_of_existing_object(mnt, s3):
     with open(mnt.path("m.txt"), "r+b") as f:
         f.seek(3)
         f.write(b"abc")
+    mnt.sync()
     assert body(s3, mnt.bucket, "m.txt") == b"012abc6789"
 
 
@@ -62,21 +65,25 @@ def test_append(mnt, s3):
     s3.put_object(Bucket=mnt.bucket, Key="log.txt", Body=b"one\n")
     with open(mnt.path("log.txt"), "ab") as f:
         f.write(b"two\n")
+    mnt.sync()
     assert body(s3, mnt.bucket, "log.txt") == b"one\ntwo\n"
 
 
 def test_truncate_by_path_and_by_fd(mnt, s3):
     s3.put_object(Bucket=mnt.bucket, Key="t.txt", Body=b"abcdefghij")
     os.truncate(mnt.path("t.txt"), 4)
+    mnt.sync()
     assert body(s3, mnt.bucket, "t.txt") == b"abcd"
     with open(mnt.path("t.txt"), "r+b") as f:
         f.truncate(6)
+    mnt.sync()
     assert body(s3, mnt.bucket, "t.txt") == b"abcd\0\0"
     assert os.stat(mnt.path("t.txt")).st_size == 6
 
 
 def test_empty_file(mnt, s3):
     open(mnt.path("empty"), "wb").close()
+    mnt.sync()
     assert body(s3, mnt.bucket, "empty") == b""
     assert os.stat(mnt.path("empty")).st_size == 0
 
@@ -169,6 +176,7 @@ def test_name_too_long(mnt):
     ok = "n" * 255
     with open(mnt.path(ok), "wb") as f:
         f.write(b"ok")
+    mnt.sync()
     assert os.path.getsize(mnt.path(ok)) == 2
 
 
@@ -178,6 +186,7 @@ def test_odd_names(mnt, s3):
     for n in names:
         with open(mnt.path(n), "wb") as f:
             f.write(n.encode())
+    mnt.sync()
     keys = sorted(o["Key"] for o in
                   s3.list_objects_v2(Bucket=mnt.bucket)["Contents"])
     assert keys == sorted(names)

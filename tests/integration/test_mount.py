@@ -124,6 +124,7 @@ def test_passwd_file_mount_and_daemon_mode(s3env, bucket, s3, tmp_path):
         assert s3env["AWS_SECRET_ACCESS_KEY"] not in ps
         with open(os.path.join(d, "daemon.txt"), "w") as f:
             f.write("from the daemon")
+        subprocess.run([r2fs_binary(), "sync", d], check=True)
         assert s3.get_object(Bucket=bucket, Key="daemon.txt")[
             "Body"].read() == b"from the daemon"
     finally:

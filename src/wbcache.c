@@ -1,0 +1,986 @@
+/*
+ * wbcache.c - the write-back journal.
+ *
+ * On disk, under CACHE_DIR/journal-HASH/ (HASH names endpoint, bucket and
+ * prefix, so buckets never mix):
+ *
+ *   lock        flock()ed by the mount that owns the journal
+ *   data/ID     a staging file: the file's contents
+ *   rec/ID.rec  its record: path, mode, uid, gid, mtime, size
+ *
+ * A record is written to rec/ID.tmp, fsync'ed, renamed over rec/ID.rec
+ * and the directory fsync'ed, after the data file itself was fsync'ed: a
+ * crash at any instant leaves the old record or the new one, each
+ * describing data that is on disk.  Data files without a record belong to
+ * files that were never closed and are removed at the next mount.
+ *
+ * Per-file state machine (fields in struct inode, under the fs lock):
+ *
+ *   state      event                         next        action
+ *   ---------  ----------------------------  ----------  -----------------
+ *   CLEAN      write/truncate/chmod/rename   DIRTY       gen++
+ *   DIRTY      change                        DIRTY       gen++
+ *   DIRTY      close (commit)                DIRTY       record; pending;
+ *                                                        due = now + delay
+ *   DIRTY      due, no writer, worker free   UPLOADING   PUT / multipart
+ *   ERROR      due (backoff), no writer      UPLOADING   retry
+ *   UPLOADING  success, gen unchanged        CLEAN       record removed;
+ *                                                        off pending
+ *   UPLOADING  success, changed meanwhile    DIRTY       due = now + delay
+ *   UPLOADING  failure                       ERROR       attempts++;
+ *                                                        due = backoff
+ *   any        unlink                        CLEAN       record removed
+ *
+ * Invariants: a pending inode holds one reference (refs) so it outlives
+ * the kernel's forget; an UPLOADING inode has exactly one uploader, which
+ * holds its stage_lock for writing (writes wait); an entry is never
+ * dropped on failure: it stays ERROR and pending until it uploads or is
+ * unlinked.
+ */
+#include "wbcache.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "inode.h"
+#include "log.h"
+#include "meta.h"
+#include "multipart.h"
+#include "stage.h"
+#include "store.h"
+
+#define WB_BACKOFF_MAX 300.0 /* seconds between retries, at most */
+
+struct wb {
+	pthread_mutex_t *lock;       /* the fs lock */
+	pthread_cond_t cond;         /* state changes; protected by lock */
+	struct inode_table *inodes;  /* protected by lock */
+	struct store *store;
+	wb_uploaded_fn uploaded;
+	void *uploaded_arg;
+	struct wb_opts o;
+	char *prefix;
+	char *dir;                   /* journal-HASH */
+	char *data_dir;
+	char *rec_dir;
+	int rec_dir_fd;
+	int lock_fd;
+	uint64_t next_id;            /* atomic */
+	struct inode *pending;       /* list head; protected by lock */
+	size_t npending;             /* protected by lock */
+	unsigned uploading;          /* in-flight uploads; protected by lock */
+	bool stopping;               /* protected by lock */
+	bool draining;               /* protected by lock */
+	pthread_t *threads;
+	unsigned nthreads;
+};
+
+static double now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static char *path_join(const char *a, const char *b)
+{
+	size_t n = strlen(a) + strlen(b) + 2;
+	char *p = malloc(n);
+
+	if (p)
+		snprintf(p, n, "%s/%s", a, b);
+	return p;
+}
+
+static uint64_t fnv1a(const char *s, uint64_t h)
+{
+	while (*s) {
+		h ^= (unsigned char)*s++;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	if (mkdir(path, mode) == 0 || errno == EEXIST)
+		return 0;
+	return -errno;
+}
+
+/* ---- the pending list (locked) ---- */
+
+static void pending_add(struct wb *wb, struct inode *in)
+{
+	if (in->wb_pending)
+		return;
+	in->wb_pending = true;
+	in->refs++;
+	in->wb_prev = NULL;
+	in->wb_next = wb->pending;
+	if (wb->pending)
+		wb->pending->wb_prev = in;
+	wb->pending = in;
+	wb->npending++;
+}
+
+static void pending_del(struct wb *wb, struct inode *in)
+{
+	if (!in->wb_pending)
+		return;
+	if (in->wb_prev)
+		in->wb_prev->wb_next = in->wb_next;
+	else
+		wb->pending = in->wb_next;
+	if (in->wb_next)
+		in->wb_next->wb_prev = in->wb_prev;
+	in->wb_prev = in->wb_next = NULL;
+	in->wb_pending = false;
+	wb->npending--;
+	in->refs--;
+	inode_maybe_free(wb->inodes, in);
+}
+
+/* ---- records ---- */
+
+static void rec_name(char *buf, size_t len, uint64_t id, const char *ext)
+{
+	snprintf(buf, len, "%llu.%s", (unsigned long long)id, ext);
+}
+
+static void hex_encode(const char *s, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (; *s; s++) {
+		*out++ = hex[(unsigned char)*s >> 4];
+		*out++ = hex[(unsigned char)*s & 15];
+	}
+	*out = '\0';
+}
+
+static int hex_decode(const char *s, char *out)
+{
+	int hi, lo;
+
+	for (; s[0] && s[1]; s += 2) {
+		hi = s[0] >= 'a' ? s[0] - 'a' + 10 : s[0] - '0';
+		lo = s[1] >= 'a' ? s[1] - 'a' + 10 : s[1] - '0';
+		if (hi < 0 || hi > 15 || lo < 0 || lo > 15)
+			return -EINVAL;
+		*out++ = (char)(hi << 4 | lo);
+	}
+	*out = '\0';
+	return *s ? -EINVAL : 0;
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	ssize_t w;
+
+	while (len > 0) {
+		w = write(fd, buf, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		buf += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Write rec/ID.rec atomically and durably. */
+static int record_write(struct wb *wb, uint64_t id, const char *path,
+			const struct stat *attr, uint64_t size)
+{
+	char tmp[64], fin[64], *text = NULL, *hexpath = NULL;
+	size_t len = strlen(path) * 2 + 256;
+	int fd = -1, rc = 0, n;
+
+	rec_name(tmp, sizeof(tmp), id, "tmp");
+	rec_name(fin, sizeof(fin), id, "rec");
+	text = malloc(len);
+	hexpath = malloc(strlen(path) * 2 + 1);
+	if (!text || !hexpath) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	hex_encode(path, hexpath);
+	n = snprintf(text, len,
+		     "r2fs-journal 1\npath %s\nmode %u\nuid %u\ngid %u\n"
+		     "mtime %lld.%09ld\nsize %llu\nend\n",
+		     hexpath, (unsigned)attr->st_mode, (unsigned)attr->st_uid,
+		     (unsigned)attr->st_gid, (long long)attr->st_mtim.tv_sec,
+		     attr->st_mtim.tv_nsec, (unsigned long long)size);
+	fd = openat(wb->rec_dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC |
+		    O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	rc = write_all(fd, text, (size_t)n);
+	if (!rc && fsync(fd) < 0)
+		rc = -errno;
+	if (close(fd) < 0 && !rc)
+		rc = -errno;
+	fd = -1;
+	if (!rc && renameat(wb->rec_dir_fd, tmp, wb->rec_dir_fd, fin) < 0)
+		rc = -errno;
+	if (!rc && fsync(wb->rec_dir_fd) < 0)
+		rc = -errno;
+out:
+	if (rc)
+		unlinkat(wb->rec_dir_fd, tmp, 0);
+	free(text);
+	free(hexpath);
+	return rc;
+}
+
+static void record_remove(struct wb *wb, uint64_t id)
+{
+	char fin[64];
+
+	rec_name(fin, sizeof(fin), id, "rec");
+	unlinkat(wb->rec_dir_fd, fin, 0);
+}
+
+struct record {
+	char *path;
+	struct stat attr;
+	uint64_t size;
+};
+
+static int record_read(struct wb *wb, const char *name, struct record *r)
+{
+	char buf[8192], *line, *next, *val;
+	struct timespec ts;
+	ssize_t n;
+	int fd, rc = -EINVAL, have_end = 0;
+
+	memset(r, 0, sizeof(*r));
+	fd = openat(wb->rec_dir_fd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EINVAL;
+	buf[n] = '\0';
+	if (strncmp(buf, "r2fs-journal 1\n", 15))
+		return -EINVAL;
+	for (line = buf + 15; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		val = strchr(line, ' ');
+		if (!strcmp(line, "end")) {
+			have_end = 1;
+			continue;
+		}
+		if (!val)
+			continue;
+		*val++ = '\0';
+		if (!strcmp(line, "path")) {
+			free(r->path);
+			r->path = malloc(strlen(val) / 2 + 1);
+			if (!r->path || hex_decode(val, r->path))
+				goto bad;
+		} else if (!strcmp(line, "mode")) {
+			r->attr.st_mode = (mode_t)strtoul(val, NULL, 10);
+		} else if (!strcmp(line, "uid")) {
+			r->attr.st_uid = (uid_t)strtoul(val, NULL, 10);
+		} else if (!strcmp(line, "gid")) {
+			r->attr.st_gid = (gid_t)strtoul(val, NULL, 10);
+		} else if (!strcmp(line, "mtime")) {
+			if (meta_parse_time(val, &ts))
+				r->attr.st_mtim = ts;
+		} else if (!strcmp(line, "size")) {
+			r->size = strtoull(val, NULL, 10);
+		}
+	}
+	if (have_end && r->path && r->path[0] && S_ISREG(r->attr.st_mode))
+		return 0;
+bad:
+	free(r->path);
+	r->path = NULL;
+	return rc;
+}
+
+/* ---- setup ---- */
+
+int wb_new(const struct wb_opts *o, struct store *store,
+	   pthread_mutex_t *lock, struct inode_table *inodes,
+	   wb_uploaded_fn uploaded, void *arg, char *err, size_t errlen,
+	   struct wb **out)
+{
+	struct wb *wb = calloc(1, sizeof(*wb));
+	char name[64], *target = NULL;
+	uint64_t h = 1469598103934665603ULL;
+	int rc = -ENOMEM, fd;
+
+	if (!wb)
+		return -ENOMEM;
+	wb->lock = lock;
+	wb->inodes = inodes;
+	wb->store = store;
+	wb->uploaded = uploaded;
+	wb->uploaded_arg = arg;
+	wb->o = *o;
+	wb->lock_fd = -1;
+	wb->rec_dir_fd = -1;
+	wb->next_id = 1;
+	pthread_cond_init(&wb->cond, NULL);
+	h = fnv1a(o->endpoint, h);
+	h = fnv1a("\n", h);
+	h = fnv1a(o->bucket, h);
+	h = fnv1a("\n", h);
+	h = fnv1a(o->prefix, h);
+	snprintf(name, sizeof(name), "journal-%016llx", (unsigned long long)h);
+	wb->prefix = strdup(o->prefix);
+	wb->dir = path_join(o->cache_dir, name);
+	if (!wb->prefix || !wb->dir)
+		goto fail;
+	wb->data_dir = path_join(wb->dir, "data");
+	wb->rec_dir = path_join(wb->dir, "rec");
+	if (!wb->data_dir || !wb->rec_dir)
+		goto fail;
+	if ((rc = mkdir_p(o->cache_dir, 0700)) || (rc = mkdir_p(wb->dir, 0700)) ||
+	    (rc = mkdir_p(wb->data_dir, 0700)) ||
+	    (rc = mkdir_p(wb->rec_dir, 0700))) {
+		snprintf(err, errlen, "cannot create the journal in %s: %s",
+			 o->cache_dir, strerror(-rc));
+		goto fail;
+	}
+	target = path_join(wb->dir, "lock");
+	if (!target) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	wb->lock_fd = open(target, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (wb->lock_fd < 0 || flock(wb->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		snprintf(err, errlen, rc == -EBUSY ?
+			 "cache directory %s is in use by another r2fs mount "
+			 "of this bucket" : "cannot lock the journal in %s: %s",
+			 o->cache_dir, strerror(-rc));
+		goto fail;
+	}
+	/* Say which bucket this journal belongs to, for humans. */
+	if (ftruncate(wb->lock_fd, 0) == 0) {
+		char line[1024];
+		int n = snprintf(line, sizeof(line), "%s %s %s\n", o->endpoint,
+				 o->bucket, o->prefix);
+
+		if (n > 0)
+			write_all(wb->lock_fd, line, (size_t)n);
+	}
+	fd = open(wb->rec_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot open %s: %s", wb->rec_dir,
+			 strerror(errno));
+		goto fail;
+	}
+	wb->rec_dir_fd = fd;
+	free(target);
+	*out = wb;
+	return 0;
+fail:
+	free(target);
+	wb_free(wb);
+	return rc;
+}
+
+void wb_free(struct wb *wb)
+{
+	if (!wb)
+		return;
+	if (wb->rec_dir_fd >= 0)
+		close(wb->rec_dir_fd);
+	if (wb->lock_fd >= 0)
+		close(wb->lock_fd); /* releases the flock */
+	pthread_cond_destroy(&wb->cond);
+	free(wb->threads);
+	free(wb->prefix);
+	free(wb->dir);
+	free(wb->data_dir);
+	free(wb->rec_dir);
+	free(wb);
+}
+
+static char *data_path(struct wb *wb, uint64_t id)
+{
+	char name[32];
+
+	snprintf(name, sizeof(name), "%llu", (unsigned long long)id);
+	return path_join(wb->data_dir, name);
+}
+
+int wb_stage_create(struct wb *wb, struct stage **out, uint64_t *id)
+{
+	uint64_t n = __atomic_fetch_add(&wb->next_id, 1, __ATOMIC_RELAXED);
+	char *path = data_path(wb, n);
+	int rc;
+
+	if (!path)
+		return -ENOMEM;
+	rc = stage_new(path, out);
+	free(path);
+	if (rc == 0)
+		*id = n;
+	return rc;
+}
+
+void wb_kick(struct wb *wb)
+{
+	pthread_cond_broadcast(&wb->cond);
+}
+
+/* Remove data files that no record names (never closed). */
+static void remove_orphans(struct wb *wb)
+{
+	DIR *d = opendir(wb->data_dir);
+	struct dirent *e;
+	char rec[64];
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char *end;
+		unsigned long long id = strtoull(e->d_name, &end, 10);
+
+		if (e->d_name[0] == '.' || *end)
+			continue;
+		rec_name(rec, sizeof(rec), id, "rec");
+		if (faccessat(wb->rec_dir_fd, rec, F_OK, 0) < 0) {
+			char *p = data_path(wb, id);
+
+			if (p)
+				unlink(p);
+			free(p);
+		}
+	}
+	closedir(d);
+}
+
+int wb_replay(struct wb *wb)
+{
+	DIR *d = fdopendir(dup(wb->rec_dir_fd));
+	struct dirent *e;
+	int count = 0;
+
+	if (!d)
+		return -errno;
+	while ((e = readdir(d))) {
+		struct record r;
+		struct stage *st = NULL;
+		struct inode *in;
+		char *end, *dpath;
+		unsigned long long id = strtoull(e->d_name, &end, 10);
+
+		if (e->d_name[0] == '.')
+			continue;
+		if (!strcmp(end, ".tmp")) {
+			unlinkat(wb->rec_dir_fd, e->d_name, 0);
+			continue;
+		}
+		if (strcmp(end, ".rec"))
+			continue;
+		if (id >= wb->next_id)
+			wb->next_id = id + 1;
+		if (record_read(wb, e->d_name, &r)) {
+			log_warn("journal record %s/%s is unreadable; left "
+				 "in place", wb->rec_dir, e->d_name);
+			continue;
+		}
+		dpath = data_path(wb, id);
+		if (!dpath || stage_open(dpath, r.size, &st)) {
+			log_err("journal: data of %s (%s) is missing; the "
+				"record is left in place", r.path,
+				dpath ? dpath : "?");
+			free(dpath);
+			free(r.path);
+			continue;
+		}
+		free(dpath);
+		pthread_mutex_lock(wb->lock);
+		in = inode_find_path(wb->inodes, r.path);
+		if (in && in->stage) {
+			/* two records for one name: the newer id wins */
+			if (in->wb_id > id) {
+				pthread_mutex_unlock(wb->lock);
+				stage_put(st);
+				record_remove(wb, id);
+				free(r.path);
+				continue;
+			}
+			in->stage->keep = false;
+			record_remove(wb, in->wb_id);
+			stage_put(in->stage);
+			in->stage = NULL;
+		}
+		if (!in)
+			in = inode_get_path(wb->inodes, r.path, S_IFREG);
+		if (!in) {
+			pthread_mutex_unlock(wb->lock);
+			stage_put(st);
+			free(r.path);
+			return -ENOMEM;
+		}
+		st->keep = true;
+		st->dirty = true;
+		in->stage = st;
+		in->attr.st_mode = r.attr.st_mode;
+		in->attr.st_uid = r.attr.st_uid;
+		in->attr.st_gid = r.attr.st_gid;
+		in->attr.st_mtim = r.attr.st_mtim;
+		in->attr.st_ctim = r.attr.st_mtim;
+		in->attr.st_atim = r.attr.st_mtim;
+		in->attr.st_nlink = 1;
+		in->attr.st_blksize = 4096;
+		in->attr.st_ino = in->ino;
+		in->has_meta = true;
+		in->wb_id = id;
+		in->wb_gen = 1;
+		in->wb_committed = 1;
+		in->wb_state = WB_DIRTY;
+		in->wb_due = 0;
+		pending_add(wb, in);
+		pthread_mutex_unlock(wb->lock);
+		log_info("journal: %s from an earlier run will be uploaded",
+			 r.path);
+		free(r.path);
+		count++;
+	}
+	closedir(d);
+	remove_orphans(wb);
+	return count;
+}
+
+/* ---- changes and commits ---- */
+
+void wb_touch(struct wb *wb, struct inode *in)
+{
+	(void)wb;
+	in->wb_gen++;
+	if (in->wb_state == WB_CLEAN || in->wb_state == WB_ERROR)
+		in->wb_state = WB_DIRTY;
+	if (in->stage)
+		in->stage->dirty = true;
+}
+
+int wb_commit(struct wb *wb, struct inode *in)
+{
+	struct stage *st;
+	struct stat attr;
+	uint64_t gen, size, id;
+	char *path;
+	int rc;
+
+	pthread_mutex_lock(wb->lock);
+	if (!in->stage || in->unlinked || in->wb_state == WB_CLEAN ||
+	    (in->wb_committed == in->wb_gen && in->wb_pending)) {
+		pthread_mutex_unlock(wb->lock);
+		return 0;
+	}
+	st = stage_get(in->stage);
+	gen = in->wb_gen;
+	size = st->size;
+	attr = in->attr;
+	id = in->wb_id;
+	path = strdup(in->path);
+	pthread_mutex_unlock(wb->lock);
+	if (!path) {
+		stage_put(st);
+		return -ENOMEM;
+	}
+	rc = fsync(st->fd) < 0 ? -errno : 0;
+	if (!rc)
+		rc = record_write(wb, id, path, &attr, size);
+	pthread_mutex_lock(wb->lock);
+	if (rc == 0) {
+		if (gen > in->wb_committed)
+			in->wb_committed = gen;
+		st->keep = true;
+		in->wb_due = now_mono() + wb->o.delay;
+		pending_add(wb, in);
+		pthread_cond_broadcast(&wb->cond);
+	} else {
+		log_err("journal: cannot commit %s: %s", path, strerror(-rc));
+	}
+	pthread_mutex_unlock(wb->lock);
+	stage_put(st);
+	free(path);
+	return rc;
+}
+
+/* ---- uploads ---- */
+
+static char *key_for(struct wb *wb, const char *path)
+{
+	size_t n = strlen(wb->prefix) + strlen(path) + 1;
+	char *k = malloc(n);
+
+	if (k)
+		snprintf(k, n, "%s%s", wb->prefix, path);
+	return k;
+}
+
+static double backoff(unsigned attempts)
+{
+	double d = 1.0;
+
+	while (attempts-- > 1 && d < WB_BACKOFF_MAX)
+		d *= 2;
+	return d < WB_BACKOFF_MAX ? d : WB_BACKOFF_MAX;
+}
+
+/*
+ * Upload in, which the caller has claimed (state UPLOADING, a reference
+ * held).  With commit, write the journal record first (fsync).  Takes
+ * in's stage_lock for writing, so no write lands while its bytes go up.
+ */
+static int upload_claimed(struct wb *wb, struct inode *in, bool commit)
+{
+	struct store_put_opts opts = { 0 };
+	struct meta_headers mh;
+	struct stage *st = NULL;
+	char etag[128] = "", *key = NULL, *path = NULL;
+	struct stat attr;
+	uint64_t gen, size;
+	int rc = 0;
+
+	pthread_rwlock_wrlock(&in->stage_lock);
+	if (commit) {
+		/* wb_commit skips CLEAN files: keep our claim meanwhile */
+		rc = wb_commit(wb, in);
+		if (rc)
+			goto unlock;
+	}
+	pthread_mutex_lock(wb->lock);
+	if (!in->stage || in->unlinked) {
+		pthread_mutex_unlock(wb->lock);
+		goto unlock;
+	}
+	st = stage_get(in->stage);
+	gen = in->wb_gen;
+	size = st->size;
+	attr = in->attr;
+	path = strdup(in->path);
+	pthread_mutex_unlock(wb->lock);
+	key = path ? key_for(wb, path) : NULL;
+	if (!key) {
+		rc = -ENOMEM;
+		goto unlock;
+	}
+	meta_to_headers(&attr, &mh);
+	opts.meta = mh.kv;
+	opts.nmeta = mh.n;
+	if (size > wb->o.multipart_threshold)
+		rc = multipart_put_fd(wb->store, key, st->fd, size, &opts,
+				      wb->o.part_parallel, etag);
+	else
+		rc = wb->store->ops->put_fd(wb->store, key, st->fd, size,
+					    &opts, etag);
+unlock:
+	pthread_rwlock_unlock(&in->stage_lock);
+
+	pthread_mutex_lock(wb->lock);
+	if (st && rc == 0) {
+		snprintf(in->etag, sizeof(in->etag), "%s", etag);
+		in->wb_attempts = 0;
+		in->wb_err = 0;
+		if (in->wb_gen == gen && !in->unlinked &&
+		    in->wb_committed == gen) {
+			in->wb_state = WB_CLEAN;
+			st->dirty = false;
+			st->keep = false;
+			record_remove(wb, in->wb_id);
+			pending_del(wb, in); /* our caller holds a ref */
+			if (wb->uploaded)
+				wb->uploaded(wb->uploaded_arg, in, etag, size);
+		} else if (!in->unlinked) {
+			in->wb_state = WB_DIRTY;
+			in->wb_due = now_mono() + wb->o.delay;
+		}
+		log_debug("uploaded %s (%llu bytes)", path,
+			  (unsigned long long)size);
+	} else if (st || rc) {
+		in->wb_state = WB_ERROR;
+		in->wb_err = rc;
+		in->wb_attempts++;
+		in->wb_due = now_mono() + backoff(in->wb_attempts);
+		log_err("upload of %s failed (attempt %u): %s; %s",
+			path ? path : in->path, in->wb_attempts, strerror(-rc),
+			in->wb_pending ? "will retry" : "kept in the journal");
+	} else {
+		in->wb_state = WB_CLEAN; /* unlinked meanwhile: nothing to do */
+	}
+	pthread_cond_broadcast(&wb->cond);
+	pthread_mutex_unlock(wb->lock);
+	stage_put(st);
+	free(key);
+	free(path);
+	return rc;
+}
+
+/* Locked: the next pending inode due for upload, or NULL; *next gets the
+ * earliest future due time. */
+static struct inode *pick(struct wb *wb, double now, double *next)
+{
+	struct inode *in;
+
+	*next = now + 3600;
+	for (in = wb->pending; in; in = in->wb_next) {
+		if (in->wb_state != WB_DIRTY && in->wb_state != WB_ERROR)
+			continue;
+		if (wb->draining) {
+			if (in->wb_attempts == 0 || in->wb_state == WB_DIRTY)
+				return in;
+			continue; /* failed once while draining: stays */
+		}
+		if (in->writers > 0 || in->wb_committed != in->wb_gen)
+			continue; /* open again: the next close commits it */
+		if (in->wb_due <= now)
+			return in;
+		if (in->wb_due < *next)
+			*next = in->wb_due;
+	}
+	return NULL;
+}
+
+static void *worker(void *arg)
+{
+	struct wb *wb = arg;
+	struct timespec ts;
+	struct inode *in;
+	double next, now;
+
+	pthread_mutex_lock(wb->lock);
+	while (!wb->stopping) {
+		now = now_mono();
+		in = pick(wb, now, &next);
+		if (in) {
+			in->wb_state = WB_UPLOADING;
+			in->refs++;
+			wb->uploading++;
+			pthread_mutex_unlock(wb->lock);
+			upload_claimed(wb, in, false);
+			pthread_mutex_lock(wb->lock);
+			wb->uploading--;
+			in->refs--;
+			inode_maybe_free(wb->inodes, in);
+			pthread_cond_broadcast(&wb->cond);
+			continue;
+		}
+		if (wb->draining)
+			break; /* nothing left that may be tried */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		next -= now;
+		if (next > 60)
+			next = 60;
+		ts.tv_sec += (time_t)next;
+		ts.tv_nsec += (long)((next - (double)(time_t)next) * 1e9);
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&wb->cond, wb->lock, &ts);
+	}
+	pthread_mutex_unlock(wb->lock);
+	return NULL;
+}
+
+int wb_start(struct wb *wb)
+{
+	unsigned i, n = wb->o.workers ? wb->o.workers : 1;
+
+	wb->threads = calloc(n, sizeof(*wb->threads));
+	if (!wb->threads)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		if (pthread_create(&wb->threads[i], NULL, worker, wb))
+			break;
+		wb->nthreads++;
+	}
+	return wb->nthreads ? 0 : -EAGAIN;
+}
+
+void wb_shutdown(struct wb *wb)
+{
+	unsigned i;
+	struct inode *in;
+	size_t left = 0;
+
+	pthread_mutex_lock(wb->lock);
+	wb->draining = true;
+	for (in = wb->pending; in; in = in->wb_next) {
+		in->wb_due = 0;
+		if (in->wb_state == WB_ERROR)
+			in->wb_attempts = 0; /* one more try each */
+	}
+	pthread_cond_broadcast(&wb->cond);
+	pthread_mutex_unlock(wb->lock);
+	if (wb->nthreads == 0)
+		wb_start(wb); /* e.g. the loop never started */
+	for (i = 0; i < wb->nthreads; i++)
+		pthread_join(wb->threads[i], NULL);
+	wb->nthreads = 0;
+	pthread_mutex_lock(wb->lock);
+	wb->stopping = true;
+	for (in = wb->pending; in; in = in->wb_next)
+		left++;
+	pthread_mutex_unlock(wb->lock);
+	if (left)
+		log_err("%zu file(s) could not be uploaded; they stay in the "
+			"journal %s and go up at the next mount", left,
+			wb->dir);
+}
+
+int wb_sync(struct wb *wb, struct inode *in)
+{
+	int rc;
+
+	pthread_mutex_lock(wb->lock);
+	while (in->wb_state == WB_UPLOADING)
+		pthread_cond_wait(&wb->cond, wb->lock);
+	if (!in->stage || in->unlinked || in->wb_state == WB_CLEAN) {
+		pthread_mutex_unlock(wb->lock);
+		return 0;
+	}
+	in->wb_state = WB_UPLOADING;
+	in->refs++;
+	wb->uploading++;
+	pthread_mutex_unlock(wb->lock);
+	rc = upload_claimed(wb, in, true);
+	pthread_mutex_lock(wb->lock);
+	wb->uploading--;
+	in->refs--;
+	inode_maybe_free(wb->inodes, in);
+	pthread_cond_broadcast(&wb->cond);
+	pthread_mutex_unlock(wb->lock);
+	return rc;
+}
+
+static bool below(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return n == 0 || (!strncmp(path, dir, n) &&
+			  (path[n] == '/' || path[n] == '\0'));
+}
+
+int wb_sync_tree(struct wb *wb, const char *dir)
+{
+	struct inode *in;
+	bool waiting, failed = false;
+
+	pthread_mutex_lock(wb->lock);
+	for (in = wb->pending; in; in = in->wb_next) {
+		if (below(in->path, dir)) {
+			in->wb_due = 0;
+			in->wb_attempts = in->wb_state == WB_ERROR ? 1 : 0;
+		}
+	}
+	pthread_cond_broadcast(&wb->cond);
+	/* Wait until each file below dir is clean or has failed since. */
+	do {
+		waiting = false;
+		failed = false;
+		for (in = wb->pending; in; in = in->wb_next) {
+			if (!below(in->path, dir))
+				continue;
+			if (in->wb_state == WB_ERROR && in->wb_attempts > 1)
+				failed = true;
+			else if (in->writers == 0 ||
+				 in->wb_state == WB_UPLOADING)
+				waiting = true;
+		}
+		if (waiting)
+			pthread_cond_wait(&wb->cond, wb->lock);
+	} while (waiting);
+	pthread_mutex_unlock(wb->lock);
+	return failed ? -EIO : 0;
+}
+
+void wb_wait_idle(struct wb *wb, struct inode *in)
+{
+	while (in->wb_state == WB_UPLOADING)
+		pthread_cond_wait(&wb->cond, wb->lock);
+}
+
+void wb_forget(struct wb *wb, struct inode *in)
+{
+	if (in->wb_id && (in->wb_pending || in->wb_committed))
+		record_remove(wb, in->wb_id);
+	if (in->stage) {
+		in->stage->keep = false;
+		in->stage->dirty = false;
+	}
+	in->wb_state = WB_CLEAN;
+	in->wb_committed = in->wb_gen;
+	pending_del(wb, in);
+	pthread_cond_broadcast(&wb->cond);
+}
+
+void wb_state_string(const struct inode *in, char *buf, size_t len)
+{
+	switch (in->wb_state) {
+	case WB_DIRTY:
+		snprintf(buf, len, "dirty");
+		break;
+	case WB_UPLOADING:
+		snprintf(buf, len, "uploading");
+		break;
+	case WB_ERROR:
+		snprintf(buf, len, "error: %s", strerror(-in->wb_err));
+		break;
+	default:
+		snprintf(buf, len, "clean");
+	}
+}
+
+bool wb_dir_has_pending(struct wb *wb, const char *dir)
+{
+	struct inode *in;
+	size_t n = strlen(dir);
+
+	for (in = wb->pending; in; in = in->wb_next)
+		if (n == 0 || (!strncmp(in->path, dir, n) &&
+			       in->path[n] == '/'))
+			return true;
+	return false;
+}
+
+void wb_for_each_pending(struct wb *wb,
+			 void (*fn)(void *arg, struct inode *in), void *arg)
+{
+	struct inode *in;
+
+	for (in = wb->pending; in; in = in->wb_next)
+		fn(arg, in);
+}
+
+void wb_pending_stats(struct wb *wb, size_t *files, uint64_t *bytes)
+{
+	struct inode *in;
+
+	*files = 0;
+	*bytes = 0;
+	for (in = wb->pending; in; in = in->wb_next) {
+		(*files)++;
+		if (in->stage)
+			*bytes += in->stage->size;
+	}
+}

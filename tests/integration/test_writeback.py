@@ -1,0 +1,337 @@
+"""The write-back journal: durability, folding, fsync, unmount, multipart.
+
+Contract (SEMANTICS.md): close() returning 0 means the file will reach the
+bucket even if r2fs is killed; fsync() returning 0 means it is there;
+unmount waits for pending uploads; failed uploads are kept and retried.
+"""
+
+import errno
+import hashlib
+import os
+import shutil
+import subprocess
+import time
+import urllib.parse
+
+import pytest
+
+from tcpproxy import TcpProxy
+
+
+def body(s3, bucket, key):
+    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def keys(s3, bucket, prefix=""):
+    out, token = [], None
+    while True:
+        kw = {"Bucket": bucket, "Prefix": prefix}
+        if token:
+            kw["ContinuationToken"] = token
+        page = s3.list_objects_v2(**kw)
+        out += [o["Key"] for o in page.get("Contents", [])]
+        if not page.get("IsTruncated"):
+            return out
+        token = page["NextContinuationToken"]
+
+
+def make_tree(root, nfiles, seed=1):
+    """nfiles small files in a few directories; returns {relpath: bytes}."""
+    import random
+    rnd = random.Random(seed)
+    files = {}
+    for i in range(nfiles):
+        rel = os.path.join(f"d{i % 7}", f"sub{i % 3}", f"f{i:04d}.bin")
+        data = rnd.randbytes(rnd.randint(0, 20000))
+        p = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "wb") as f:
+            f.write(data)
+        files[rel] = data
+    return files
+
+
+def test_close_returns_before_upload_and_state_shows_it(mounter, bucket, s3):
+    m = mounter(bucket, opts=["writeback_delay=30"])
+    with open(m.path("late.txt"), "wb") as f:
+        f.write(b"later")
+    assert m.state(m.path("late.txt")) == "dirty"
+    assert keys(s3, bucket) == []
+    m.sync()
+    assert m.state(m.path("late.txt")) == "clean"
+    assert body(s3, bucket, "late.txt") == b"later"
+
+
+def test_kill9_after_cp_of_500_files_loses_nothing(mounter, bucket, s3,
+                                                   tmp_path):
+    src = tmp_path / "src"
+    files = make_tree(str(src), 500)
+    cache = str(tmp_path / "cache")
+    m = mounter(bucket, opts=["writeback_delay=0.2"], cache=cache)
+    subprocess.run(["cp", "-r", str(src), m.path("tree")], check=True)
+    m.kill9()  # right after cp returned: uploads were in flight
+    m2 = mounter(bucket, cache=cache)
+    # visible at once, before they are uploaded
+    assert sorted(os.listdir(m2.path("tree"))) == [f"d{i}" for i in range(7)]
+    m2.sync()
+    got = set(keys(s3, bucket, "tree/"))
+    want = {"tree/" + rel for rel in files}
+    assert want <= got
+    for rel, data in files.items():
+        assert body(s3, bucket, "tree/" + rel) == data, rel
+
+
+def test_pending_file_in_new_directory_visible_after_crash(mounter, bucket,
+                                                            s3, tmp_path):
+    cache = str(tmp_path / "cache")
+    m = mounter(bucket, opts=["writeback_delay=60"], cache=cache)
+    os.makedirs(m.path("a", "b"))
+    with open(m.path("a", "b", "c.txt"), "wb") as f:
+        f.write(b"deep")
+    m.kill9()
+    m2 = mounter(bucket, opts=["writeback_delay=60"], cache=cache)
+    with open(m2.path("a", "b", "c.txt"), "rb") as f:
+        assert f.read() == b"deep"
+    assert os.listdir(m2.path("a", "b")) == ["c.txt"]
+    m2.sync()
+    assert body(s3, bucket, "a/b/c.txt") == b"deep"
+
+
+def test_cp_p_and_rsync_a_cost_one_put_per_file(mounter, bucket, s3,
+                                                 reqlog, tmp_path):
+    src = tmp_path / "src"
+    files = make_tree(str(src), 30, seed=7)
+    t0 = 1_600_000_000
+    for i, rel in enumerate(sorted(files)):
+        p = os.path.join(src, rel)
+        os.chmod(p, 0o600 + (i % 2) * 0o40)
+        os.utime(p, (t0 + i, t0 + i))
+    m = mounter(bucket)
+    subprocess.run(["cp", "-rp", str(src), m.path("cp")], check=True)
+    subprocess.run(["rsync", "-a", str(src) + "/", m.path("rs") + "/"],
+                   check=True)
+    m.sync()
+    puts = [t for meth, t, _ in reqlog.requests() if meth == "PUT"]
+    file_puts = [t for t in puts if not t.endswith("/")]
+    # one PUT per file and nothing else: no temp names, no COPY (a COPY
+    # is a PUT too, so it would show up here)
+    want = sorted(f"/{bucket}/{top}/{urllib.parse.quote(rel)}"
+                  for top in ("cp", "rs") for rel in files)
+    assert sorted(file_puts) == want
+    for m_, t, _ in reqlog.requests():
+        assert m_ != "DELETE", t
+    for top in ("cp", "rs"):
+        for i, rel in enumerate(sorted(files)):
+            h = s3.head_object(Bucket=bucket, Key=f"{top}/{rel}")
+            meta = h["Metadata"]
+            assert int(meta["mode"]) == 0o100600 + (i % 2) * 0o40, rel
+            assert float(meta["mtime"]) == t0 + i, rel
+            assert h["ContentLength"] == len(files[rel])
+            st = os.stat(m.path(top, rel))
+            assert st.st_mtime == t0 + i
+            assert st.st_mode & 0o777 == 0o600 + (i % 2) * 0o40
+
+
+def test_fsync_means_in_bucket(mounter, bucket, s3):
+    m = mounter(bucket, opts=["writeback_delay=60"])
+    data = os.urandom(1 << 20)
+    fd = os.open(m.path("f.bin"), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+        h = s3.head_object(Bucket=bucket, Key="f.bin")
+        assert h["ContentLength"] == len(data)
+        assert body(s3, bucket, "f.bin") == data
+    finally:
+        os.close(fd)
+
+
+def test_unmount_uploads_everything(mounter, bucket, s3):
+    m = mounter(bucket, opts=["writeback_delay=600"])
+    for i in range(20):
+        with open(m.path(f"u{i}"), "wb") as f:
+            f.write(b"x" * i)
+    assert keys(s3, bucket) == []
+    assert m.unmount() == 0  # returns once the daemon has exited
+    assert sorted(keys(s3, bucket)) == sorted(f"u{i}" for i in range(20))
+    assert body(s3, bucket, "u7") == b"x" * 7
+
+
+def test_failed_upload_is_kept_retried_and_reported(mounter, bucket, s3,
+                                                    s3env):
+    host, port = s3env["S3_ENDPOINT"].rsplit("/", 1)[1].split(":")
+    proxy = TcpProxy(host, int(port))
+    try:
+        m = mounter(bucket, opts=["writeback_delay=0", "retries=0",
+                                  "connect_timeout=2", "dir_timeout=120"],
+                    endpoint=proxy.endpoint)
+        m.expect_log = ["upload of", "could not be uploaded"]
+        os.listdir(m.dir)  # a fresh listing answers lookups offline
+        proxy.down()
+        with open(m.path("keep.txt"), "wb") as f:
+            f.write(b"precious")
+        deadline = time.time() + 30
+        while not m.state(m.path("keep.txt")).startswith("error"):
+            assert time.time() < deadline
+            time.sleep(0.1)
+        p = m.sync(check=False)
+        assert p.returncode != 0
+        assert "keep.txt" in p.stderr and "error" in p.stderr
+        fd = os.open(m.path("keep.txt"), os.O_RDONLY)
+        try:
+            with pytest.raises(OSError):
+                os.fsync(fd)  # the upload's error reaches fsync
+        finally:
+            os.close(fd)
+        proxy.up()
+        m.sync()
+        assert body(s3, bucket, "keep.txt") == b"precious"
+    finally:
+        proxy.close()
+
+
+def test_unmount_keeps_unuploadable_files_for_next_mount(mounter, bucket,
+                                                         s3, s3env,
+                                                         tmp_path):
+    host, port = s3env["S3_ENDPOINT"].rsplit("/", 1)[1].split(":")
+    proxy = TcpProxy(host, int(port))
+    cache = str(tmp_path / "cache")
+    try:
+        m = mounter(bucket, opts=["writeback_delay=600", "retries=0",
+                                  "connect_timeout=2"],
+                    endpoint=proxy.endpoint, cache=cache)
+        m.expect_log = ["upload of", "could not be uploaded"]
+        with open(m.path("later.txt"), "wb") as f:
+            f.write(b"survives")
+        proxy.down()
+        m.unmount()
+        assert "could not be uploaded" in m.output()
+        assert keys(s3, bucket) == []
+        proxy.up()
+        # the journal belongs to this endpoint and bucket
+        m2 = mounter(bucket, cache=cache, endpoint=proxy.endpoint)
+        m2.sync()
+        assert body(s3, bucket, "later.txt") == b"survives"
+    finally:
+        proxy.close()
+
+
+def test_sync_upload_close_returns_the_error(mounter, bucket, s3, s3env):
+    host, port = s3env["S3_ENDPOINT"].rsplit("/", 1)[1].split(":")
+    proxy = TcpProxy(host, int(port))
+    try:
+        m = mounter(bucket, opts=["sync_upload", "retries=0",
+                                  "connect_timeout=2", "dir_timeout=120"],
+                    endpoint=proxy.endpoint)
+        m.expect_log = ["upload of", "could not be uploaded"]
+        with open(m.path("ok.txt"), "wb") as f:
+            f.write(b"fine")
+        assert body(s3, bucket, "ok.txt") == b"fine"  # no sync needed
+        os.listdir(m.dir)
+        proxy.down()
+        f = open(m.path("bad.txt"), "wb")
+        f.write(b"nope")
+        with pytest.raises(OSError) as e:
+            f.close()
+        assert e.value.errno in (errno.EIO, errno.ECONNREFUSED,
+                                 errno.ECONNRESET, errno.ETIMEDOUT)
+        proxy.up()
+        m.sync()  # still kept, and uploaded once possible
+        assert body(s3, bucket, "bad.txt") == b"nope"
+    finally:
+        proxy.close()
+
+
+def test_two_mounts_on_one_cache_dir_refused(mounter, bucket, tmp_path):
+    cache = str(tmp_path / "cache")
+    mounter(bucket, cache=cache)
+    with pytest.raises(RuntimeError) as e:
+        mounter(bucket, cache=cache)
+    assert "in use by another r2fs mount" in str(e.value)
+
+
+def sha256_of(stream):
+    h = hashlib.sha256()
+    for chunk in iter(lambda: stream.read(1 << 22), b""):
+        h.update(chunk)
+    return h.hexdigest()
+
+
+def write_sparse_ish(path, size):
+    """Random 1 MiB blocks every 16 MiB, zeros between; returns sha256."""
+    h = hashlib.sha256()
+    block = os.urandom(1 << 20)
+    with open(path, "wb") as f:
+        off = 0
+        while off < size:
+            n = min(16 << 20, size - off)
+            chunk = block[:min(len(block), n)]
+            f.write(chunk)
+            h.update(chunk)
+            if n > len(chunk):
+                f.seek(n - len(chunk), 1)
+                h.update(bytes(n - len(chunk)))
+            off += n
+        f.truncate(size)
+    return h.hexdigest()
+
+
+def expected_part_size(size):
+    """R2's rule as r2fs applies it: one size for all parts but the last."""
+    mib = 1 << 20
+    p = max(8 * mib, -(-size // 10000))
+    return -(-p // mib) * mib
+
+
+def check_multipart_object(s3, bucket, key, size, want_sha256):
+    """The object's bytes, and that it was uploaded in equal parts.
+
+    The server does not report part sizes, but an S3 multipart ETag is
+    md5(md5(part1) + md5(part2) + ...) + "-N": recomputing it from the
+    bytes cut at the expected part size proves the parts had that size."""
+    part = expected_part_size(size)
+    h = s3.head_object(Bucket=bucket, Key=key)
+    assert h["ContentLength"] == size
+    etag = h["ETag"].strip('"')
+    sha = hashlib.sha256()
+    md5s, cur, cur_len = [], hashlib.md5(), 0
+    obj = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    for chunk in iter(lambda: obj.read(1 << 20), b""):
+        sha.update(chunk)
+        while chunk:
+            take = min(len(chunk), part - cur_len)
+            cur.update(chunk[:take])
+            cur_len += take
+            chunk = chunk[take:]
+            if cur_len == part:
+                md5s.append(cur.digest())
+                cur, cur_len = hashlib.md5(), 0
+    if cur_len:
+        md5s.append(cur.digest())
+    assert sha.hexdigest() == want_sha256
+    want_etag = hashlib.md5(b"".join(md5s)).hexdigest() + f"-{len(md5s)}"
+    assert etag == want_etag, "parts were not all of the expected size"
+    assert len(md5s) > 1
+
+
+def test_6gib_file_multipart_equal_parts(mounter, bucket, s3):
+    size = 6 * (1 << 30) + 12345
+    m = mounter(bucket)
+    want = write_sparse_ish(m.path("six.bin"), size)
+    m.sync()
+    check_multipart_object(s3, bucket, "six.bin", size, want)
+
+
+def test_kill9_during_multipart_upload(mounter, bucket, s3, tmp_path):
+    cache = str(tmp_path / "cache")
+    size = 400 << 20
+    m = mounter(bucket, opts=["writeback_delay=0"], cache=cache)
+    want = write_sparse_ish(m.path("mp.bin"), size)
+    deadline = time.time() + 60
+    while m.state(m.path("mp.bin")) != "uploading":
+        assert time.time() < deadline
+        time.sleep(0.01)
+    m.kill9()
+    m2 = mounter(bucket, cache=cache)
+    m2.sync()
+    check_multipart_object(s3, bucket, "mp.bin", size, want)
