@@ -216,6 +216,7 @@ int fs_new(const struct r2fs_conf *conf, struct store *store,
 		.multipart_threshold = (uint64_t)conf->multipart_threshold_mb
 				       << 20,
 		.part_parallel = 4,
+		.min_free = (uint64_t)conf->cache_min_free_mb << 20,
 	};
 	rc = wb_new(&wo, store, &fs->lock, fs->inodes, on_uploaded, fs, err,
 		    errlen, &fs->wb);
@@ -1377,6 +1378,9 @@ ssize_t fs_write(struct fs_file *f, const char *buf, size_t size,
 	size_t done = 0;
 	ssize_t w, rc;
 
+	rc = wb_reserve(fs->wb, size);
+	if (rc)
+		return rc;
 	pthread_rwlock_rdlock(&in->stage_lock);
 	pthread_mutex_lock(&fs->lock);
 	st = in->stage ? stage_get(in->stage) : NULL;

@@ -48,6 +48,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -82,7 +83,12 @@ struct wb {
 	bool draining;               /* protected by lock */
 	pthread_t *threads;
 	unsigned nthreads;
+	uint64_t min_free;           /* bytes the cache disk keeps free */
+	uint64_t unchecked;          /* atomic: written since last statvfs */
 };
+
+#define WB_SPACE_CHECK_EVERY (8u << 20)
+#define WB_SPACE_WAIT_MAX 60
 
 static double now_mono(void)
 {
@@ -393,6 +399,16 @@ int wb_new(const struct wb_opts *o, struct store *store,
 		goto fail;
 	}
 	wb->rec_dir_fd = fd;
+	wb->min_free = o->min_free;
+	if (!wb->min_free) {
+		struct statvfs sv;
+		uint64_t total = 0;
+
+		if (statvfs(wb->data_dir, &sv) == 0)
+			total = (uint64_t)sv.f_blocks * sv.f_frsize;
+		wb->min_free = total / 20 < (1ull << 30) ? total / 20
+							 : (1ull << 30);
+	}
 	free(target);
 	*out = wb;
 	return 0;
@@ -658,7 +674,7 @@ static int upload_claimed(struct wb *wb, struct inode *in, bool commit)
 	struct stage *st = NULL;
 	char etag[128] = "", *key = NULL, *path = NULL;
 	struct stat attr;
-	uint64_t gen, size;
+	uint64_t gen = 0, size = 0;
 	int rc = 0;
 
 	pthread_rwlock_wrlock(&in->stage_lock);
@@ -970,6 +986,54 @@ void wb_for_each_pending(struct wb *wb,
 
 	for (in = wb->pending; in; in = in->wb_next)
 		fn(arg, in);
+}
+
+static uint64_t cache_free_bytes(struct wb *wb)
+{
+	struct statvfs sv;
+
+	if (statvfs(wb->data_dir, &sv) < 0)
+		return UINT64_MAX; /* cannot tell: let write() report it */
+	return (uint64_t)sv.f_bavail * sv.f_frsize;
+}
+
+int wb_reserve(struct wb *wb, uint64_t bytes)
+{
+	struct timespec ts;
+	unsigned waited = 0;
+	bool busy;
+
+	if (__atomic_add_fetch(&wb->unchecked, bytes, __ATOMIC_RELAXED) <
+	    WB_SPACE_CHECK_EVERY)
+		return 0;
+	__atomic_store_n(&wb->unchecked, 0, __ATOMIC_RELAXED);
+	while (cache_free_bytes(wb) < wb->min_free + bytes) {
+		pthread_mutex_lock(wb->lock);
+		/* uploads in flight or due soon will free their files */
+		busy = wb->uploading > 0;
+		for (struct inode *in = wb->pending; in && !busy;
+		     in = in->wb_next)
+			busy = in->wb_state == WB_DIRTY && in->writers == 0;
+		if (!busy || waited >= WB_SPACE_WAIT_MAX) {
+			pthread_mutex_unlock(wb->lock);
+			log_warn("cache directory %s is full: write refused",
+				 wb->o.cache_dir);
+			/* check again at the next write */
+			__atomic_store_n(&wb->unchecked, WB_SPACE_CHECK_EVERY,
+					 __ATOMIC_RELAXED);
+			return -ENOSPC;
+		}
+		for (struct inode *in = wb->pending; in; in = in->wb_next)
+			if (in->wb_state == WB_DIRTY)
+				in->wb_due = 0; /* no quiet period now */
+		pthread_cond_broadcast(&wb->cond);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&wb->cond, wb->lock, &ts);
+		pthread_mutex_unlock(wb->lock);
+		waited++;
+	}
+	return 0;
 }
 
 void wb_pending_stats(struct wb *wb, size_t *files, uint64_t *bytes)

@@ -42,6 +42,8 @@ struct wb_opts {
 	unsigned workers;      /* parallel uploads */
 	uint64_t multipart_threshold; /* bytes; larger files go multipart */
 	unsigned part_parallel;       /* parallel parts of one upload */
+	uint64_t min_free;     /* bytes to keep free on the cache disk;
+				  0: min(1 GiB, 5% of it) */
 };
 
 /*
@@ -123,6 +125,14 @@ bool wb_dir_has_pending(struct wb *wb, const char *dir);
 /* Locked: call fn for each pending inode. */
 void wb_for_each_pending(struct wb *wb,
 			 void (*fn)(void *arg, struct inode *in), void *arg);
+
+/*
+ * Back-pressure before writing bytes into a stage: while the cache
+ * filesystem has less than min_free bytes free, wait for pending uploads
+ * to free space; fail with -ENOSPC once nothing is left to wait for (or
+ * after a minute).  Not locked.
+ */
+int wb_reserve(struct wb *wb, uint64_t bytes);
 
 /* Number of files and bytes waiting for upload (locked). */
 void wb_pending_stats(struct wb *wb, size_t *files, uint64_t *bytes);
