@@ -26,14 +26,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "attrcache.h"
 #include "conf.h"
 #include "inode.h"
 #include "log.h"
 #include "meta.h"
+#include "mime.h"
 #include "stage.h"
 #include "store.h"
 #include "wbcache.h"
@@ -44,6 +47,8 @@
 #define FS_RA_MAX (16u << 20)
 #define FS_LIST_PAGE 1000
 #define FS_DIR_CACHE_DIRS 512
+#define FS_ATTR_CACHE_MAX (256 * 1024)
+#define FS_PREFETCH_THREADS 32
 
 struct fs {
 	pthread_mutex_t lock;
@@ -53,6 +58,9 @@ struct fs {
 	const struct r2fs_conf *conf;
 	struct meta_defaults defaults;
 	struct wb *wb; /* the write-back journal; shares lock */
+	struct attr_cache *ac; /* object metadata; protected by lock */
+	pthread_cond_t prefetch_done; /* nprefetch reached 0 */
+	unsigned nprefetch; /* background HEAD threads; protected by lock */
 };
 
 struct fs_file {
@@ -173,9 +181,11 @@ static void on_uploaded(void *arg, struct inode *in, const char *etag,
 	in->attr.st_blocks = (blkcnt_t)((size + 511) / 512);
 	in->has_meta = true;
 	in->attr_expires = now_mono() + fs->conf->stat_timeout;
+	/* our own upload: the next listing's validators differ anyway */
+	attr_cache_forget(fs->ac, in->path);
 	dir_cache_upsert(fs->dirs, parent_of(in->path, dir, sizeof(dir)),
 			 base_of(in->path), S_IFREG, size,
-			 in->attr.st_mtim.tv_sec);
+			 in->attr.st_mtim.tv_sec, NULL);
 	maybe_drop_stage(in);
 }
 
@@ -197,7 +207,9 @@ int fs_new(const struct r2fs_conf *conf, struct store *store,
 	fs->defaults.umask = conf->umask;
 	fs->inodes = inode_table_new();
 	fs->dirs = dir_cache_new(FS_DIR_CACHE_DIRS);
-	if (!fs->inodes || !fs->dirs) {
+	fs->ac = attr_cache_new(&fs->lock, FS_ATTR_CACHE_MAX);
+	pthread_cond_init(&fs->prefetch_done, NULL);
+	if (!fs->inodes || !fs->dirs || !fs->ac) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -242,6 +254,10 @@ int fs_start(struct fs *fs)
 
 void fs_shutdown(struct fs *fs)
 {
+	pthread_mutex_lock(&fs->lock);
+	while (fs->nprefetch > 0)
+		pthread_cond_wait(&fs->prefetch_done, &fs->lock);
+	pthread_mutex_unlock(&fs->lock);
 	wb_shutdown(fs->wb);
 }
 
@@ -253,6 +269,8 @@ void fs_free(struct fs *fs)
 	inode_table_free(fs->inodes);
 	wb_free(fs->wb);
 	dir_cache_free(fs->dirs);
+	attr_cache_free(fs->ac);
+	pthread_cond_destroy(&fs->prefetch_done);
 	pthread_mutex_destroy(&fs->lock);
 	free(fs);
 }
@@ -296,6 +314,10 @@ static int probe_path(struct fs *fs, const char *path, struct probe_result *r)
 						    S_IFREG, &r->st);
 		r->type = r->st.st_mode & S_IFMT;
 		snprintf(r->etag, sizeof(r->etag), "%s", obj.etag);
+		pthread_mutex_lock(&fs->lock);
+		attr_cache_fill(fs->ac, path, obj.etag, obj.last_modified,
+				now_mono(), &r->st);
+		pthread_mutex_unlock(&fs->lock);
 		goto out;
 	}
 	if (rc != -ENOENT)
@@ -325,6 +347,78 @@ out:
 	store_object_release(&obj);
 	free(key);
 	free(dkey);
+	return rc;
+}
+
+/*
+ * Attributes of a file a listing showed: its metadata from the attribute
+ * cache when (ETag, Last-Modified) still match, else from one HEAD (one
+ * thread per path; others wait for it).  Locked; drops the lock while it
+ * asks the store.  -ENOENT if the object vanished meanwhile.
+ */
+static int listed_file_attr(struct fs *fs, const char *path,
+			    const char *etag, time_t lastmod, uint64_t size,
+			    struct stat *st, char *etag_out, size_t etag_len)
+{
+	struct store_object obj = { 0 };
+	char *key;
+	int rc;
+
+	if (attr_cache_claim(fs->ac, path, etag, lastmod, now_mono(), 0, true,
+			     st) == AC_VALID) {
+		st->st_size = (off_t)size;
+		st->st_blocks = (blkcnt_t)((size + 511) / 512);
+		snprintf(etag_out, etag_len, "%s", etag ? etag : "");
+		return 0;
+	}
+	key = key_of(fs, path, false);
+	pthread_mutex_unlock(&fs->lock);
+	rc = key ? fs->store->ops->head(fs->store, key, &obj) : -ENOMEM;
+	pthread_mutex_lock(&fs->lock);
+	if (rc) {
+		attr_cache_abandon(fs->ac, path);
+	} else {
+		meta_attr_from_object(&fs->defaults, &obj, S_IFREG, st);
+		attr_cache_fill(fs->ac, path, obj.etag, obj.last_modified,
+				now_mono(), st);
+		snprintf(etag_out, etag_len, "%s", obj.etag);
+	}
+	store_object_release(&obj);
+	free(key);
+	return rc;
+}
+
+/*
+ * Attributes of a directory a listing showed: the metadata of its marker
+ * ("dir/"), cached for stat_timeout; an implied directory (no marker)
+ * gets the defaults.  Locked; drops the lock to ask the store.
+ */
+static int listed_dir_attr(struct fs *fs, const char *path, time_t mtime,
+			   struct stat *st)
+{
+	struct store_object obj = { 0 };
+	char *key;
+	int rc;
+
+	if (attr_cache_claim(fs->ac, path, NULL, 0, now_mono(),
+			     fs->conf->stat_timeout, true, st) == AC_VALID)
+		return 0;
+	key = key_of(fs, path, true);
+	pthread_mutex_unlock(&fs->lock);
+	rc = key ? fs->store->ops->head(fs->store, key, &obj) : -ENOMEM;
+	pthread_mutex_lock(&fs->lock);
+	if (rc == 0)
+		meta_attr_from_object(&fs->defaults, &obj, S_IFDIR, st);
+	else if (rc == -ENOENT)
+		meta_attr_default(&fs->defaults, S_IFDIR, 0, mtime, st);
+	if (rc == 0 || rc == -ENOENT) {
+		attr_cache_fill(fs->ac, path, NULL, 0, now_mono(), st);
+		rc = 0;
+	} else {
+		attr_cache_abandon(fs->ac, path);
+	}
+	store_object_release(&obj);
+	free(key);
 	return rc;
 }
 
@@ -420,21 +514,41 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name,
 	l = dir_cache_find(fs->dirs, p->path, now, fs->conf->dir_timeout);
 	if (l) {
 		struct stat lst;
+		char etag[128], letag[128];
+		double expires = l->fetched + fs->conf->dir_timeout;
+		uint64_t size;
+		time_t lastmod;
+		mode_t type;
 
 		e = dir_listing_find(l, name);
 		if (!e) {
 			rc = -ENOENT;
 			goto out;
 		}
-		in = inode_for(fs, path, e->type);
+		/* copy: the listing may change while the lock is dropped */
+		type = e->type;
+		size = e->size;
+		lastmod = e->mtime;
+		snprintf(letag, sizeof(letag), "%s", e->etag ? e->etag : "");
+		if (type == S_IFREG) {
+			rc = listed_file_attr(fs, path, e->etag ? letag : NULL,
+					      lastmod, size, &lst, etag,
+					      sizeof(etag));
+			if (rc)
+				goto out;
+			type = lst.st_mode & S_IFMT; /* maybe a symlink */
+		} else {
+			rc = listed_dir_attr(fs, path, lastmod, &lst);
+			if (rc)
+				goto out;
+		}
+		in = inode_for(fs, path, type);
 		if (!in) {
 			rc = -ENOMEM;
 			goto out;
 		}
-		meta_attr_default(&fs->defaults, e->type, e->size, e->mtime,
-				  &lst);
-		set_remote_attr(fs, in, &lst, false, NULL,
-				l->fetched + fs->conf->dir_timeout);
+		set_remote_attr(fs, in, &lst, true,
+				type == S_IFDIR ? NULL : etag, expires);
 		goto found;
 	}
 	pthread_mutex_unlock(&fs->lock);
@@ -530,6 +644,7 @@ static int push_meta(struct fs *fs, const char *path, const struct stat *attr)
 	meta_to_headers(attr, &mh);
 	opts.meta = mh.kv;
 	opts.nmeta = mh.n;
+	opts.content_type = mime_type_for(path);
 	if (S_ISDIR(attr->st_mode)) {
 		key = key_of(fs, path, true);
 		if (!key)
@@ -716,6 +831,7 @@ int fs_setattr(struct fs *fs, uint64_t ino, struct fs_file *f,
 		rc = push_meta(fs, path, &newattr);
 		if (rc == 0) {
 			pthread_mutex_lock(&fs->lock);
+			attr_cache_forget(fs->ac, path);
 			in->attr = newattr;
 			in->has_meta = true;
 			pthread_mutex_unlock(&fs->lock);
@@ -805,8 +921,9 @@ int fs_mkdir(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 	in->attr_expires = now_mono() + fs->conf->stat_timeout;
 	in->nlookup++;
 	fill_attr(in, st);
+	attr_cache_forget(fs->ac, path);
 	dir_cache_upsert(fs->dirs, p->path, name, S_IFDIR, 0,
-			 attr.st_mtim.tv_sec);
+			 attr.st_mtim.tv_sec, NULL);
 	/* A new directory is empty: lookups in it need no request. */
 	empty->fetched = now_mono();
 	dir_cache_put(fs->dirs, empty);
@@ -817,6 +934,105 @@ out:
 	free(key);
 	free(path);
 	return rc;
+}
+
+int fs_symlink(struct fs *fs, uint64_t parent, const char *name,
+	       const char *target, const struct fs_ctx *ctx,
+	       struct stat *st)
+{
+	struct store_put_opts opts = { 0 };
+	struct meta_headers mh;
+	struct inode *p, *in;
+	struct stat attr;
+	char *path = NULL, *key = NULL, etag[128] = "";
+	size_t tlen = strlen(target);
+	int rc, fd = -1;
+
+	if (tlen == 0 || tlen >= PATH_MAX)
+		return tlen ? -ENAMETOOLONG : -ENOENT;
+	pthread_mutex_lock(&fs->lock);
+	rc = parent_child(fs, parent, name, &p, &path);
+	pthread_mutex_unlock(&fs->lock);
+	if (rc)
+		goto out;
+	key = key_of(fs, path, false);
+	if (!key) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	fd = memfd_create("r2fs-symlink", MFD_CLOEXEC);
+	if (fd < 0 || pwrite(fd, target, tlen, 0) != (ssize_t)tlen) {
+		rc = -errno;
+		goto out;
+	}
+	meta_attr_default(&fs->defaults, S_IFREG, tlen, 0, &attr);
+	attr.st_mode = S_IFLNK | 0777;
+	attr.st_uid = ctx->uid;
+	attr.st_gid = ctx->gid;
+	attr.st_mtim = now_real();
+	attr.st_ctim = attr.st_atim = attr.st_mtim;
+	meta_to_headers(&attr, &mh);
+	opts.meta = mh.kv;
+	opts.nmeta = mh.n;
+	opts.content_type = "application/octet-stream";
+	rc = fs->store->ops->put_fd(fs->store, key, fd, tlen, &opts, etag);
+	if (rc)
+		goto out;
+	pthread_mutex_lock(&fs->lock);
+	in = inode_for(fs, path, S_IFLNK);
+	if (!in) {
+		pthread_mutex_unlock(&fs->lock);
+		rc = -ENOMEM;
+		goto out;
+	}
+	in->attr = attr;
+	in->attr.st_ino = in->ino;
+	in->has_meta = true;
+	snprintf(in->etag, sizeof(in->etag), "%s", etag);
+	in->attr_expires = now_mono() + fs->conf->stat_timeout;
+	in->nlookup++;
+	fill_attr(in, st);
+	attr_cache_forget(fs->ac, path);
+	dir_cache_upsert(fs->dirs, p->path, name, S_IFREG, tlen,
+			 attr.st_mtim.tv_sec, NULL);
+	pthread_mutex_unlock(&fs->lock);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(key);
+	free(path);
+	return rc;
+}
+
+int fs_readlink(struct fs *fs, uint64_t ino, char *buf, size_t len)
+{
+	struct inode *in;
+	char *key = NULL, etag[128];
+	size_t got = 0;
+	int rc;
+
+	pthread_mutex_lock(&fs->lock);
+	in = inode_find(fs->inodes, ino);
+	if (!in || !S_ISLNK(in->attr.st_mode)) {
+		pthread_mutex_unlock(&fs->lock);
+		return in ? -EINVAL : -ESTALE;
+	}
+	key = key_of(fs, in->path, false);
+	snprintf(etag, sizeof(etag), "%s", in->etag);
+	pthread_mutex_unlock(&fs->lock);
+	if (!key)
+		return -ENOMEM;
+	rc = fs->store->ops->get_range(fs->store, key, 0, len - 1,
+				       etag[0] ? etag : NULL, buf, &got);
+	free(key);
+	if (rc == -ESTALE)
+		rc = -EIO;
+	if (rc)
+		return rc;
+	if (got >= len - 1)
+		return -ENAMETOOLONG;
+	buf[got] = '\0';
+	return 0;
 }
 
 int fs_unlink(struct fs *fs, uint64_t parent, const char *name)
@@ -853,6 +1069,7 @@ int fs_unlink(struct fs *fs, uint64_t parent, const char *name)
 		in->refs--;
 		inode_maybe_free(fs->inodes, in);
 	}
+	attr_cache_forget(fs->ac, path);
 	dir_cache_remove(fs->dirs, ppath, name);
 	pthread_mutex_unlock(&fs->lock);
 out:
@@ -915,6 +1132,7 @@ int fs_rmdir(struct fs *fs, uint64_t parent, const char *name)
 	}
 	dir_cache_remove(fs->dirs, ppath, name);
 	dir_cache_drop(fs->dirs, path);
+	attr_cache_forget(fs->ac, path);
 	pthread_mutex_unlock(&fs->lock);
 out:
 	store_list_release(&l);
@@ -1095,7 +1313,10 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name,
 	if (in && in->stage)
 		size = in->stage->size;
 	dir_cache_remove(fs->dirs, ppath, name);
-	dir_cache_upsert(fs->dirs, nppath, newname, S_IFREG, size, mtime);
+	attr_cache_forget(fs->ac, path);
+	attr_cache_forget(fs->ac, npath);
+	dir_cache_upsert(fs->dirs, nppath, newname, S_IFREG, size, mtime,
+			 NULL);
 	pthread_mutex_unlock(&fs->lock);
 out:
 	if (in) {
@@ -1242,7 +1463,7 @@ int fs_create(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 	in->nlookup++;
 	fill_attr(in, st);
 	dir_cache_upsert(fs->dirs, p->path, name, S_IFREG, 0,
-			 in->attr.st_mtim.tv_sec);
+			 in->attr.st_mtim.tv_sec, NULL);
 	*out = f;
 	f = NULL;
 out:
@@ -1478,7 +1699,8 @@ static struct dir_listing *listing_dup(const struct dir_listing *l)
 		return NULL;
 	for (i = 0; i < l->n; i++) {
 		if (dir_listing_add(c, l->e[i].name, l->e[i].type,
-				    l->e[i].size, l->e[i].mtime)) {
+				    l->e[i].size, l->e[i].mtime,
+				    l->e[i].etag)) {
 			dir_listing_free(c);
 			return NULL;
 		}
@@ -1531,13 +1753,15 @@ static int list_dir(struct fs *fs, const char *path, struct dir_listing **out)
 			if (name)
 				rc = dir_listing_add(l, name, S_IFREG,
 						     page.entries[i].size,
-						     page.entries[i].mtime);
+						     page.entries[i].mtime,
+						     page.entries[i].etag ?
+						     page.entries[i].etag : "");
 		}
 		for (i = 0; i < page.nprefixes && !rc; i++) {
 			name = entry_name(dkey, dlen, page.prefixes[i]);
 			if (name)
 				rc = dir_listing_add(l, name, S_IFDIR, 0,
-						     now_real().tv_sec);
+						     now_real().tv_sec, NULL);
 		}
 		free(token);
 		token = page.truncated ? page.next_token : NULL;
@@ -1585,7 +1809,7 @@ static void add_pending(void *arg, struct inode *in)
 		return;
 	dir_listing_add(ls->l, name, slash ? S_IFDIR : S_IFREG,
 			slash || !in->stage ? 0 : in->stage->size,
-			in->attr.st_mtim.tv_sec);
+			in->attr.st_mtim.tv_sec, NULL);
 	dir_listing_finish(ls->l);
 }
 
@@ -1612,10 +1836,123 @@ static void add_local_children(struct fs *fs, struct dir_listing *fresh,
 		if (in && in->stage)
 			dir_listing_add(fresh, old->e[i].name, S_IFREG,
 					in->stage->size,
-					in->attr.st_mtim.tv_sec);
+					in->attr.st_mtim.tv_sec, NULL);
 		free(path);
 	}
 	dir_listing_finish(fresh);
+}
+
+/*
+ * Background HEADs for a freshly listed directory, so the lookups of a
+ * following "ls -l" or rsync find metadata cached instead of asking one
+ * by one.  Up to FS_PREFETCH_THREADS requests in flight; each path is
+ * claimed in the attribute cache, so a lookup never HEADs it twice.
+ */
+struct prefetch {
+	struct fs *fs;
+	struct dir_listing *l; /* private copy */
+	size_t next;           /* protected by the fs lock */
+	unsigned threads;      /* protected by the fs lock */
+};
+
+static void *prefetch_worker(void *arg)
+{
+	struct prefetch *pf = arg;
+	struct fs *fs = pf->fs;
+	struct store_object obj;
+	struct stat st;
+	char *path, *key;
+	size_t i;
+	int rc;
+
+	pthread_mutex_lock(&fs->lock);
+	while (pf->next < pf->l->n) {
+		const struct dir_entry *e = &pf->l->e[pf->next++];
+		bool dir = e->type == S_IFDIR;
+		time_t mtime = e->mtime;
+
+		if (!dir && !e->etag)
+			continue;
+		path = child_path(pf->l->path, e->name);
+		if (!path)
+			break;
+		if (attr_cache_claim(fs->ac, path, dir ? NULL : e->etag,
+				     e->mtime, now_mono(),
+				     fs->conf->stat_timeout, false,
+				     &st) != AC_FETCH) {
+			free(path);
+			continue;
+		}
+		key = key_of(fs, path, dir);
+		pthread_mutex_unlock(&fs->lock);
+		memset(&obj, 0, sizeof(obj));
+		rc = key ? fs->store->ops->head(fs->store, key, &obj)
+			 : -ENOMEM;
+		if (rc == 0)
+			meta_attr_from_object(&fs->defaults, &obj,
+					      dir ? S_IFDIR : S_IFREG, &st);
+		else if (rc == -ENOENT && dir)
+			meta_attr_default(&fs->defaults, S_IFDIR, 0, mtime,
+					  &st);
+		pthread_mutex_lock(&fs->lock);
+		if (rc && !(rc == -ENOENT && dir))
+			attr_cache_abandon(fs->ac, path);
+		else
+			attr_cache_fill(fs->ac, path, dir ? NULL : obj.etag,
+					dir ? 0 : obj.last_modified,
+					now_mono(), &st);
+		store_object_release(&obj);
+		free(key);
+		free(path);
+	}
+	i = --pf->threads;
+	fs->nprefetch--;
+	if (fs->nprefetch == 0)
+		pthread_cond_broadcast(&fs->prefetch_done);
+	pthread_mutex_unlock(&fs->lock);
+	if (i == 0) {
+		dir_listing_free(pf->l);
+		free(pf);
+	}
+	return NULL;
+}
+
+/* Locked.  Takes ownership of l. */
+static void prefetch_start(struct fs *fs, struct dir_listing *l)
+{
+	struct prefetch *pf;
+	pthread_attr_t attr;
+	pthread_t t;
+	size_t files = 0, i;
+	unsigned n;
+
+	files = l->n;
+	pf = files ? calloc(1, sizeof(*pf)) : NULL;
+	if (!pf) {
+		dir_listing_free(l);
+		return;
+	}
+	pf->fs = fs;
+	pf->l = l;
+	n = files < FS_PREFETCH_THREADS ? (unsigned)files
+					: FS_PREFETCH_THREADS;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	for (i = 0; i < n; i++) {
+		pf->threads++;
+		fs->nprefetch++;
+		if (pthread_create(&t, &attr, prefetch_worker, pf)) {
+			pf->threads--;
+			fs->nprefetch--;
+			break;
+		}
+	}
+	pthread_attr_destroy(&attr);
+	if (pf->threads == 0) {
+		dir_listing_free(l);
+		free(pf);
+	}
 }
 
 int fs_opendir(struct fs *fs, uint64_t ino, struct fs_dir **out)
@@ -1661,6 +1998,9 @@ int fs_opendir(struct fs *fs, uint64_t ino, struct fs_dir **out)
 		copy = listing_dup(l);
 		if (copy)
 			dir_cache_put(fs->dirs, copy);
+		copy = listing_dup(l);
+		if (copy)
+			prefetch_start(fs, copy);
 		pthread_mutex_unlock(&fs->lock);
 	}
 	d = calloc(1, sizeof(*d));

@@ -73,6 +73,13 @@ int fs_setattr(struct fs *fs, uint64_t ino, struct fs_file *f,
 
 int fs_mkdir(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 	     const struct fs_ctx *ctx, struct stat *st);
+/* A symlink is an object whose body is the target (s3fs convention). */
+int fs_symlink(struct fs *fs, uint64_t parent, const char *name,
+	       const char *target, const struct fs_ctx *ctx,
+	       struct stat *st);
+/* The target, NUL-terminated, in buf of size len; -ENAMETOOLONG if not
+ * enough room. */
+int fs_readlink(struct fs *fs, uint64_t ino, char *buf, size_t len);
 int fs_unlink(struct fs *fs, uint64_t parent, const char *name);
 int fs_rmdir(struct fs *fs, uint64_t parent, const char *name);
 /* flags: RENAME_NOREPLACE honoured; RENAME_EXCHANGE is -EINVAL. */

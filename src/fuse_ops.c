@@ -7,6 +7,7 @@
 #include "fuse_ops.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h> /* RENAME_* */
 #include <stdlib.h>
 #include <string.h>
@@ -138,6 +139,28 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	reply_entry(req, fs_mkdir(fs_of(req), parent, name, mode, &ctx, &st),
 		    &st);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		       const char *name)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	struct fs_ctx ctx = { c->uid, c->gid };
+	struct stat st;
+
+	reply_entry(req, fs_symlink(fs_of(req), parent, name, link, &ctx,
+				    &st), &st);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	char buf[PATH_MAX + 1];
+	int rc = fs_readlink(fs_of(req), ino, buf, sizeof(buf));
+
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_readlink(req, buf);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -399,6 +422,8 @@ const struct fuse_lowlevel_ops r2fs_fuse_ops = {
 	.rmdir = op_rmdir,
 	.rename = op_rename,
 	.link = op_link,
+	.symlink = op_symlink,
+	.readlink = op_readlink,
 	.open = op_open,
 	.create = op_create,
 	.read = op_read,

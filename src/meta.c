@@ -28,6 +28,33 @@ static unsigned long parse_ulong(const char *s, int base, bool *ok)
 	return v;
 }
 
+bool meta_parse_mode(const char *s, unsigned long *mode)
+{
+	unsigned long v;
+	bool ok;
+
+	/* s3fs writes st_mode in decimal ("33188"); rclone in octal
+	 * ("100644", "644").  A decimal value above 0177777 cannot be a
+	 * mode, so it must be octal. */
+	v = parse_ulong(s, 10, &ok);
+	if (ok && v <= 0177777 && strspn(s, "01234567") != strlen(s)) {
+		*mode = v;
+		return true;
+	}
+	if (ok && v <= 0177777 && v > 07777) {
+		*mode = v; /* all-octal digits but decimal-sized: s3fs */
+		return true;
+	}
+	v = parse_ulong(s, 8, &ok);
+	if (ok && v <= 0177777) {
+		if (!(v & S_IFMT))
+			v |= S_IFREG; /* permissions only */
+		*mode = v;
+		return true;
+	}
+	return false;
+}
+
 bool meta_parse_time(const char *s, struct timespec *ts)
 {
 	char *end;
@@ -89,18 +116,15 @@ bool meta_attr_from_object(const struct meta_defaults *d,
 
 	meta_attr_default(d, type, obj->size, obj->last_modified, st);
 	v = store_object_meta(obj, "mode");
-	if (v) {
-		n = parse_ulong(v, 10, &ok);
+	if (meta_parse_mode(v, &n)) {
 		/* keep the type the key implies; take the permissions, and
 		 * a symlink type from a file object */
-		if (ok && n <= 0177777) {
-			mode_t t = (mode_t)n & S_IFMT;
+		mode_t t = (mode_t)n & S_IFMT;
 
-			if (t == S_IFLNK && type == S_IFREG)
-				type = S_IFLNK;
-			st->st_mode = type | ((mode_t)n & 07777);
-			any = true;
-		}
+		if (t == S_IFLNK && type == S_IFREG)
+			type = S_IFLNK;
+		st->st_mode = type | ((mode_t)n & 07777);
+		any = true;
 	}
 	v = store_object_meta(obj, "uid");
 	n = parse_ulong(v, 10, &ok);
@@ -117,8 +141,14 @@ bool meta_attr_from_object(const struct meta_defaults *d,
 	if (meta_parse_time(store_object_meta(obj, "mtime"), &ts)) {
 		st->st_mtim = ts;
 		st->st_ctim = ts;
+		st->st_atim = ts;
 		any = true;
 	}
+	/* s3fs also keeps these */
+	if (meta_parse_time(store_object_meta(obj, "ctime"), &ts))
+		st->st_ctim = ts;
+	if (meta_parse_time(store_object_meta(obj, "atime"), &ts))
+		st->st_atim = ts;
 	return any;
 }
 
@@ -166,15 +196,17 @@ void dir_listing_free(struct dir_listing *l)
 
 	if (!l)
 		return;
-	for (i = 0; i < l->n; i++)
+	for (i = 0; i < l->n; i++) {
 		free(l->e[i].name);
+		free(l->e[i].etag);
+	}
 	free(l->e);
 	free(l->path);
 	free(l);
 }
 
 int dir_listing_add(struct dir_listing *l, const char *name, mode_t type,
-		    uint64_t size, time_t mtime)
+		    uint64_t size, time_t mtime, const char *etag)
 {
 	struct dir_entry *e;
 
@@ -189,8 +221,12 @@ int dir_listing_add(struct dir_listing *l, const char *name, mode_t type,
 	}
 	e = &l->e[l->n];
 	e->name = strdup(name);
-	if (!e->name)
+	e->etag = etag ? strdup(etag) : NULL;
+	if (!e->name || (etag && !e->etag)) {
+		free(e->name);
+		free(e->etag);
 		return -ENOMEM;
+	}
 	e->type = type;
 	e->size = size;
 	e->mtime = mtime;
@@ -220,6 +256,7 @@ void dir_listing_finish(struct dir_listing *l)
 	for (i = 0; i < l->n; i++) {
 		if (o > 0 && !strcmp(l->e[o - 1].name, l->e[i].name)) {
 			free(l->e[i].name);
+			free(l->e[i].etag);
 			continue;
 		}
 		l->e[o++] = l->e[i];
@@ -339,7 +376,7 @@ void dir_cache_put(struct dir_cache *dc, struct dir_listing *l)
 
 void dir_cache_upsert(struct dir_cache *dc, const char *dir,
 		      const char *name, mode_t type, uint64_t size,
-		      time_t mtime)
+		      time_t mtime, const char *etag)
 {
 	ssize_t i = slot_of(dc, dir);
 	struct dir_listing *l;
@@ -351,14 +388,18 @@ void dir_cache_upsert(struct dir_cache *dc, const char *dir,
 	l = dc->slot[i];
 	pos = lower_bound(l, name);
 	if (pos < l->n && !strcmp(l->e[pos].name, name)) {
+		char *tag = etag ? strdup(etag) : NULL;
+
 		e = &l->e[pos];
 		e->type = type;
 		e->size = size;
 		e->mtime = mtime;
+		free(e->etag);
+		e->etag = tag;
 		return;
 	}
 	/* append, then rotate into place */
-	if (dir_listing_add(l, name, type, size, mtime)) {
+	if (dir_listing_add(l, name, type, size, mtime, etag)) {
 		dir_cache_drop(dc, dir); /* can't keep it exact: forget it */
 		return;
 	}
@@ -386,6 +427,7 @@ void dir_cache_remove(struct dir_cache *dc, const char *dir,
 	if (pos >= l->n || strcmp(l->e[pos].name, name))
 		return;
 	free(l->e[pos].name);
+	free(l->e[pos].etag);
 	memmove(&l->e[pos], &l->e[pos + 1],
 		(l->n - pos - 1) * sizeof(*l->e));
 	l->n--;

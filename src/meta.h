@@ -46,6 +46,9 @@ struct meta_headers {
 
 void meta_to_headers(const struct stat *st, struct meta_headers *h);
 
+/* A mode from metadata: s3fs's decimal st_mode or rclone's octal. */
+bool meta_parse_mode(const char *s, unsigned long *mode);
+
 /* Parse "1700000000.123456789" (or an integer) into a timespec. */
 bool meta_parse_time(const char *s, struct timespec *ts);
 
@@ -55,7 +58,8 @@ struct dir_entry {
 	char *name;
 	mode_t type; /* S_IFREG or S_IFDIR */
 	uint64_t size;
-	time_t mtime;
+	time_t mtime; /* Last-Modified for listed objects */
+	char *etag;   /* listed objects; NULL otherwise */
 };
 
 struct dir_listing {
@@ -69,7 +73,7 @@ struct dir_listing {
 struct dir_listing *dir_listing_new(const char *path);
 void dir_listing_free(struct dir_listing *l);
 int dir_listing_add(struct dir_listing *l, const char *name, mode_t type,
-		    uint64_t size, time_t mtime);
+		    uint64_t size, time_t mtime, const char *etag);
 /* Sort by name and drop duplicates (a file wins over a same-named
  * prefix, matching lookup, which finds the object first). */
 void dir_listing_finish(struct dir_listing *l);
@@ -89,7 +93,7 @@ void dir_cache_put(struct dir_cache *dc, struct dir_listing *l);
 /* Keep a cached listing of dir in step with our own changes. */
 void dir_cache_upsert(struct dir_cache *dc, const char *dir,
 		      const char *name, mode_t type, uint64_t size,
-		      time_t mtime);
+		      time_t mtime, const char *etag);
 void dir_cache_remove(struct dir_cache *dc, const char *dir,
 		      const char *name);
 void dir_cache_drop(struct dir_cache *dc, const char *dir);

@@ -55,6 +55,7 @@
 #include "inode.h"
 #include "log.h"
 #include "meta.h"
+#include "mime.h"
 #include "multipart.h"
 #include "stage.h"
 #include "store.h"
@@ -703,6 +704,7 @@ static int upload_claimed(struct wb *wb, struct inode *in, bool commit)
 	meta_to_headers(&attr, &mh);
 	opts.meta = mh.kv;
 	opts.nmeta = mh.n;
+	opts.content_type = mime_type_for(path);
 	if (size > wb->o.multipart_threshold)
 		rc = multipart_put_fd(wb->store, key, st->fd, size, &opts,
 				      wb->o.part_parallel, etag);

@@ -52,12 +52,25 @@ int main(void)
 	TAP_OK(meta_parse_time("12", &ts) && ts.tv_sec == 12 && !ts.tv_nsec,
 	       "integer mtime");
 	TAP_OK(!meta_parse_time("12x", &ts), "junk mtime refused");
+	{
+		unsigned long m = 0;
+
+		TAP_OK(meta_parse_mode("33188", &m) && m == 0100644,
+		       "s3fs decimal mode");
+		TAP_OK(meta_parse_mode("33261", &m) && m == 0100755,
+		       "s3fs decimal mode made of octal digits");
+		TAP_OK(meta_parse_mode("100644", &m) && m == 0100644,
+		       "rclone octal mode");
+		TAP_OK(meta_parse_mode("755", &m) && m == 0100755,
+		       "bare octal permissions");
+		TAP_OK(!meta_parse_mode("rwx", &m), "junk mode refused");
+	}
 
 	l = dir_listing_new("d");
-	dir_listing_add(l, "b", S_IFREG, 1, 0);
-	dir_listing_add(l, "a", S_IFDIR, 0, 0);
-	dir_listing_add(l, "a", S_IFREG, 3, 0);
-	dir_listing_add(l, "c", S_IFDIR, 0, 0);
+	dir_listing_add(l, "b", S_IFREG, 1, 0, "e1");
+	dir_listing_add(l, "a", S_IFDIR, 0, 0, NULL);
+	dir_listing_add(l, "a", S_IFREG, 3, 0, "e2");
+	dir_listing_add(l, "c", S_IFDIR, 0, 0, NULL);
 	dir_listing_finish(l);
 	TAP_INTEQ(l->n, 3, "duplicate name listed once");
 	TAP_OK(dir_listing_find(l, "a")->type == S_IFREG,
@@ -67,7 +80,7 @@ int main(void)
 	l->fetched = 100;
 	dir_cache_put(dc, l);
 	TAP_OK(dir_cache_find(dc, "d", 101, 3) != NULL, "fresh listing");
-	dir_cache_upsert(dc, "d", "bb", S_IFREG, 9, 0);
+	dir_cache_upsert(dc, "d", "bb", S_IFREG, 9, 0, "e3");
 	got = dir_cache_find(dc, "d", 101, 3);
 	TAP_OK(got && got->n == 4 && !strcmp(got->e[2].name, "bb"),
 	       "upsert keeps order");
