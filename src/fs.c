@@ -137,6 +137,16 @@ static const char *parent_of(const char *path, char *buf, size_t len)
 }
 
 static void maybe_drop_stage(struct inode *in);
+static int move_keys(void *arg, const char *from, const char *to);
+
+/* dst = a + b; dst has room for both and the NUL. */
+static void sprintf_path(char *dst, const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+
+	memcpy(dst, a, la);
+	memcpy(dst + la, b, lb + 1);
+}
 
 static const char *base_of(const char *path)
 {
@@ -240,6 +250,8 @@ int fs_new(const struct r2fs_conf *conf, struct store *store,
 			 conf->cache_dir, strerror(-rc));
 		goto fail;
 	}
+	rc = 0;
+	wb_intent_replay(fs->wb, move_keys, fs);
 	*out = fs;
 	return 0;
 fail:
@@ -1225,6 +1237,244 @@ out:
 	return rc;
 }
 
+/* One page of keys to move, shared by a few threads. */
+struct move_job {
+	struct fs *fs;
+	struct store_list *page;
+	const char *from, *to;
+	size_t flen;
+	pthread_mutex_t lock;
+	size_t next;   /* protected by lock */
+	size_t moved;  /* protected by lock */
+	int rc;        /* first error; protected by lock */
+};
+
+static void *move_worker(void *arg)
+{
+	struct move_job *j = arg;
+	struct store *st = j->fs->store;
+
+	for (;;) {
+		const char *k;
+		char *nkey;
+		size_t i, n;
+		int rc;
+
+		pthread_mutex_lock(&j->lock);
+		i = j->rc ? j->page->nentries : j->next++;
+		pthread_mutex_unlock(&j->lock);
+		if (i >= j->page->nentries)
+			return NULL;
+		k = j->page->entries[i].key;
+		if (strncmp(k, j->from, j->flen))
+			continue;
+		n = strlen(j->to) + strlen(k) - j->flen + 1;
+		nkey = malloc(n);
+		rc = nkey ? 0 : -ENOMEM;
+		if (nkey) {
+			snprintf(nkey, n, "%s%s", j->to, k + j->flen);
+			rc = st->ops->copy(st, k, nkey, NULL);
+			if (!rc)
+				rc = st->ops->remove(st, k);
+		}
+		free(nkey);
+		pthread_mutex_lock(&j->lock);
+		if (rc && !j->rc)
+			j->rc = rc;
+		if (!rc)
+			j->moved++;
+		pthread_mutex_unlock(&j->lock);
+	}
+}
+
+/*
+ * Move every key below from (a key prefix ending in '/') to the same name
+ * below to: CopyObject then DELETE, key by key, 16 at a time.  Safe to run
+ * again after an interruption (keys already moved are no longer below
+ * from).
+ */
+static int move_keys(void *arg, const char *from, const char *to)
+{
+	struct fs *fs = arg;
+	struct store_list page = { 0 };
+	struct move_job j = { .fs = fs, .page = &page, .from = from,
+			      .to = to, .flen = strlen(from) };
+	pthread_t t[16];
+	size_t moved = 0, nt, i;
+	int rc = 0;
+
+	pthread_mutex_init(&j.lock, NULL);
+	for (;;) {
+		/* we remove what we list: always start from the top */
+		rc = fs->store->ops->list(fs->store, from, NULL, NULL,
+					  FS_LIST_PAGE, &page);
+		if (rc || page.nentries == 0)
+			break;
+		j.next = 0;
+		j.moved = 0;
+		nt = page.nentries < 16 ? page.nentries : 16;
+		for (i = 0; i < nt; i++)
+			if (pthread_create(&t[i], NULL, move_worker, &j))
+				break;
+		nt = i;
+		move_worker(&j); /* this thread helps too */
+		for (i = 0; i < nt; i++)
+			pthread_join(t[i], NULL);
+		rc = j.rc;
+		moved += j.moved;
+		store_list_release(&page);
+		if (rc || j.moved == 0)
+			break;
+		if (moved >= 1000)
+			log_info("rename %s -> %s: %zu objects moved", from, to,
+				 moved);
+	}
+	store_list_release(&page);
+	pthread_mutex_destroy(&j.lock);
+	return rc;
+}
+
+struct tree_walk {
+	const char *from;
+	size_t flen;
+	struct inode **list;
+	size_t n, cap;
+	bool nomem;
+};
+
+static void collect_below(void *arg, struct inode *in)
+{
+	struct tree_walk *w = arg;
+
+	if (strncmp(in->path, w->from, w->flen) ||
+	    (in->path[w->flen] != '/' && in->path[w->flen] != '\0') ||
+	    in->unlinked)
+		return;
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 64;
+		struct inode **l = realloc(w->list, cap * sizeof(*l));
+
+		if (!l) {
+			w->nomem = true;
+			return;
+		}
+		w->list = l;
+		w->cap = cap;
+	}
+	w->list[w->n++] = in;
+	in->refs++;
+}
+
+/*
+ * Locked: give every inode at or below from the same place below to.
+ * Returns the inodes (each with a reference) for the caller to commit
+ * and release.
+ */
+static int repath_tree(struct fs *fs, const char *from, const char *to,
+		       struct inode ***pending, size_t *npending)
+{
+	struct tree_walk w = { .from = from, .flen = strlen(from) };
+	struct inode *in;
+	size_t i;
+	char *np;
+	int rc = 0;
+
+	/* collect first: inode_set_path rehashes */
+	inode_for_each(fs->inodes, collect_below, &w);
+	if (w.nomem)
+		rc = -ENOMEM;
+	for (i = 0; i < w.n && !rc; i++) {
+		in = w.list[i];
+		wb_wait_idle(fs->wb, in);
+		np = malloc(strlen(to) + strlen(in->path) - w.flen + 1);
+		if (!np) {
+			rc = -ENOMEM;
+			break;
+		}
+		sprintf_path(np, to, in->path + w.flen);
+		rc = inode_set_path(fs->inodes, in, np);
+		free(np);
+		if (in->stage && in->wb_pending)
+			wb_touch(fs->wb, in); /* its record names the path */
+	}
+	*pending = w.list;
+	*npending = w.n;
+	return rc;
+}
+
+static int rename_dir(struct fs *fs, const char *path, const char *npath,
+		      mode_t ntype, int nexists)
+{
+	struct store_list l = { 0 };
+	struct inode **list = NULL;
+	char *from = NULL, *to = NULL;
+	size_t n = 0, i;
+	uint64_t intent = 0;
+	int rc;
+
+	if (!strncmp(npath, path, strlen(path)) &&
+	    npath[strlen(path)] == '/')
+		return -EINVAL; /* into itself */
+	from = key_of(fs, path, true);
+	to = key_of(fs, npath, true);
+	if (!from || !to) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (nexists == 0) {
+		if (ntype != S_IFDIR) {
+			rc = -ENOTDIR;
+			goto out;
+		}
+		/* replacing an empty directory is fine, a full one is not */
+		rc = fs->store->ops->list(fs->store, to, NULL, NULL, 2, &l);
+		if (rc)
+			goto out;
+		for (i = 0; i < l.nentries; i++)
+			if (strcmp(l.entries[i].key, to))
+				rc = -ENOTEMPTY;
+		pthread_mutex_lock(&fs->lock);
+		if (wb_dir_has_pending(fs->wb, npath))
+			rc = -ENOTEMPTY;
+		pthread_mutex_unlock(&fs->lock);
+		if (rc)
+			goto out;
+	}
+	rc = wb_intent_begin(fs->wb, from, to, &intent);
+	if (rc)
+		goto out;
+	pthread_mutex_lock(&fs->lock);
+	rc = repath_tree(fs, path, npath, &list, &n);
+	dir_cache_clear(fs->dirs);
+	pthread_mutex_unlock(&fs->lock);
+	/* files not uploaded yet: their records now name the new paths */
+	for (i = 0; i < n; i++) {
+		pthread_rwlock_wrlock(&list[i]->stage_lock);
+		if (!rc && list[i]->stage)
+			rc = wb_commit(fs->wb, list[i]);
+		pthread_rwlock_unlock(&list[i]->stage_lock);
+	}
+	if (!rc)
+		rc = move_keys(fs, from, to);
+	if (!rc)
+		wb_intent_end(fs->wb, intent);
+	else
+		log_err("rename of %s to %s stopped: %s; it is finished at "
+			"the next mount", path, npath, strerror(-rc));
+	pthread_mutex_lock(&fs->lock);
+	for (i = 0; i < n; i++) {
+		list[i]->refs--;
+		inode_maybe_free(fs->inodes, list[i]);
+	}
+	pthread_mutex_unlock(&fs->lock);
+out:
+	store_list_release(&l);
+	free(list);
+	free(from);
+	free(to);
+	return rc;
+}
+
 int fs_rename(struct fs *fs, uint64_t parent, const char *name,
 	      uint64_t newparent, const char *newname, unsigned flags)
 {
@@ -1259,16 +1509,15 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name,
 	rc = type_of(fs, path, &type);
 	if (rc)
 		goto out;
-	if (type == S_IFDIR) {
-		/* Not atomic on S3: let mv(1) copy the tree instead. */
-		rc = -EXDEV;
-		goto out;
-	}
 	rc = type_of(fs, npath, &ntype);
 	if (rc && rc != -ENOENT)
 		goto out;
 	if (rc == 0 && (flags & 1u)) {
 		rc = -EEXIST;
+		goto out;
+	}
+	if (type == S_IFDIR) {
+		rc = rename_dir(fs, path, npath, ntype, rc);
 		goto out;
 	}
 	if (rc == 0 && ntype == S_IFDIR) {

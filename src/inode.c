@@ -247,3 +247,14 @@ size_t inode_table_count(const struct inode_table *t)
 {
 	return t->count;
 }
+
+void inode_for_each(struct inode_table *t,
+		    void (*fn)(void *arg, struct inode *in), void *arg)
+{
+	struct inode *in;
+	size_t b;
+
+	for (b = 0; b < t->nbuckets; b++)
+		for (in = t->by_ino[b]; in; in = in->next_by_ino)
+			fn(arg, in);
+}

@@ -82,4 +82,8 @@ bool inode_maybe_free(struct inode_table *t, struct inode *in);
 
 size_t inode_table_count(const struct inode_table *t);
 
+/* Call fn for every inode; fn must not add or remove inodes. */
+void inode_for_each(struct inode_table *t,
+		    void (*fn)(void *arg, struct inode *in), void *arg);
+
 #endif

@@ -442,3 +442,13 @@ void dir_cache_drop(struct dir_cache *dc, const char *dir)
 		dc->slot[i] = NULL;
 	}
 }
+
+void dir_cache_clear(struct dir_cache *dc)
+{
+	size_t i;
+
+	for (i = 0; i < dc->max; i++) {
+		dir_listing_free(dc->slot[i]);
+		dc->slot[i] = NULL;
+	}
+}

@@ -97,5 +97,7 @@ void dir_cache_upsert(struct dir_cache *dc, const char *dir,
 void dir_cache_remove(struct dir_cache *dc, const char *dir,
 		      const char *name);
 void dir_cache_drop(struct dir_cache *dc, const char *dir);
+/* Forget every listing (after a directory rename). */
+void dir_cache_clear(struct dir_cache *dc);
 
 #endif

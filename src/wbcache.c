@@ -499,6 +499,7 @@ int wb_replay(struct wb *wb)
 
 	if (!d)
 		return -errno;
+	rewinddir(d); /* the dup shares rec_dir_fd's offset */
 	while ((e = readdir(d))) {
 		struct record r;
 		struct stage *st = NULL;
@@ -512,10 +513,10 @@ int wb_replay(struct wb *wb)
 			unlinkat(wb->rec_dir_fd, e->d_name, 0);
 			continue;
 		}
-		if (strcmp(end, ".rec"))
-			continue;
 		if (id >= wb->next_id)
 			wb->next_id = id + 1;
+		if (strcmp(end, ".rec"))
+			continue;
 		if (record_read(wb, e->d_name, &r)) {
 			log_warn("journal record %s/%s is unreadable; left "
 				 "in place", wb->rec_dir, e->d_name);
@@ -1036,6 +1037,118 @@ int wb_reserve(struct wb *wb, uint64_t bytes)
 		waited++;
 	}
 	return 0;
+}
+
+/* ---- rename intents: rec/ID.ren holds "from\nto\n" (hex) ---- */
+
+int wb_intent_begin(struct wb *wb, const char *from, const char *to,
+		    uint64_t *id)
+{
+	uint64_t n = __atomic_fetch_add(&wb->next_id, 1, __ATOMIC_RELAXED);
+	char tmp[64], fin[64], *text, *hf, *ht;
+	size_t len = (strlen(from) + strlen(to)) * 2 + 64;
+	int fd, rc = 0, w;
+
+	rec_name(tmp, sizeof(tmp), n, "rtmp");
+	rec_name(fin, sizeof(fin), n, "ren");
+	text = malloc(len);
+	hf = malloc(strlen(from) * 2 + 1);
+	ht = malloc(strlen(to) * 2 + 1);
+	if (!text || !hf || !ht) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	hex_encode(from, hf);
+	hex_encode(to, ht);
+	w = snprintf(text, len, "r2fs-rename 1\n%s\n%s\n", hf, ht);
+	fd = openat(wb->rec_dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC |
+		    O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	rc = write_all(fd, text, (size_t)w);
+	if (!rc && fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	if (!rc && renameat(wb->rec_dir_fd, tmp, wb->rec_dir_fd, fin) < 0)
+		rc = -errno;
+	if (!rc && fsync(wb->rec_dir_fd) < 0)
+		rc = -errno;
+	if (rc)
+		unlinkat(wb->rec_dir_fd, tmp, 0);
+	else
+		*id = n;
+out:
+	free(text);
+	free(hf);
+	free(ht);
+	return rc;
+}
+
+void wb_intent_end(struct wb *wb, uint64_t id)
+{
+	char fin[64];
+
+	rec_name(fin, sizeof(fin), id, "ren");
+	unlinkat(wb->rec_dir_fd, fin, 0);
+	fsync(wb->rec_dir_fd);
+}
+
+void wb_intent_replay(struct wb *wb,
+		      int (*fn)(void *arg, const char *from, const char *to),
+		      void *arg)
+{
+	DIR *d = fdopendir(dup(wb->rec_dir_fd));
+	struct dirent *e;
+
+	if (!d)
+		return;
+	rewinddir(d); /* the dup shares rec_dir_fd's offset */
+	while ((e = readdir(d))) {
+		char buf[8192], *from, *to, *nl, *end;
+		unsigned long long id = strtoull(e->d_name, &end, 10);
+		ssize_t n;
+		int fd;
+
+		if (strcmp(end, ".ren") && strcmp(end, ".rtmp"))
+			continue;
+		if (!strcmp(end, ".rtmp")) {
+			unlinkat(wb->rec_dir_fd, e->d_name, 0);
+			continue;
+		}
+		fd = openat(wb->rec_dir_fd, e->d_name, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		if (strncmp(buf, "r2fs-rename 1\n", 14))
+			continue;
+		from = buf + 14;
+		nl = strchr(from, '\n');
+		if (!nl)
+			continue;
+		*nl = '\0';
+		to = nl + 1;
+		nl = strchr(to, '\n');
+		if (!nl)
+			continue;
+		*nl = '\0';
+		if (hex_decode(from, from) || hex_decode(to, to))
+			continue;
+		log_info("journal: finishing the rename of %s to %s", from,
+			 to);
+		if (fn(arg, from, to) == 0)
+			wb_intent_end(wb, id);
+		else
+			log_err("journal: the rename of %s to %s is still "
+				"unfinished; it is retried at the next mount",
+				from, to);
+	}
+	closedir(d);
 }
 
 void wb_pending_stats(struct wb *wb, size_t *files, uint64_t *bytes)

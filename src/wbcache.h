@@ -134,6 +134,20 @@ void wb_for_each_pending(struct wb *wb,
  */
 int wb_reserve(struct wb *wb, uint64_t bytes);
 
+/*
+ * Directory renames are not atomic on S3 (one CopyObject + DELETE per
+ * key), so the journal remembers each one while it runs: an interrupted
+ * rename is finished at the next mount.  Keys are full object key
+ * prefixes ending in '/'.  begin returns an id for end.  Not locked.
+ */
+int wb_intent_begin(struct wb *wb, const char *from, const char *to,
+		    uint64_t *id);
+void wb_intent_end(struct wb *wb, uint64_t id);
+/* Call fn for each unfinished rename found on disk (at mount). */
+void wb_intent_replay(struct wb *wb,
+		      int (*fn)(void *arg, const char *from, const char *to),
+		      void *arg);
+
 /* Number of files and bytes waiting for upload (locked). */
 void wb_pending_stats(struct wb *wb, size_t *files, uint64_t *bytes);
 
