@@ -162,21 +162,30 @@ static bool hex_id_ok(const char *s)
 	return true;
 }
 
-int conf_finish(struct r2fs_conf *c, char *err, size_t errlen)
+/* How the options that say where to connect are spelled in messages. */
+struct where_names {
+	const char *endpoint, *account_id, *jurisdiction;
+	const char *account_id_bare; /* in "X must be the hex ..." */
+	const char *account_id_eq, *endpoint_eq; /* in "give X=ID" */
+};
+
+static const struct where_names mount_names = {
+	"-o endpoint", "-o account_id", "-o jurisdiction",
+	"account_id", "-o account_id=ID", "-o endpoint=URL",
+};
+
+static const struct where_names tool_names = {
+	"--endpoint", "--account-id", "--jurisdiction",
+	"--account-id", "--account-id ID", "--endpoint URL",
+};
+
+/* Endpoint from account_id/jurisdiction or as given, default region. */
+static int finish_where(struct r2fs_conf *c, const struct where_names *o,
+			char *err, size_t errlen)
 {
 	char host[256];
 	size_t n;
 
-	if (!c->bucket) {
-		snprintf(err, errlen, "no bucket given (usage: r2fs "
-			 "BUCKET[:/PREFIX] MOUNTPOINT [-o options])");
-		return -EINVAL;
-	}
-	if (!c->mountpoint) {
-		snprintf(err, errlen, "no mount point given (usage: r2fs "
-			 "BUCKET[:/PREFIX] MOUNTPOINT [-o options])");
-		return -EINVAL;
-	}
 	if (c->jurisdiction && strcmp(c->jurisdiction, "eu") &&
 	    strcmp(c->jurisdiction, "fedramp") &&
 	    strcmp(c->jurisdiction, "us")) {
@@ -185,20 +194,22 @@ int conf_finish(struct r2fs_conf *c, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	if (c->endpoint && c->account_id) {
-		snprintf(err, errlen, "give either -o endpoint or -o "
-			 "account_id, not both");
+		snprintf(err, errlen, "give either %s or %s, not both",
+			 o->endpoint, o->account_id);
 		return -EINVAL;
 	}
 	if (c->jurisdiction && !c->account_id) {
-		snprintf(err, errlen, "-o jurisdiction needs -o account_id");
+		snprintf(err, errlen, "%s needs %s", o->jurisdiction,
+			 o->account_id);
 		return -EINVAL;
 	}
 	if (c->account_id) {
 		char url[512];
 
 		if (!hex_id_ok(c->account_id)) {
-			snprintf(err, errlen, "account_id must be the hex "
-				 "account id shown in Cloudflare's dashboard");
+			snprintf(err, errlen, "%s must be the hex account id "
+				 "shown in Cloudflare's dashboard",
+				 o->account_id_bare);
 			return -EINVAL;
 		}
 		snprintf(url, sizeof(url),
@@ -210,8 +221,9 @@ int conf_finish(struct r2fs_conf *c, char *err, size_t errlen)
 			return -ENOMEM;
 	}
 	if (!c->endpoint) {
-		snprintf(err, errlen, "no endpoint: give -o account_id=ID "
-			 "for R2 or -o endpoint=URL for another S3 server");
+		snprintf(err, errlen, "no endpoint: give %s for R2 or %s for "
+			 "another S3 server", o->account_id_eq,
+			 o->endpoint_eq);
 		return -EINVAL;
 	}
 	n = strlen(c->endpoint);
@@ -231,6 +243,26 @@ int conf_finish(struct r2fs_conf *c, char *err, size_t errlen)
 			 c->region);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+int conf_finish(struct r2fs_conf *c, char *err, size_t errlen)
+{
+	int rc;
+
+	if (!c->bucket) {
+		snprintf(err, errlen, "no bucket given (usage: r2fs "
+			 "BUCKET[:/PREFIX] MOUNTPOINT [-o options])");
+		return -EINVAL;
+	}
+	if (!c->mountpoint) {
+		snprintf(err, errlen, "no mount point given (usage: r2fs "
+			 "BUCKET[:/PREFIX] MOUNTPOINT [-o options])");
+		return -EINVAL;
+	}
+	rc = finish_where(c, &mount_names, err, errlen);
+	if (rc)
+		return rc;
 	if (c->umask > 0777) {
 		snprintf(err, errlen, "umask must be an octal number up to "
 			 "0777");
@@ -284,6 +316,29 @@ int conf_finish(struct r2fs_conf *c, char *err, size_t errlen)
 		c->cache_dir = strdup(path);
 		if (!c->cache_dir)
 			return -ENOMEM;
+	}
+	return 0;
+}
+
+int conf_finish_client(struct r2fs_conf *c, char *err, size_t errlen)
+{
+	int rc;
+
+	rc = finish_where(c, &tool_names, err, errlen);
+	if (rc)
+		return rc;
+	if (c->retries > 100) {
+		snprintf(err, errlen, "--retries must be between 0 and 100");
+		return -EINVAL;
+	}
+	if (c->connect_timeout < 1 || c->connect_timeout > 600) {
+		snprintf(err, errlen, "--connect-timeout must be between 1 "
+			 "and 600 seconds");
+		return -EINVAL;
+	}
+	if (c->http_handles < 1 || c->http_handles > 256) {
+		snprintf(err, errlen, "http_handles must be between 1 and 256");
+		return -EINVAL;
 	}
 	return 0;
 }

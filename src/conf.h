@@ -69,6 +69,16 @@ bool conf_bucket_name_ok(const char *name);
  */
 int conf_finish(struct r2fs_conf *c, char *err, size_t errlen);
 
+/*
+ * For clients other than the mount (the r2 program): the same checks of
+ * endpoint, account_id, jurisdiction and region as conf_finish() (the
+ * endpoint derived the same way, region "auto" by default), plus retries,
+ * connect_timeout and http_handles; no bucket, mount point or cache
+ * directory needed.  Messages name the options as --endpoint,
+ * --account-id, ...  0 or -EINVAL with one sentence in err.
+ */
+int conf_finish_client(struct r2fs_conf *c, char *err, size_t errlen);
+
 /* "http[s]://host[:port]" from a URL; host part into out.  0 or -EINVAL. */
 int conf_endpoint_host(const char *endpoint, char *out, size_t outlen);
 

@@ -450,6 +450,8 @@ static void set_remote_attr(struct fs *fs, struct inode *in,
 		in->attr = *st;
 		in->has_meta = has_meta;
 	}
+	if (etag && strcmp(etag, in->etag))
+		in->xattrs_known = false; /* another version: reload */
 	in->attr.st_ino = in->ino;
 	if (etag)
 		snprintf(in->etag, sizeof(in->etag), "%s", etag);
@@ -646,7 +648,8 @@ out:
 /* ---- uploads ---- */
 
 /* Write in's attributes to its object without a stage (chmod & co). */
-static int push_meta(struct fs *fs, const char *path, const struct stat *attr)
+static int push_meta(struct fs *fs, const char *path, const struct stat *attr,
+		     const char *xattrs)
 {
 	struct store_put_opts opts = { 0 };
 	struct meta_headers mh;
@@ -654,6 +657,7 @@ static int push_meta(struct fs *fs, const char *path, const struct stat *attr)
 	int rc;
 
 	meta_to_headers(attr, &mh);
+	meta_headers_add_xattrs(&mh, xattrs);
 	opts.meta = mh.kv;
 	opts.nmeta = mh.n;
 	opts.content_type = mime_type_for(path);
@@ -670,6 +674,55 @@ static int push_meta(struct fs *fs, const char *path, const struct stat *attr)
 		rc = fs->store->ops->copy(fs->store, key, key, &opts);
 	}
 	free(key);
+	return rc;
+}
+
+/*
+ * Make in->xattrs hold its object's user.* attributes (one HEAD, then
+ * cached in the inode).  A file created here and not uploaded has none.
+ * Not locked.
+ */
+static int load_xattrs(struct fs *fs, struct inode *in)
+{
+	struct store_object obj = { 0 };
+	struct xattrs x = { 0 };
+	const char *h;
+	char *key;
+	bool dir;
+	int rc;
+
+	pthread_mutex_lock(&fs->lock);
+	if (!in->xattrs_known && in->stage && !in->etag[0] &&
+	    !S_ISDIR(in->attr.st_mode))
+		in->xattrs_known = true;
+	if (in->xattrs_known || in->ino == INODE_ROOT) {
+		pthread_mutex_unlock(&fs->lock);
+		return 0;
+	}
+	dir = S_ISDIR(in->attr.st_mode);
+	key = key_of(fs, in->path, dir);
+	pthread_mutex_unlock(&fs->lock);
+	if (!key)
+		return -ENOMEM;
+	rc = fs->store->ops->head(fs->store, key, &obj);
+	free(key);
+	if (rc == -ENOENT && dir)
+		rc = 0; /* an implied directory: no metadata at all */
+	h = rc ? NULL : store_object_meta(&obj, "xattr");
+	if (h && xattrs_decode(h, &x))
+		log_warn("%s: unreadable x-amz-meta-xattr ignored", in->path);
+	if (!rc) {
+		pthread_mutex_lock(&fs->lock);
+		if (!in->xattrs_known) {
+			xattrs_release(&in->xattrs);
+			in->xattrs = x;
+			memset(&x, 0, sizeof(x));
+			in->xattrs_known = true;
+		}
+		pthread_mutex_unlock(&fs->lock);
+	}
+	xattrs_release(&x);
+	store_object_release(&obj);
 	return rc;
 }
 
@@ -840,7 +893,16 @@ int fs_setattr(struct fs *fs, uint64_t ino, struct fs_file *f,
 	} else if (!staged && (to_set & (FS_SET_MODE | FS_SET_UID |
 					 FS_SET_GID | FS_SET_MTIME |
 					 FS_SET_MTIME_NOW))) {
-		rc = push_meta(fs, path, &newattr);
+		char *xa = NULL;
+
+		rc = load_xattrs(fs, in); /* a COPY replaces them all */
+		if (!rc) {
+			pthread_mutex_lock(&fs->lock);
+			xa = xattrs_encode(&in->xattrs);
+			pthread_mutex_unlock(&fs->lock);
+			rc = xa ? push_meta(fs, path, &newattr, xa) : -ENOMEM;
+			free(xa);
+		}
 		if (rc == 0) {
 			pthread_mutex_lock(&fs->lock);
 			attr_cache_forget(fs->ac, path);
@@ -1707,6 +1769,8 @@ int fs_create(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 	in->attr.st_ino = in->ino;
 	in->has_meta = true;
 	in->etag[0] = '\0';
+	xattrs_release(&in->xattrs);
+	in->xattrs_known = true;
 	in->refs++;
 	in->writers++;
 	in->nlookup++;
@@ -2321,51 +2385,199 @@ int fs_statfs(struct fs *fs, struct statvfs *sv)
 	return 0;
 }
 
+static bool is_user_xattr(const char *name)
+{
+	return !strncmp(name, "user.", 5) && strncmp(name, "user.r2.", 8);
+}
+
 ssize_t fs_getxattr(struct fs *fs, uint64_t ino, const char *name,
 		    char *buf, size_t size)
 {
 	char value[256];
 	struct inode *in;
+	ssize_t rc;
 	size_t n;
 
-	if (strcmp(name, FS_XATTR_STATE))
-		return -ENODATA;
 	pthread_mutex_lock(&fs->lock);
 	in = inode_find(fs->inodes, ino);
 	if (in)
-		wb_state_string(in, value, sizeof(value));
+		in->refs++;
 	pthread_mutex_unlock(&fs->lock);
 	if (!in)
 		return -ESTALE;
-	n = strlen(value);
-	if (size == 0)
-		return (ssize_t)n;
-	if (size < n)
-		return -ERANGE;
-	memcpy(buf, value, n);
-	return (ssize_t)n;
+	if (!strcmp(name, FS_XATTR_STATE)) {
+		pthread_mutex_lock(&fs->lock);
+		wb_state_string(in, value, sizeof(value));
+		pthread_mutex_unlock(&fs->lock);
+		n = strlen(value);
+		if (size == 0)
+			rc = (ssize_t)n;
+		else if (size < n)
+			rc = -ERANGE;
+		else
+			rc = (ssize_t)n;
+		if (size >= n)
+			memcpy(buf, value, n);
+	} else if (!is_user_xattr(name)) {
+		rc = -ENODATA; /* security.*, trusted.*, ...: none here */
+	} else {
+		rc = load_xattrs(fs, in);
+		if (!rc) {
+			pthread_mutex_lock(&fs->lock);
+			rc = xattrs_get(&in->xattrs, name, buf, size);
+			pthread_mutex_unlock(&fs->lock);
+		}
+	}
+	pthread_mutex_lock(&fs->lock);
+	in->refs--;
+	inode_maybe_free(fs->inodes, in);
+	pthread_mutex_unlock(&fs->lock);
+	return rc;
+}
+
+ssize_t fs_listxattr(struct fs *fs, uint64_t ino, char *buf, size_t size)
+{
+	struct inode *in;
+	ssize_t rc;
+
+	pthread_mutex_lock(&fs->lock);
+	in = inode_find(fs->inodes, ino);
+	if (in)
+		in->refs++;
+	pthread_mutex_unlock(&fs->lock);
+	if (!in)
+		return -ESTALE;
+	rc = load_xattrs(fs, in);
+	pthread_mutex_lock(&fs->lock);
+	if (!rc)
+		rc = xattrs_list(&in->xattrs, buf, size);
+	in->refs--;
+	inode_maybe_free(fs->inodes, in);
+	pthread_mutex_unlock(&fs->lock);
+	return rc;
+}
+
+/*
+ * Change in's user.* attributes: value NULL removes name.  A file not
+ * uploaded yet carries them in its pending PUT; otherwise one CopyObject
+ * (or marker PUT) rewrites the metadata.
+ */
+static int change_xattr(struct fs *fs, struct inode *in, const char *name,
+			const char *value, size_t size, int flags)
+{
+	struct xattrs x = { 0 };
+	struct stat attr;
+	char *xa = NULL, *path = NULL;
+	bool staged, closed;
+	int rc;
+
+	rc = load_xattrs(fs, in);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&fs->lock);
+	rc = xattrs_copy(&x, &in->xattrs);
+	if (!rc)
+		rc = value ? xattrs_set(&x, name, value, size, flags)
+			   : xattrs_remove(&x, name);
+	if (!rc) {
+		xa = xattrs_encode(&x);
+		if (!xa)
+			rc = -ENOMEM;
+		else if (strlen(xa) > XATTR_META_MAX)
+			rc = -E2BIG; /* R2 keeps 8 KiB of metadata at most */
+	}
+	staged = in->stage != NULL;
+	closed = in->writers == 0;
+	if (!rc && staged) {
+		xattrs_release(&in->xattrs);
+		in->xattrs = x;
+		memset(&x, 0, sizeof(x));
+		in->attr.st_ctim = now_real();
+		wb_touch(fs->wb, in);
+	}
+	attr = in->attr;
+	path = strdup(in->path);
+	pthread_mutex_unlock(&fs->lock);
+	if (!rc && !path)
+		rc = -ENOMEM;
+	if (rc)
+		goto out;
+	if (staged && closed) {
+		pthread_rwlock_wrlock(&in->stage_lock);
+		rc = wb_commit(fs->wb, in);
+		pthread_rwlock_unlock(&in->stage_lock);
+	} else if (!staged) {
+		rc = push_meta(fs, path, &attr, xa);
+		if (!rc) {
+			pthread_mutex_lock(&fs->lock);
+			xattrs_release(&in->xattrs);
+			in->xattrs = x;
+			memset(&x, 0, sizeof(x));
+			attr_cache_forget(fs->ac, path);
+			pthread_mutex_unlock(&fs->lock);
+		}
+	}
+out:
+	xattrs_release(&x);
+	free(xa);
+	free(path);
+	return rc;
 }
 
 int fs_setxattr(struct fs *fs, uint64_t ino, const char *name,
-		const char *value, size_t size)
+		const char *value, size_t size, int flags)
 {
 	struct inode *in;
-	char *path;
+	char *path = NULL;
+	int rc;
 
-	(void)value;
-	(void)size;
-	if (strcmp(name, FS_XATTR_SYNC))
-		return -ENOTSUP;
 	pthread_mutex_lock(&fs->lock);
 	in = inode_find(fs->inodes, ino);
-	path = in ? strdup(in->path) : NULL;
+	if (in) {
+		in->refs++;
+		path = strdup(in->path);
+	}
 	pthread_mutex_unlock(&fs->lock);
 	if (!in)
 		return -ESTALE;
 	if (!path)
-		return -ENOMEM;
-	int rc = wb_sync_tree(fs->wb, path);
-
+		rc = -ENOMEM;
+	else if (!strcmp(name, FS_XATTR_SYNC))
+		rc = wb_sync_tree(fs->wb, path);
+	else if (!strncmp(name, "user.r2.", 8))
+		rc = -EPERM; /* r2fs's own, read-only */
+	else if (!is_user_xattr(name))
+		rc = -ENOTSUP;
+	else if (in->ino == INODE_ROOT)
+		rc = -EPERM;
+	else
+		rc = change_xattr(fs, in, name, value, size, flags);
+	pthread_mutex_lock(&fs->lock);
+	in->refs--;
+	inode_maybe_free(fs->inodes, in);
+	pthread_mutex_unlock(&fs->lock);
 	free(path);
+	return rc;
+}
+
+int fs_removexattr(struct fs *fs, uint64_t ino, const char *name)
+{
+	struct inode *in;
+	int rc;
+
+	if (!is_user_xattr(name))
+		return strncmp(name, "user.r2.", 8) ? -ENODATA : -EPERM;
+	pthread_mutex_lock(&fs->lock);
+	in = inode_find(fs->inodes, ino);
+	if (in)
+		in->refs++;
+	pthread_mutex_unlock(&fs->lock);
+	if (!in)
+		return -ESTALE;
+	rc = change_xattr(fs, in, name, NULL, 0, 0);
+	pthread_mutex_lock(&fs->lock);
+	in->refs--;
+	inode_maybe_free(fs->inodes, in);
+	pthread_mutex_unlock(&fs->lock);
 	return rc;
 }

@@ -108,16 +108,22 @@ void fs_releasedir(struct fs_dir *d);
 int fs_statfs(struct fs *fs, struct statvfs *sv);
 
 /*
- * Extended attributes.  "user.r2.state" reads a file's upload state
- * ("clean", "dirty", "uploading", "error: <reason>"); setting
- * "user.r2.sync" on a file or directory uploads everything pending at or
- * below it and returns -EIO if anything failed.  Nothing is listed.
- * getxattr: value length, or -ERANGE when size is too small (0: ask).
+ * Extended attributes.  user.* attributes are kept with the object (the
+ * s3fs format, see xattr.h; E2BIG beyond R2's metadata size); other
+ * namespaces hold nothing (get: -ENODATA, set: -ENOTSUP).  r2fs's own:
+ * "user.r2.state" reads a file's upload state ("clean", "dirty",
+ * "uploading", "error: <reason>"); setting "user.r2.sync" on a file or
+ * directory uploads everything pending at or below it (-EIO if anything
+ * failed).  Those are never listed, so cp -a does not copy them.
+ * get/list: length, or -ERANGE when size is too small (0: ask).
  */
 ssize_t fs_getxattr(struct fs *fs, uint64_t ino, const char *name,
 		    char *buf, size_t size);
+ssize_t fs_listxattr(struct fs *fs, uint64_t ino, char *buf, size_t size);
+/* flags: XATTR_CREATE / XATTR_REPLACE */
 int fs_setxattr(struct fs *fs, uint64_t ino, const char *name,
-		const char *value, size_t size);
+		const char *value, size_t size, int flags);
+int fs_removexattr(struct fs *fs, uint64_t ino, const char *name);
 
 #define FS_XATTR_STATE "user.r2.state"
 #define FS_XATTR_SYNC "user.r2.sync"

@@ -395,19 +395,32 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			const char *value, size_t size, int flags)
 {
-	(void)flags;
-	fuse_reply_err(req, -fs_setxattr(fs_of(req), ino, name, value, size));
+	fuse_reply_err(req, -fs_setxattr(fs_of(req), ino, name, value, size,
+					 flags));
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	(void)ino;
-	/* Our control attributes are not listed: cp -a must not copy
-	 * them elsewhere. */
-	if (size == 0)
-		fuse_reply_xattr(req, 0);
+	char *buf = size ? malloc(size) : NULL;
+	ssize_t n;
+
+	if (size && !buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = fs_listxattr(fs_of(req), ino, buf, size);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
 	else
-		fuse_reply_buf(req, NULL, 0);
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	fuse_reply_err(req, -fs_removexattr(fs_of(req), ino, name));
 }
 
 const struct fuse_lowlevel_ops r2fs_fuse_ops = {
@@ -438,4 +451,5 @@ const struct fuse_lowlevel_ops r2fs_fuse_ops = {
 	.getxattr = op_getxattr,
 	.setxattr = op_setxattr,
 	.listxattr = op_listxattr,
+	.removexattr = op_removexattr,
 };

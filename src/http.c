@@ -34,6 +34,7 @@ struct http_pool {
 struct http_xfer {
 	const struct http_request *req;
 	struct http_response *resp;
+	const struct http_pool_opts *opts; /* for the progress hook */
 	CURL *curl;
 	uint64_t sent;
 	int err; /* first local error seen in a callback */
@@ -284,7 +285,7 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
 			x->err = rc;
 			return 0;
 		}
-		return len;
+		break;
 	case HTTP_SINK_MEMORY:
 		if (resp->body_len + len > resp->mem_cap) {
 			x->err = -EOVERFLOW;
@@ -292,7 +293,7 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
 		}
 		memcpy(resp->mem + resp->body_len, data, len);
 		resp->body_len += len;
-		return len;
+		break;
 	case HTTP_SINK_FD:
 		for (done = 0; done < len; done += (size_t)w) {
 			w = pwrite(resp->fd, data + done, len - done,
@@ -307,9 +308,13 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
 			}
 		}
 		resp->body_len += len;
-		return len;
+		break;
+	default:
+		return 0;
 	}
-	return 0;
+	if (x->opts->progress)
+		x->opts->progress(x->opts->progress_arg, 0, len);
+	return len;
 }
 
 static size_t on_read(char *dst, size_t size, size_t nitems, void *arg)
@@ -340,6 +345,8 @@ static size_t on_read(char *dst, size_t size, size_t nitems, void *arg)
 		memcpy(dst, (const char *)req->body + x->sent, want);
 	}
 	x->sent += want;
+	if (x->opts->progress)
+		x->opts->progress(x->opts->progress_arg, want, 0);
 	return want;
 }
 
@@ -392,7 +399,7 @@ bool http_error_is_transient(int err)
 int http_perform(struct http_pool *pool, const struct http_request *req,
 		 struct http_response *resp)
 {
-	struct http_xfer x = { .req = req, .resp = resp };
+	struct http_xfer x = { .req = req, .resp = resp, .opts = &pool->opts };
 	struct curl_slist *hdrs = NULL, *h;
 	char errbuf[CURL_ERROR_SIZE] = "";
 	CURLcode cc;

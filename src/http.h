@@ -30,6 +30,15 @@ struct http_pool_opts {
 	long low_speed_time_s;    /* abort when < 1 byte/s for this long */
 	bool verbose;             /* libcurl's own trace (never shows secrets:
 				     only used with -d and documented) */
+	/*
+	 * Optional: called with the body bytes just sent (up) or received
+	 * into a 2xx sink (down), from the thread performing the request,
+	 * so from several threads at once when requests run in parallel:
+	 * it must be thread-safe and quick.  A resent body (retry, rewind)
+	 * is counted again.  NULL: no calls.
+	 */
+	void (*progress)(void *arg, uint64_t up, uint64_t down);
+	void *progress_arg;
 };
 
 struct http_pool *http_pool_new(const struct http_pool_opts *opts);

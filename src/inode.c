@@ -141,6 +141,7 @@ static struct inode *inode_alloc(struct inode_table *t, const char *path,
 static void inode_destroy(struct inode *in)
 {
 	stage_put(in->stage);
+	xattrs_release(&in->xattrs);
 	pthread_rwlock_destroy(&in->stage_lock);
 	free(in->path);
 	free(in);

@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "xattr.h"
+
 #define INODE_ROOT 1
 
 struct stage;
@@ -33,6 +35,8 @@ struct inode {
 	bool has_meta;      /* attr holds mode/uid/gid/mtime from metadata */
 	bool unlinked;      /* name removed while open */
 	char etag[128];     /* of the object as last seen; "" if none */
+	struct xattrs xattrs; /* user.* attributes, when xattrs_known */
+	bool xattrs_known;
 	/* write state */
 	struct stage *stage; /* staged contents while open for writing */
 	unsigned writers;    /* open handles that may write */

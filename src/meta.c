@@ -173,6 +173,15 @@ void meta_to_headers(const struct stat *st, struct meta_headers *h)
 	h->n = 4;
 }
 
+void meta_headers_add_xattrs(struct meta_headers *h, const char *encoded)
+{
+	if (!encoded || !encoded[0] || h->n >= 5)
+		return;
+	h->kv[h->n].name = (char *)"xattr";
+	h->kv[h->n].value = (char *)encoded;
+	h->n++;
+}
+
 /* --- listings --- */
 
 struct dir_listing *dir_listing_new(const char *path)

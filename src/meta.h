@@ -39,12 +39,14 @@ void meta_attr_default(const struct meta_defaults *d, mode_t type,
 
 /* Metadata headers for st (mode, uid, gid, mtime), in fixed storage. */
 struct meta_headers {
-	struct store_meta kv[4];
+	struct store_meta kv[5];
 	char val[4][48];
 	size_t n;
 };
 
 void meta_to_headers(const struct stat *st, struct meta_headers *h);
+/* Add the x-amz-meta-xattr header (xattr.h); borrowed, NULL/"" skipped. */
+void meta_headers_add_xattrs(struct meta_headers *h, const char *encoded);
 
 /* A mode from metadata: s3fs's decimal st_mode or rclone's octal. */
 bool meta_parse_mode(const char *s, unsigned long *mode);

@@ -25,6 +25,10 @@ struct mime_ext {
 static pthread_once_t mime_once = PTHREAD_ONCE_INIT;
 static struct mime_ext *mime_table; /* written once, then read-only */
 static size_t mime_count;
+/* every type string, so none becomes unreachable when duplicates of an
+ * extension are dropped (they live as long as the process) */
+static char **mime_types;
+static size_t mime_ntypes;
 
 static int ext_cmp(const void *a, const void *b)
 {
@@ -57,8 +61,19 @@ static void mime_load(void)
 
 			if (strlen(tok) >= MIME_EXT_MAX)
 				continue;
-			if (!type && !(type = strdup(line)))
-				break;
+			if (!type) {
+				char **t = realloc(mime_types,
+						   (mime_ntypes + 1) *
+							   sizeof(*t));
+
+				if (!t)
+					break;
+				mime_types = t;
+				type = strdup(line);
+				if (!type)
+					break;
+				mime_types[mime_ntypes++] = type;
+			}
 			if (mime_count == cap) {
 				cap = cap ? cap * 2 : 1024;
 				e = realloc(mime_table, cap * sizeof(*e));

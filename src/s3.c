@@ -22,6 +22,7 @@
 
 #include <curl/curl.h>
 #include <openssl/evp.h>
+#include <openssl/md5.h>
 
 #include "creds.h"
 #include "conf.h"
@@ -64,6 +65,7 @@ struct s3_call {
 	char payload_hash[65];
 	unsigned max_attempts; /* 0: 1 + store's retries */
 	bool raw_errors;       /* keep transport errnos (mount check) */
+	bool service;          /* path "/": no bucket (ListBuckets) */
 };
 
 static struct s3_store *to_s3(struct store *s)
@@ -229,7 +231,7 @@ static int s3_request(struct s3_store *s, struct s3_call *c,
 	size_t n, i, urllen;
 	int rc = 0;
 
-	path = build_path(s, c->key);
+	path = c->service ? strdup("/") : build_path(s, c->key);
 	if (!path)
 		return -ENOMEM;
 	urllen = strlen(s->endpoint) + strlen(path) +
@@ -1043,6 +1045,8 @@ struct store *s3_store_new(const struct s3_opts *o)
 		.connect_timeout_ms = o->connect_timeout_ms,
 		.low_speed_time_s = 60,
 		.verbose = o->verbose_http,
+		.progress = o->progress,
+		.progress_arg = o->progress_arg,
 	};
 
 	if (!s)
@@ -1148,4 +1152,356 @@ out:
 	xml_error_release(&xe);
 	http_response_release(&resp);
 	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/*
+ * Requests for tools: the service, bucket subresources, presigned URLs.
+ * They keep transport errnos (raw_errors) and report what the server said
+ * in a struct s3_error, so the r2 program can print a precise sentence.
+ */
+
+static void error_clear(struct s3_error *e)
+{
+	if (e)
+		memset(e, 0, sizeof(*e));
+}
+
+/* Fill e from a transport failure (rc) or a non-2xx answer; returns the
+ * errno to give back. */
+static int tool_error(struct s3_store *s, const struct s3_call *c, int rc,
+		      const struct http_response *resp, struct s3_error *e)
+{
+	struct xml_error xe = { 0 };
+
+	if (rc) {
+		if (e)
+			snprintf(e->message, sizeof(e->message), "%s",
+				 resp->errmsg);
+		return rc;
+	}
+	if (resp->err_body && resp->err_len)
+		xml_parse_error(resp->err_body, resp->err_len, &xe);
+	rc = s3_error_to_errno(resp->status, xe.code);
+	log_debug("%s %s?%s: HTTP %ld %s", c->method, s->bucket,
+		  c->query ? c->query : "", resp->status,
+		  xe.code ? xe.code : "");
+	if (e) {
+		e->status = resp->status;
+		snprintf(e->code, sizeof(e->code), "%s",
+			 xe.code ? xe.code : "");
+		snprintf(e->message, sizeof(e->message), "%s",
+			 xe.message ? xe.message : "");
+	}
+	xml_error_release(&xe);
+	return rc;
+}
+
+void s3_buckets_free(struct s3_bucket *b, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(b[i].name);
+	free(b);
+}
+
+int s3_list_buckets(struct store *st, struct s3_bucket **out, size_t *n,
+		    struct s3_error *err)
+{
+	struct s3_store *s = to_s3(st);
+	struct xml_bucket_list xl = { 0 };
+	struct http_response resp;
+	struct s3_bucket *all = NULL, *grown;
+	char query[4096], *token = NULL;
+	size_t count = 0, i;
+	unsigned pages;
+	int rc = 0;
+
+	*out = NULL;
+	*n = 0;
+	error_clear(err);
+	/* A server that keeps sending tokens must not keep us forever. */
+	for (pages = 0; pages < 10000; pages++) {
+		struct s3_call c;
+
+		call_init(&c, "GET", NULL);
+		c.service = true;
+		c.raw_errors = true;
+		if (token) {
+			query[0] = '\0';
+			rc = query_add(query, sizeof(query),
+				       "continuation-token", token);
+			if (rc)
+				break;
+			c.query = query;
+		}
+		http_response_init(&resp, HTTP_SINK_BUFFER);
+		resp.max_body = S3_LIST_BODY_MAX;
+		rc = s3_request(s, &c, &resp);
+		if (rc || resp.status != 200) {
+			rc = tool_error(s, &c, rc, &resp, err);
+			http_response_release(&resp);
+			break;
+		}
+		rc = xml_parse_list_buckets(resp.body, resp.body_len, &xl);
+		http_response_release(&resp);
+		if (rc) {
+			if (rc == -EPROTO && err)
+				snprintf(err->message, sizeof(err->message),
+					 "unparsable ListBuckets answer");
+			break;
+		}
+		grown = realloc(all, (count + xl.n + 1) * sizeof(*all));
+		if (!grown) {
+			rc = -ENOMEM;
+			break;
+		}
+		all = grown;
+		for (i = 0; i < xl.n; i++) {
+			all[count].name = xl.buckets[i].name;
+			all[count++].created = xl.buckets[i].created;
+			xl.buckets[i].name = NULL;
+		}
+		free(token);
+		token = xl.next_token;
+		xl.next_token = NULL;
+		xml_bucket_list_release(&xl);
+		if (!token)
+			break;
+	}
+	xml_bucket_list_release(&xl);
+	free(token);
+	if (rc) {
+		s3_buckets_free(all, count);
+		return rc;
+	}
+	*out = all;
+	*n = count;
+	return 0;
+}
+
+/* "name=" for a subresource name of letters only; -EINVAL otherwise. */
+static int subresource_query(const char *name, char *q, size_t qlen)
+{
+	size_t i, n = strlen(name);
+
+	if (n == 0 || n + 2 > qlen)
+		return -EINVAL;
+	for (i = 0; i < n; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') ||
+		      (name[i] >= 'A' && name[i] <= 'Z')))
+			return -EINVAL;
+	snprintf(q, qlen, "%s=", name);
+	return 0;
+}
+
+int s3_bucket_get_subresource(struct store *st, const char *name,
+			      char **body, size_t *len, struct s3_error *err)
+{
+	struct s3_store *s = to_s3(st);
+	struct http_response resp;
+	struct s3_call c;
+	char query[64];
+	int rc;
+
+	*body = NULL;
+	*len = 0;
+	error_clear(err);
+	rc = subresource_query(name, query, sizeof(query));
+	if (rc)
+		return rc;
+	call_init(&c, "GET", NULL);
+	c.query = query;
+	c.raw_errors = true;
+	http_response_init(&resp, HTTP_SINK_BUFFER);
+	resp.max_body = S3_SMALL_BODY_MAX;
+	rc = s3_request(s, &c, &resp);
+	if (rc || resp.status != 200) {
+		rc = tool_error(s, &c, rc, &resp, err);
+		goto out;
+	}
+	*body = resp.body ? resp.body : strdup("");
+	resp.body = NULL;
+	if (!*body) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	*len = resp.body_len;
+out:
+	http_response_release(&resp);
+	return rc;
+}
+
+/* base64 of the MD5 of data (24 characters + NUL). */
+static void content_md5(const void *data, size_t len, char out[32])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	out[0] = '\0';
+	if (!EVP_Digest(data, len, md, &mdlen, EVP_md5(), NULL) ||
+	    mdlen != MD5_DIGEST_LENGTH)
+		return;
+	EVP_EncodeBlock((unsigned char *)out, md, (int)mdlen);
+}
+
+int s3_bucket_put_subresource(struct store *st, const char *name,
+			      const char *content_type, const void *body,
+			      size_t len, struct s3_error *err)
+{
+	struct s3_store *s = to_s3(st);
+	struct http_response resp;
+	struct s3_call c;
+	char query[64], md5[32];
+	int rc;
+
+	error_clear(err);
+	rc = subresource_query(name, query, sizeof(query));
+	if (rc)
+		return rc;
+	content_md5(body, len, md5);
+	if (!md5[0])
+		return -ENOMEM; /* libcrypto failed: it does not, in practice */
+	call_init(&c, "PUT", NULL);
+	c.query = query;
+	c.raw_errors = true;
+	c.has_body = true;
+	c.body = body;
+	c.body_len = len;
+	sigv4_sha256_hex(body, len, c.payload_hash);
+	call_add(&c, "content-md5", md5);
+	if (content_type)
+		call_add(&c, "content-type", content_type);
+	http_response_init(&resp, HTTP_SINK_BUFFER);
+	resp.max_body = S3_SMALL_BODY_MAX;
+	rc = s3_request(s, &c, &resp);
+	if (rc || (resp.status != 200 && resp.status != 204))
+		rc = tool_error(s, &c, rc, &resp, err);
+	http_response_release(&resp);
+	return rc;
+}
+
+int s3_bucket_delete_subresource(struct store *st, const char *name,
+				 struct s3_error *err)
+{
+	struct s3_store *s = to_s3(st);
+	struct http_response resp;
+	struct s3_call c;
+	char query[64];
+	int rc;
+
+	error_clear(err);
+	rc = subresource_query(name, query, sizeof(query));
+	if (rc)
+		return rc;
+	call_init(&c, "DELETE", NULL);
+	c.query = query;
+	c.raw_errors = true;
+	http_response_init(&resp, HTTP_SINK_BUFFER);
+	resp.max_body = S3_SMALL_BODY_MAX;
+	rc = s3_request(s, &c, &resp);
+	if (rc || (resp.status != 200 && resp.status != 204))
+		rc = tool_error(s, &c, rc, &resp, err);
+	http_response_release(&resp);
+	return rc;
+}
+
+char *s3_presign_url(struct store *st, const char *method, const char *key,
+		     const char *content_type, time_t now, unsigned expires)
+{
+	struct s3_store *s = to_s3(st);
+	struct sigv4_key skey = { s->access_key, s->secret_key, s->region,
+				  "s3" };
+	char *path = NULL, *query = NULL, *url = NULL;
+	size_t len;
+
+	if (s->session_token) {
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	if (!key || !*key || !s->bucket[0] || expires < 1 ||
+	    expires > SIGV4_MAX_EXPIRES) {
+		errno = EINVAL;
+		return NULL;
+	}
+	path = build_path(s, key);
+	if (path)
+		query = sigv4_presign_query(method, path, s->host,
+					    content_type, &skey, now,
+					    expires);
+	if (query) {
+		len = strlen(s->endpoint) + strlen(path) + strlen(query) + 2;
+		url = malloc(len);
+		if (url)
+			snprintf(url, len, "%s%s?%s", s->endpoint, path,
+				 query);
+	}
+	free(path);
+	free(query);
+	if (!url)
+		errno = ENOMEM;
+	return url;
+}
+
+void s3_error_sentence(struct store *st, int rc, const struct s3_error *e,
+		       const char *what, char *buf, size_t len)
+{
+	struct s3_store *s = to_s3(st);
+	const char *code = e ? e->code : "";
+	const char *msg = e ? e->message : "";
+
+	if (!e || e->status == 0) {
+		switch (rc) {
+		case -ECONNREFUSED:
+			snprintf(buf, len, "cannot connect to %s: connection "
+				 "refused", s->endpoint);
+			return;
+		case -EHOSTUNREACH:
+			snprintf(buf, len, "cannot resolve the host of %s",
+				 s->endpoint);
+			return;
+		case -ETIMEDOUT:
+			snprintf(buf, len, "%s did not answer within %ld s",
+				 s->endpoint, s->connect_timeout_ms / 1000);
+			return;
+		case -ECONNRESET:
+		case -EPROTO:
+		case -EOVERFLOW:
+			snprintf(buf, len, "cannot talk to %s: %s",
+				 s->endpoint, msg[0] ? msg : strerror(-rc));
+			return;
+		default:
+			snprintf(buf, len, "%s failed: %s", what,
+				 msg[0] ? msg : strerror(-rc));
+			return;
+		}
+	}
+	if (!strcmp(code, "NoSuchBucket"))
+		snprintf(buf, len, "bucket '%s' does not exist at %s",
+			 s->bucket, s->endpoint);
+	else if (!strcmp(code, "InvalidAccessKeyId"))
+		snprintf(buf, len, "the access key is not known to %s "
+			 "(InvalidAccessKeyId)", s->endpoint);
+	else if (!strcmp(code, "SignatureDoesNotMatch"))
+		snprintf(buf, len, "the secret key does not match the access "
+			 "key (SignatureDoesNotMatch)");
+	else if (!strcmp(code, "RequestTimeTooSkewed"))
+		snprintf(buf, len, "this machine's clock differs too much "
+			 "from the server's (RequestTimeTooSkewed)");
+	else if (!strcmp(code, "AccessDenied"))
+		snprintf(buf, len, "%s was denied for this key "
+			 "(AccessDenied)", what);
+	else if (!strcmp(code, "AuthorizationHeaderMalformed") ||
+		 !strcmp(code, "PermanentRedirect"))
+		snprintf(buf, len, "bucket '%s' is in another region than "
+			 "'%s' (%s); set --region", s->bucket, s->region,
+			 code);
+	else if (code[0])
+		snprintf(buf, len, "%s failed: the server answered HTTP %ld "
+			 "%s%s%s", what, e->status, code, msg[0] ? ": " : "",
+			 msg);
+	else
+		snprintf(buf, len, "%s failed: %s answered HTTP %ld, which is "
+			 "not an S3 answer", what, s->endpoint, e->status);
 }

@@ -57,6 +57,7 @@
 #include "meta.h"
 #include "mime.h"
 #include "multipart.h"
+#include "xattr.h"
 #include "stage.h"
 #include "store.h"
 
@@ -209,10 +210,11 @@ static int write_all(int fd, const char *buf, size_t len)
 
 /* Write rec/ID.rec atomically and durably. */
 static int record_write(struct wb *wb, uint64_t id, const char *path,
-			const struct stat *attr, uint64_t size)
+			const struct stat *attr, uint64_t size,
+			const char *xattrs)
 {
 	char tmp[64], fin[64], *text = NULL, *hexpath = NULL;
-	size_t len = strlen(path) * 2 + 256;
+	size_t len = strlen(path) * 2 + strlen(xattrs) + 256;
 	int fd = -1, rc = 0, n;
 
 	rec_name(tmp, sizeof(tmp), id, "tmp");
@@ -226,10 +228,11 @@ static int record_write(struct wb *wb, uint64_t id, const char *path,
 	hex_encode(path, hexpath);
 	n = snprintf(text, len,
 		     "r2fs-journal 1\npath %s\nmode %u\nuid %u\ngid %u\n"
-		     "mtime %lld.%09ld\nsize %llu\nend\n",
+		     "mtime %lld.%09ld\nsize %llu\nxattr %s\nend\n",
 		     hexpath, (unsigned)attr->st_mode, (unsigned)attr->st_uid,
 		     (unsigned)attr->st_gid, (long long)attr->st_mtim.tv_sec,
-		     attr->st_mtim.tv_nsec, (unsigned long long)size);
+		     attr->st_mtim.tv_nsec, (unsigned long long)size,
+		     xattrs[0] ? xattrs : "-");
 	fd = openat(wb->rec_dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC |
 		    O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -266,11 +269,12 @@ struct record {
 	char *path;
 	struct stat attr;
 	uint64_t size;
+	struct xattrs xattrs;
 };
 
 static int record_read(struct wb *wb, const char *name, struct record *r)
 {
-	char buf[8192], *line, *next, *val;
+	char buf[16384], *line, *next, *val;
 	struct timespec ts;
 	ssize_t n;
 	int fd, rc = -EINVAL, have_end = 0;
@@ -314,6 +318,10 @@ static int record_read(struct wb *wb, const char *name, struct record *r)
 				r->attr.st_mtim = ts;
 		} else if (!strcmp(line, "size")) {
 			r->size = strtoull(val, NULL, 10);
+		} else if (!strcmp(line, "xattr") && strcmp(val, "-")) {
+			xattrs_release(&r->xattrs);
+			if (xattrs_decode(val, &r->xattrs))
+				goto bad;
 		}
 	}
 	if (have_end && r->path && r->path[0] && S_ISREG(r->attr.st_mode))
@@ -321,6 +329,7 @@ static int record_read(struct wb *wb, const char *name, struct record *r)
 bad:
 	free(r->path);
 	r->path = NULL;
+	xattrs_release(&r->xattrs);
 	return rc;
 }
 
@@ -541,6 +550,7 @@ int wb_replay(struct wb *wb)
 				stage_put(st);
 				record_remove(wb, id);
 				free(r.path);
+				xattrs_release(&r.xattrs);
 				continue;
 			}
 			in->stage->keep = false;
@@ -569,6 +579,10 @@ int wb_replay(struct wb *wb)
 		in->attr.st_blksize = 4096;
 		in->attr.st_ino = in->ino;
 		in->has_meta = true;
+		xattrs_release(&in->xattrs);
+		in->xattrs = r.xattrs;
+		memset(&r.xattrs, 0, sizeof(r.xattrs));
+		in->xattrs_known = true;
 		in->wb_id = id;
 		in->wb_gen = 1;
 		in->wb_committed = 1;
@@ -603,7 +617,7 @@ int wb_commit(struct wb *wb, struct inode *in)
 	struct stage *st;
 	struct stat attr;
 	uint64_t gen, size, id;
-	char *path;
+	char *path, *xa;
 	int rc;
 
 	pthread_mutex_lock(wb->lock);
@@ -618,14 +632,18 @@ int wb_commit(struct wb *wb, struct inode *in)
 	attr = in->attr;
 	id = in->wb_id;
 	path = strdup(in->path);
+	xa = xattrs_encode(&in->xattrs);
 	pthread_mutex_unlock(wb->lock);
-	if (!path) {
+	if (!path || !xa) {
 		stage_put(st);
+		free(path);
+		free(xa);
 		return -ENOMEM;
 	}
 	rc = fsync(st->fd) < 0 ? -errno : 0;
 	if (!rc)
-		rc = record_write(wb, id, path, &attr, size);
+		rc = record_write(wb, id, path, &attr, size, xa);
+	free(xa);
 	pthread_mutex_lock(wb->lock);
 	if (rc == 0) {
 		if (gen > in->wb_committed)
@@ -674,9 +692,10 @@ static int upload_claimed(struct wb *wb, struct inode *in, bool commit)
 	struct store_put_opts opts = { 0 };
 	struct meta_headers mh;
 	struct stage *st = NULL;
-	char etag[128] = "", *key = NULL, *path = NULL;
+	char etag[128] = "", *key = NULL, *path = NULL, *xa = NULL;
 	struct stat attr;
 	uint64_t gen = 0, size = 0;
+	bool need_xattrs;
 	int rc = 0;
 
 	pthread_rwlock_wrlock(&in->stage_lock);
@@ -696,13 +715,46 @@ static int upload_claimed(struct wb *wb, struct inode *in, bool commit)
 	size = st->size;
 	attr = in->attr;
 	path = strdup(in->path);
+	need_xattrs = !in->xattrs_known && in->etag[0];
 	pthread_mutex_unlock(wb->lock);
 	key = path ? key_for(wb, path) : NULL;
 	if (!key) {
 		rc = -ENOMEM;
 		goto unlock;
 	}
+	if (need_xattrs) {
+		/* the PUT replaces all metadata: keep the object's xattrs */
+		struct store_object obj = { 0 };
+		struct xattrs x = { 0 };
+		const char *h;
+
+		rc = wb->store->ops->head(wb->store, key, &obj);
+		h = rc ? NULL : store_object_meta(&obj, "xattr");
+		if (h && xattrs_decode(h, &x) == 0) {
+			pthread_mutex_lock(wb->lock);
+			if (!in->xattrs_known) {
+				in->xattrs = x;
+				memset(&x, 0, sizeof(x));
+			}
+			in->xattrs_known = true;
+			pthread_mutex_unlock(wb->lock);
+		}
+		xattrs_release(&x);
+		store_object_release(&obj);
+		if (rc == -ENOENT)
+			rc = 0; /* gone meanwhile: nothing to keep */
+		if (rc)
+			goto unlock;
+	}
+	pthread_mutex_lock(wb->lock);
+	xa = xattrs_encode(&in->xattrs);
+	pthread_mutex_unlock(wb->lock);
+	if (!xa) {
+		rc = -ENOMEM;
+		goto unlock;
+	}
 	meta_to_headers(&attr, &mh);
+	meta_headers_add_xattrs(&mh, xa);
 	opts.meta = mh.kv;
 	opts.nmeta = mh.n;
 	opts.content_type = mime_type_for(path);
@@ -751,6 +803,7 @@ unlock:
 	stage_put(st);
 	free(key);
 	free(path);
+	free(xa);
 	return rc;
 }
 

@@ -43,6 +43,8 @@
 
 #include "xml.h"
 
+#include "cors.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -940,4 +942,251 @@ time_t xml_parse_iso8601(const char *s)
 	if (t == (time_t)-1 && errno == EOVERFLOW)
 		return -1;
 	return t - off;
+}
+
+/* ------------------------------------------------------------------ */
+/* ListBuckets */
+
+void xml_bucket_list_release(struct xml_bucket_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->buckets[i].name);
+	free(l->buckets);
+	free(l->next_token);
+	memset(l, 0, sizeof(*l));
+}
+
+/* <Bucket>: Name required, CreationDate optional. */
+static int xml_bucket_entry(const xmlNode *bucket, struct xml_bucket *b)
+{
+	const xmlNode *n;
+	char *date = NULL;
+	time_t t;
+	int ret = 0;
+
+	memset(b, 0, sizeof(*b));
+	for (n = bucket->children; n && !ret; n = n->next) {
+		if (xml_is(n, "Name"))
+			ret = xml_text_once(n, true, &b->name);
+		else if (xml_is(n, "CreationDate"))
+			ret = xml_text_once(n, true, &date);
+	}
+	if (!ret && (!b->name || !*b->name))
+		ret = -EPROTO;
+	if (!ret && date) {
+		t = xml_parse_iso8601(date);
+		b->created = t == (time_t)-1 ? 0 : t;
+	}
+	if (ret) {
+		free(b->name);
+		b->name = NULL;
+	}
+	free(date);
+	return ret;
+}
+
+int xml_parse_list_buckets(const char *doc, size_t len,
+			   struct xml_bucket_list *out)
+{
+	xmlDoc *d = NULL;
+	xmlNode *root, *n, *b;
+	size_t cap = 0;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	ret = xml_read(doc, len, &d, &root);
+	if (ret)
+		goto out;
+	ret = -EPROTO;
+	if (!xml_is(root, "ListAllMyBucketsResult"))
+		goto out;
+	ret = 0;
+	for (n = root->children; n && !ret; n = n->next) {
+		if (xml_is(n, "ContinuationToken")) {
+			ret = xml_text_once(n, false, &out->next_token);
+			continue;
+		}
+		if (!xml_is(n, "Buckets"))
+			continue;
+		for (b = n->children; b && !ret; b = b->next) {
+			if (!xml_is(b, "Bucket"))
+				continue;
+			ret = xml_grow((void **)&out->buckets, out->n, &cap,
+				       sizeof(*out->buckets));
+			if (!ret)
+				ret = xml_bucket_entry(b,
+						       &out->buckets[out->n]);
+			if (!ret)
+				out->n++;
+		}
+	}
+	if (!ret && out->next_token && !*out->next_token) {
+		free(out->next_token);
+		out->next_token = NULL;
+	}
+out:
+	if (ret)
+		xml_bucket_list_release(out);
+	if (d)
+		xmlFreeDoc(d);
+	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* CORSConfiguration */
+
+/* Append the text of element n to list l. */
+static int xml_cors_text(const xmlNode *n, struct cors_list *l)
+{
+	char *t = NULL;
+	int ret;
+
+	ret = xml_text(n, true, &t);
+	if (!ret)
+		ret = cors_list_add(l, t, strlen(t));
+	free(t);
+	return ret;
+}
+
+static int xml_cors_rule(const xmlNode *rule, struct cors_rule *r)
+{
+	const xmlNode *n;
+	char *age = NULL;
+	uint64_t v;
+	int ret = 0;
+
+	for (n = rule->children; n && !ret; n = n->next) {
+		if (xml_is(n, "ID"))
+			ret = xml_text_once(n, true, &r->id);
+		else if (xml_is(n, "AllowedOrigin"))
+			ret = xml_cors_text(n, &r->origins);
+		else if (xml_is(n, "AllowedMethod"))
+			ret = xml_cors_text(n, &r->methods);
+		else if (xml_is(n, "AllowedHeader"))
+			ret = xml_cors_text(n, &r->allowed_headers);
+		else if (xml_is(n, "ExposeHeader"))
+			ret = xml_cors_text(n, &r->expose_headers);
+		else if (xml_is(n, "MaxAgeSeconds"))
+			ret = xml_text_once(n, true, &age);
+	}
+	if (!ret && age) {
+		if (xml_parse_u64(age, &v) || v > (uint64_t)CORS_MAX_AGE)
+			ret = -EPROTO;
+		else
+			r->max_age = (long long)v;
+	}
+	free(age);
+	return ret;
+}
+
+int xml_parse_cors(const char *doc, size_t len, struct cors_config *out)
+{
+	xmlDoc *d = NULL;
+	xmlNode *root, *n;
+	struct cors_rule *r;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	ret = xml_read(doc, len, &d, &root);
+	if (ret)
+		goto out;
+	ret = -EPROTO;
+	if (!xml_is(root, "CORSConfiguration"))
+		goto out;
+	ret = 0;
+	for (n = root->children; n && !ret; n = n->next) {
+		if (!xml_is(n, "CORSRule"))
+			continue;
+		r = cors_add_rule(out);
+		if (!r)
+			ret = -ENOMEM;
+		else
+			ret = xml_cors_rule(n, r);
+	}
+out:
+	if (ret)
+		cors_config_release(out);
+	if (d)
+		xmlFreeDoc(d);
+	return ret;
+}
+
+static int xml_buf_element(struct xml_buf *b, const char *name,
+			   const char *text)
+{
+	int ret;
+
+	ret = xml_buf_str(b, "    <");
+	if (!ret)
+		ret = xml_buf_str(b, name);
+	if (!ret)
+		ret = xml_buf_str(b, ">");
+	if (!ret)
+		ret = xml_buf_escaped(b, text, strlen(text));
+	if (!ret)
+		ret = xml_buf_str(b, "</");
+	if (!ret)
+		ret = xml_buf_str(b, name);
+	if (!ret)
+		ret = xml_buf_str(b, ">\n");
+	return ret;
+}
+
+static int xml_buf_list(struct xml_buf *b, const char *name,
+			const struct cors_list *l)
+{
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < l->n && !ret; i++)
+		ret = xml_buf_element(b, name, l->v[i]);
+	return ret;
+}
+
+char *xml_build_cors(const struct cors_config *c, size_t *len)
+{
+	struct xml_buf b = { .max = XML_MAX_BUILD };
+	char num[32];
+	size_t i;
+	int ret;
+
+	if (len)
+		*len = 0;
+	ret = xml_buf_str(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+			      "<CORSConfiguration xmlns=\"" XML_S3_NS "\">\n");
+	for (i = 0; i < c->n && !ret; i++) {
+		const struct cors_rule *r = &c->rules[i];
+
+		ret = xml_buf_str(&b, "  <CORSRule>\n");
+		if (!ret && r->id)
+			ret = xml_buf_element(&b, "ID", r->id);
+		if (!ret)
+			ret = xml_buf_list(&b, "AllowedOrigin", &r->origins);
+		if (!ret)
+			ret = xml_buf_list(&b, "AllowedMethod", &r->methods);
+		if (!ret)
+			ret = xml_buf_list(&b, "AllowedHeader",
+					   &r->allowed_headers);
+		if (!ret)
+			ret = xml_buf_list(&b, "ExposeHeader",
+					   &r->expose_headers);
+		if (!ret && r->max_age >= 0) {
+			snprintf(num, sizeof(num), "%lld", r->max_age);
+			ret = xml_buf_element(&b, "MaxAgeSeconds", num);
+		}
+		if (!ret)
+			ret = xml_buf_str(&b, "  </CORSRule>\n");
+	}
+	if (!ret)
+		ret = xml_buf_str(&b, "</CORSConfiguration>\n");
+	if (ret) {
+		free(b.p);
+		errno = -ret;
+		return NULL;
+	}
+	if (len)
+		*len = b.len;
+	return b.p;
 }

@@ -92,4 +92,33 @@ int xml_parse_copy_result(const char *doc, size_t len, char **etag,
 /* "2009-10-12T17:50:30.000Z" -> time_t (UTC); -1 if malformed. */
 time_t xml_parse_iso8601(const char *s);
 
+/* ListAllMyBucketsResult (ListBuckets). */
+struct xml_bucket {
+	char *name;
+	time_t created; /* CreationDate, UTC; 0 if absent or unparsable */
+};
+
+struct xml_bucket_list {
+	struct xml_bucket *buckets;
+	size_t n;
+	char *next_token; /* ContinuationToken, NULL if none */
+};
+
+int xml_parse_list_buckets(const char *doc, size_t len,
+			   struct xml_bucket_list *out);
+void xml_bucket_list_release(struct xml_bucket_list *l);
+
+/*
+ * CORSConfiguration (GetBucketCors answer, PutBucketCors body), to and
+ * from struct cors_config (cors.h, which owns the strings).  The parser
+ * takes every CORSRule's ID, AllowedOrigin, AllowedMethod, AllowedHeader,
+ * ExposeHeader and MaxAgeSeconds without judging them; a MaxAgeSeconds
+ * that is not a number is -EPROTO.  The builder escapes text; it returns
+ * a malloc'd document and its length in *len, or NULL with errno EINVAL
+ * (a control character in a string) or ENOMEM.
+ */
+struct cors_config;
+int xml_parse_cors(const char *doc, size_t len, struct cors_config *out);
+char *xml_build_cors(const struct cors_config *c, size_t *len);
+
 #endif

@@ -239,8 +239,11 @@ class Mount:
 
 
 @pytest.fixture
-def mounter(s3env):
+def mounter(s3env, bucket):
     """Factory: mounter(bucket, opts=...) -> Mount; all unmounted after.
+
+    Depends on the bucket fixture so the bucket outlives the mounts (an
+    unmount uploads what is pending).
 
     A mount whose log shows an error or warning that its test did not
     declare (expect_log=...) fails the test."""

@@ -12,6 +12,81 @@ static int finish(struct r2fs_conf *c, char *err, size_t len)
 	return conf_finish(c, err, len);
 }
 
+/* conf_finish_client: the r2 tool's checks, no bucket or mount point. */
+static void test_client(void)
+{
+	struct r2fs_conf c;
+	char err[512];
+
+	conf_init(&c);
+	TAP_INTEQ(conf_finish_client(&c, err, sizeof(err)), -22,
+		  "client: no endpoint refused");
+	TAP_OK(strstr(err, "--account-id ID") && strstr(err, "--endpoint URL"),
+	       "client: error names --account-id and --endpoint");
+	c.endpoint = strdup("http://127.0.0.1:7480///");
+	TAP_INTEQ(conf_finish_client(&c, err, sizeof(err)), 0,
+		  "client: endpoint without bucket or mount point");
+	TAP_STREQ(c.endpoint, "http://127.0.0.1:7480",
+		  "client: trailing slashes dropped");
+	TAP_STREQ(c.region, "auto", "client: region defaults to auto");
+	TAP_OK(c.cache_dir == NULL, "client: no cache dir made up");
+	conf_release(&c);
+
+	conf_init(&c);
+	c.account_id = strdup("abc123");
+	c.jurisdiction = strdup("fedramp");
+	TAP_INTEQ(conf_finish_client(&c, err, sizeof(err)), 0,
+		  "client: account id and jurisdiction");
+	TAP_STREQ(c.endpoint,
+		  "https://abc123.fedramp.r2.cloudflarestorage.com",
+		  "client: fedramp endpoint");
+	conf_release(&c);
+
+	conf_init(&c);
+	c.account_id = strdup("abc123");
+	c.endpoint = strdup("http://h");
+	TAP_INTEQ(conf_finish_client(&c, err, sizeof(err)), -22,
+		  "client: endpoint and account id refused");
+	TAP_OK(strstr(err, "either --endpoint or --account-id") != NULL,
+	       "client: error names the long options");
+	conf_release(&c);
+
+	conf_init(&c);
+	c.jurisdiction = strdup("eu");
+	c.endpoint = strdup("http://h");
+	TAP_INTEQ(conf_finish_client(&c, err, sizeof(err)), -22,
+		  "client: jurisdiction without account id refused");
+	TAP_STREQ(err, "--jurisdiction needs --account-id",
+		  "client: jurisdiction message");
+	conf_release(&c);
+
+	conf_init(&c);
+	c.account_id = strdup("not-hex!");
+	TAP_INTEQ(conf_finish_client(&c, err, sizeof(err)), -22,
+		  "client: bad account id refused");
+	TAP_OK(!strncmp(err, "--account-id must be", 20),
+	       "client: account id message");
+	conf_release(&c);
+
+	conf_init(&c);
+	c.endpoint = strdup("ftp://h");
+	TAP_INTEQ(conf_finish_client(&c, err, sizeof(err)), -22,
+		  "client: non-http endpoint refused");
+	conf_release(&c);
+
+	/* the mount's messages keep naming -o options */
+	conf_init(&c);
+	conf_set_bucket_arg(&c, "bkt", err, sizeof(err));
+	c.mountpoint = strdup("/mnt");
+	c.jurisdiction = strdup("eu");
+	c.endpoint = strdup("http://h");
+	TAP_INTEQ(conf_finish(&c, err, sizeof(err)), -22,
+		  "mount: jurisdiction without account id refused");
+	TAP_STREQ(err, "-o jurisdiction needs -o account_id",
+		  "mount: message unchanged");
+	conf_release(&c);
+}
+
 int main(void)
 {
 	struct r2fs_conf c;
@@ -89,5 +164,6 @@ int main(void)
 	c.umask = 01000;
 	TAP_INTEQ(finish(&c, err, sizeof(err)), -22, "umask bounded");
 	conf_release(&c);
+	test_client();
 	return tap_done();
 }
