@@ -271,6 +271,20 @@ void fs_shutdown(struct fs *fs)
 		pthread_cond_wait(&fs->prefetch_done, &fs->lock);
 	pthread_mutex_unlock(&fs->lock);
 	wb_shutdown(fs->wb);
+	if (fs->store->ops->stats) {
+		struct store_stats n;
+
+		fs->store->ops->stats(fs->store, &n);
+		log_info("requests: %llu class A, %llu class B (%llu retries, "
+			 "%llu throttled); %llu bytes up, %llu down; "
+			 "about US$%.6f", (unsigned long long)n.class_a,
+			 (unsigned long long)n.class_b,
+			 (unsigned long long)n.retries,
+			 (unsigned long long)n.throttled,
+			 (unsigned long long)n.bytes_up,
+			 (unsigned long long)n.bytes_down,
+			 store_stats_cost(&n));
+	}
 }
 
 void fs_free(struct fs *fs)
@@ -2390,10 +2404,39 @@ static bool is_user_xattr(const char *name)
 	return !strncmp(name, "user.", 5) && strncmp(name, "user.r2.", 8);
 }
 
+int fs_stats_text(struct fs *fs, char *buf, size_t len)
+{
+	struct store_stats n = { 0 };
+	size_t files;
+	uint64_t bytes;
+	int w;
+
+	if (fs->store->ops->stats)
+		fs->store->ops->stats(fs->store, &n);
+	pthread_mutex_lock(&fs->lock);
+	wb_pending_stats(fs->wb, &files, &bytes);
+	pthread_mutex_unlock(&fs->lock);
+	w = snprintf(buf, len,
+		     "class_a_requests %llu\nclass_b_requests %llu\n"
+		     "retries %llu\nthrottled_429 %llu\nfailures %llu\n"
+		     "bytes_up %llu\nbytes_down %llu\n"
+		     "pending_files %zu\npending_bytes %llu\n"
+		     "estimated_cost_usd %.6f\n",
+		     (unsigned long long)n.class_a,
+		     (unsigned long long)n.class_b,
+		     (unsigned long long)n.retries,
+		     (unsigned long long)n.throttled,
+		     (unsigned long long)n.failures,
+		     (unsigned long long)n.bytes_up,
+		     (unsigned long long)n.bytes_down, files,
+		     (unsigned long long)bytes, store_stats_cost(&n));
+	return w < 0 || (size_t)w >= len ? -ERANGE : w;
+}
+
 ssize_t fs_getxattr(struct fs *fs, uint64_t ino, const char *name,
 		    char *buf, size_t size)
 {
-	char value[256];
+	char value[1024];
 	struct inode *in;
 	ssize_t rc;
 	size_t n;
@@ -2405,10 +2448,14 @@ ssize_t fs_getxattr(struct fs *fs, uint64_t ino, const char *name,
 	pthread_mutex_unlock(&fs->lock);
 	if (!in)
 		return -ESTALE;
-	if (!strcmp(name, FS_XATTR_STATE)) {
-		pthread_mutex_lock(&fs->lock);
-		wb_state_string(in, value, sizeof(value));
-		pthread_mutex_unlock(&fs->lock);
+	if (!strcmp(name, FS_XATTR_STATE) || !strcmp(name, FS_XATTR_STATS)) {
+		if (!strcmp(name, FS_XATTR_STATS)) {
+			fs_stats_text(fs, value, sizeof(value));
+		} else {
+			pthread_mutex_lock(&fs->lock);
+			wb_state_string(in, value, sizeof(value));
+			pthread_mutex_unlock(&fs->lock);
+		}
 		n = strlen(value);
 		if (size == 0)
 			rc = (ssize_t)n;

@@ -126,6 +126,10 @@ int fs_setxattr(struct fs *fs, uint64_t ino, const char *name,
 int fs_removexattr(struct fs *fs, uint64_t ino, const char *name);
 
 #define FS_XATTR_STATE "user.r2.state"
+#define FS_XATTR_STATS "user.r2.stats"
+
+/* The mount's counters as "name value" lines (user.r2.stats). */
+int fs_stats_text(struct fs *fs, char *buf, size_t len);
 #define FS_XATTR_SYNC "user.r2.sync"
 
 #endif

@@ -81,7 +81,9 @@ static void usage(const char *prog)
 {
 	printf("usage: %s BUCKET[:/PREFIX] MOUNTPOINT [options]\n", prog);
 	printf("       %s sync [PATH...]   upload what is pending below PATH "
-	       "now\n\n", prog);
+	       "now\n", prog);
+	printf("       %s stats [PATH]     requests by R2 class, bytes, "
+	       "pending uploads, cost\n\n", prog);
 	printf(
 "Mounts a Cloudflare R2 bucket (or any S3-compatible bucket) as a directory.\n"
 "\n"
@@ -321,8 +323,28 @@ static int cmd_sync(int argc, char *argv[])
 	return rc;
 }
 
+/* "r2fs stats [PATH]": the mount's request counters and pending work. */
+static int cmd_stats(int argc, char *argv[])
+{
+	const char *path = argc > 0 ? argv[0] : ".";
+	char buf[2048];
+	ssize_t n = getxattr(path, FS_XATTR_STATS, buf, sizeof(buf) - 1);
+
+	if (n < 0) {
+		fprintf(stderr, "r2fs stats: %s: %s\n", path,
+			errno == ENODATA || errno == ENOTSUP
+				? "not on an r2fs mount"
+				: strerror(errno));
+		return 1;
+	}
+	fwrite(buf, 1, (size_t)n, stdout);
+	return 0;
+}
+
 int main(int argc, char *argv[])
 {
+	if (argc >= 2 && !strcmp(argv[1], "stats"))
+		return cmd_stats(argc - 2, argv + 2);
 	if (argc >= 2 && !strcmp(argv[1], "sync"))
 		return cmd_sync(argc - 2, argv + 2);
 	return run(argc, argv);

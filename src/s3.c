@@ -47,7 +47,9 @@ struct s3_store {
 	char *session_token;
 	unsigned retries;
 	long connect_timeout_ms;
+	struct store_stats n; /* atomic */
 };
+
 
 /* One S3 call: what to send and where the answer goes. */
 struct s3_call {
@@ -210,6 +212,56 @@ static char *build_path(struct s3_store *s, const char *key)
 	return path;
 }
 
+static void add(uint64_t *counter, uint64_t n)
+{
+	__atomic_add_fetch(counter, n, __ATOMIC_RELAXED);
+}
+
+/*
+ * Count one attempt by R2's billing class: Class A for writes and
+ * listings (PUT, POST, COPY, LIST, multipart), Class B for reads (GET,
+ * HEAD); DELETE is free.
+ */
+static void count_request(struct s3_store *s, const struct s3_call *c,
+			  const struct http_request *req,
+			  const struct http_response *resp, int rc,
+			  unsigned attempt)
+{
+	const char *m = c->method;
+	bool list = !c->key && c->query && strstr(c->query, "list-type");
+
+	if (!strcmp(m, "GET") && !list)
+		add(&s->n.class_b, 1);
+	else if (!strcmp(m, "HEAD"))
+		add(&s->n.class_b, 1);
+	else if (strcmp(m, "DELETE"))
+		add(&s->n.class_a, 1);
+	if (attempt > 0)
+		add(&s->n.retries, 1);
+	if (!rc && resp->status == 429)
+		add(&s->n.throttled, 1);
+	if (rc || resp->status >= 500)
+		add(&s->n.failures, 1);
+	if (req->has_body)
+		add(&s->n.bytes_up, req->body_len);
+	if (!rc && resp->status >= 200 && resp->status < 300)
+		add(&s->n.bytes_down, resp->body_len);
+}
+
+static void s3_stats(struct store *st, struct store_stats *out)
+{
+	struct s3_store *s = (struct s3_store *)st;
+
+	out->class_a = __atomic_load_n(&s->n.class_a, __ATOMIC_RELAXED);
+	out->class_b = __atomic_load_n(&s->n.class_b, __ATOMIC_RELAXED);
+	out->retries = __atomic_load_n(&s->n.retries, __ATOMIC_RELAXED);
+	out->throttled = __atomic_load_n(&s->n.throttled, __ATOMIC_RELAXED);
+	out->failures = __atomic_load_n(&s->n.failures, __ATOMIC_RELAXED);
+	out->bytes_up = __atomic_load_n(&s->n.bytes_up, __ATOMIC_RELAXED);
+	out->bytes_down = __atomic_load_n(&s->n.bytes_down, __ATOMIC_RELAXED);
+}
+
+
 /*
  * Perform call; resp must have been http_response_init()ed with its sink.
  * Returns 0 with resp->status set, or a transport errno.  Retries
@@ -303,6 +355,7 @@ static int s3_request(struct s3_store *s, struct s3_call *c,
 		rc = http_perform(s->pool, &hreq, resp);
 		curl_slist_free_all(list);
 		list = NULL;
+		count_request(s, c, &hreq, resp, rc, attempt);
 
 		if (attempt + 1 >= attempts)
 			break;
@@ -1034,6 +1087,7 @@ static const struct store_ops s3_ops = {
 	.mp_upload_part = s3_mp_upload_part,
 	.mp_complete = s3_mp_complete,
 	.mp_abort = s3_mp_abort,
+	.stats = s3_stats,
 	.destroy = s3_destroy,
 };
 

@@ -70,6 +70,27 @@ struct store_part {
 	char etag[128];  /* as UploadPart returned it, without quotes */
 };
 
+/* Requests made by a store since it was created (each retry counts). */
+struct store_stats {
+	uint64_t class_a;    /* PUT, POST, COPY, LIST, multipart calls */
+	uint64_t class_b;    /* GET, HEAD */
+	uint64_t retries;    /* attempts after the first */
+	uint64_t throttled;  /* 429 answers */
+	uint64_t failures;   /* network errors and 5xx answers */
+	uint64_t bytes_up;   /* request bodies sent */
+	uint64_t bytes_down; /* 2xx bodies received */
+};
+
+/* R2's published request prices (Standard storage), US$ per request. */
+#define STORE_R2_CLASS_A_USD (4.50 / 1e6)
+#define STORE_R2_CLASS_B_USD (0.36 / 1e6)
+
+static inline double store_stats_cost(const struct store_stats *n)
+{
+	return (double)n->class_a * STORE_R2_CLASS_A_USD +
+	       (double)n->class_b * STORE_R2_CLASS_B_USD;
+}
+
 struct store;
 
 struct store_ops {
@@ -130,6 +151,8 @@ struct store_ops {
 	/* mp_abort: drop the upload and its parts; -ENOENT if unknown. */
 	int (*mp_abort)(struct store *s, const char *key,
 			const char *upload_id);
+	/* Counters so far; optional (NULL: none kept). */
+	void (*stats)(struct store *s, struct store_stats *out);
 	void (*destroy)(struct store *s);
 };
 
