@@ -1,0 +1,45 @@
+"""Fitting into the system: mount -t fuse.r2fs with fstab-style options."""
+
+import os
+import subprocess
+import tempfile
+import time
+
+from conftest import is_mount, r2fs_binary
+
+
+def test_mount_t_fuse_r2fs_with_fstab_options(s3env, bucket, s3, tmp_path):
+    pw = tmp_path / "passwd"
+    pw.write_text(f"{s3env['AWS_ACCESS_KEY_ID']}:"
+                  f"{s3env['AWS_SECRET_ACCESS_KEY']}\n")
+    pw.chmod(0o600)
+    d = tempfile.mkdtemp(prefix="r2fs-fstab-")
+    env = dict(os.environ)
+    env["PATH"] = os.path.dirname(r2fs_binary()) + ":" + env["PATH"]
+    env.pop("AWS_ACCESS_KEY_ID", None)
+    env.pop("AWS_SECRET_ACCESS_KEY", None)
+    opts = ",".join(["_netdev", "nofail", "allow_other",
+                     "endpoint=" + s3env["S3_ENDPOINT"],
+                     f"passwd_file={pw}",
+                     f"cache_dir={tmp_path / 'cache'}"])
+    subprocess.run(["mount", "-t", "fuse.r2fs", bucket, d, "-o", opts],
+                   check=True, env=env)
+    try:
+        assert is_mount(d)
+        line = [l for l in open("/proc/self/mounts") if f" {d} " in l][0]
+        assert "fuse.r2fs" in line and "allow_other" in line
+        with open(os.path.join(d, "via-mount"), "w") as f:
+            f.write("fstab")
+    finally:
+        subprocess.run(["umount", d], check=True)
+    # the daemon uploads what is pending, then exits
+    deadline = time.time() + 60
+    while True:
+        try:
+            body = s3.get_object(Bucket=bucket, Key="via-mount")["Body"]
+            assert body.read() == b"fstab"
+            break
+        except s3.exceptions.NoSuchKey:
+            assert time.time() < deadline
+            time.sleep(0.2)
+    os.rmdir(d)
