@@ -14,16 +14,26 @@ def test_mount_t_fuse_r2fs_with_fstab_options(s3env, bucket, s3, tmp_path):
                   f"{s3env['AWS_SECRET_ACCESS_KEY']}\n")
     pw.chmod(0o600)
     d = tempfile.mkdtemp(prefix="r2fs-fstab-")
+    # mount.fuse3 looks r2fs up in a fixed system PATH, as after
+    # "make install": link the binary under test there for the test
+    link = "/usr/local/sbin/r2fs"
+    made_link = not os.path.lexists(link)
+    if made_link:
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        os.symlink(r2fs_binary(), link)
     env = dict(os.environ)
-    env["PATH"] = os.path.dirname(r2fs_binary()) + ":" + env["PATH"]
     env.pop("AWS_ACCESS_KEY_ID", None)
     env.pop("AWS_SECRET_ACCESS_KEY", None)
     opts = ",".join(["_netdev", "nofail", "allow_other",
                      "endpoint=" + s3env["S3_ENDPOINT"],
                      f"passwd_file={pw}",
                      f"cache_dir={tmp_path / 'cache'}"])
-    subprocess.run(["mount", "-t", "fuse.r2fs", bucket, d, "-o", opts],
-                   check=True, env=env)
+    try:
+        subprocess.run(["mount", "-t", "fuse.r2fs", bucket, d, "-o", opts],
+                       check=True, env=env)
+    finally:
+        if made_link:
+            os.unlink(link)
     try:
         assert is_mount(d)
         line = [l for l in open("/proc/self/mounts") if f" {d} " in l][0]
