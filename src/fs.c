@@ -961,13 +961,37 @@ static int parent_child(struct fs *fs, uint64_t parent, const char *name,
 	return *path ? 0 : -ENOMEM;
 }
 
+/*
+ * Locked: the inode of an object we just created on the server with
+ * attr (its type in st_mode), counted as one kernel lookup; st gets its
+ * attributes.  NULL on ENOMEM.
+ */
+static struct inode *entry_created(struct fs *fs, const char *path,
+				   const struct stat *attr, const char *etag,
+				   struct stat *st)
+{
+	struct inode *in = inode_for(fs, path, attr->st_mode & S_IFMT);
+
+	if (!in)
+		return NULL;
+	in->attr = *attr;
+	in->attr.st_ino = in->ino;
+	in->has_meta = true;
+	snprintf(in->etag, sizeof(in->etag), "%s", etag ? etag : "");
+	in->attr_expires = now_mono() + fs->conf->stat_timeout;
+	in->nlookup++;
+	fill_attr(in, st);
+	attr_cache_forget(fs->ac, path);
+	return in;
+}
+
 int fs_mkdir(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 	     const struct fs_ctx *ctx, struct stat *st)
 {
 	struct store_put_opts opts = { 0 };
 	struct dir_listing *empty = NULL;
 	struct meta_headers mh;
-	struct inode *p, *in;
+	struct inode *p;
 	struct stat attr;
 	char *path = NULL, *key = NULL;
 	int rc;
@@ -997,19 +1021,11 @@ int fs_mkdir(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 	if (rc)
 		goto out;
 	pthread_mutex_lock(&fs->lock);
-	in = inode_for(fs, path, S_IFDIR);
-	if (!in) {
+	if (!entry_created(fs, path, &attr, NULL, st)) {
 		pthread_mutex_unlock(&fs->lock);
 		rc = -ENOMEM;
 		goto out;
 	}
-	in->attr = attr;
-	in->attr.st_ino = in->ino;
-	in->has_meta = true;
-	in->attr_expires = now_mono() + fs->conf->stat_timeout;
-	in->nlookup++;
-	fill_attr(in, st);
-	attr_cache_forget(fs->ac, path);
 	dir_cache_upsert(fs->dirs, p->path, name, S_IFDIR, 0,
 			 attr.st_mtim.tv_sec, NULL);
 	/* A new directory is empty: lookups in it need no request. */
@@ -1030,7 +1046,7 @@ int fs_symlink(struct fs *fs, uint64_t parent, const char *name,
 {
 	struct store_put_opts opts = { 0 };
 	struct meta_headers mh;
-	struct inode *p, *in;
+	struct inode *p;
 	struct stat attr;
 	char *path = NULL, *key = NULL, etag[128] = "";
 	size_t tlen = strlen(target);
@@ -1067,20 +1083,11 @@ int fs_symlink(struct fs *fs, uint64_t parent, const char *name,
 	if (rc)
 		goto out;
 	pthread_mutex_lock(&fs->lock);
-	in = inode_for(fs, path, S_IFLNK);
-	if (!in) {
+	if (!entry_created(fs, path, &attr, etag, st)) {
 		pthread_mutex_unlock(&fs->lock);
 		rc = -ENOMEM;
 		goto out;
 	}
-	in->attr = attr;
-	in->attr.st_ino = in->ino;
-	in->has_meta = true;
-	snprintf(in->etag, sizeof(in->etag), "%s", etag);
-	in->attr_expires = now_mono() + fs->conf->stat_timeout;
-	in->nlookup++;
-	fill_attr(in, st);
-	attr_cache_forget(fs->ac, path);
 	dir_cache_upsert(fs->dirs, p->path, name, S_IFREG, tlen,
 			 attr.st_mtim.tv_sec, NULL);
 	pthread_mutex_unlock(&fs->lock);

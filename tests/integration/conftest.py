@@ -122,6 +122,20 @@ def s3(s3env):
     )
 
 
+def list_keys(s3, bucket, prefix=""):
+    """Every key under prefix, all pages, as boto3 sees them."""
+    out, token = [], None
+    while True:
+        kw = {"Bucket": bucket, "Prefix": prefix}
+        if token:
+            kw["ContinuationToken"] = token
+        page = s3.list_objects_v2(**kw)
+        out += [o["Key"] for o in page.get("Contents", [])]
+        if not page.get("IsTruncated"):
+            return out
+        token = page["NextContinuationToken"]
+
+
 def empty_bucket(s3, name):
     token = None
     while True:

@@ -8,18 +8,11 @@ import time
 
 import pytest
 
+from conftest import list_keys
+
 
 def keys(s3, bucket, prefix=""):
-    out, token = [], None
-    while True:
-        kw = {"Bucket": bucket, "Prefix": prefix}
-        if token:
-            kw["ContinuationToken"] = token
-        page = s3.list_objects_v2(**kw)
-        out += [o["Key"] for o in page.get("Contents", [])]
-        if not page.get("IsTruncated"):
-            return out
-        token = page["NextContinuationToken"]
+    return list_keys(s3, bucket, prefix)
 
 
 def test_rename_directory_tree(mounter, bucket, s3):

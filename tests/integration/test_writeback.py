@@ -15,6 +15,8 @@ import urllib.parse
 
 import pytest
 
+from conftest import list_keys
+
 from tcpproxy import TcpProxy
 
 
@@ -23,16 +25,7 @@ def body(s3, bucket, key):
 
 
 def keys(s3, bucket, prefix=""):
-    out, token = [], None
-    while True:
-        kw = {"Bucket": bucket, "Prefix": prefix}
-        if token:
-            kw["ContinuationToken"] = token
-        page = s3.list_objects_v2(**kw)
-        out += [o["Key"] for o in page.get("Contents", [])]
-        if not page.get("IsTruncated"):
-            return out
-        token = page["NextContinuationToken"]
+    return list_keys(s3, bucket, prefix)
 
 
 def make_tree(root, nfiles, seed=1):
