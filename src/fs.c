@@ -60,6 +60,10 @@ struct fs {
 	struct wb *wb; /* the write-back journal; shares lock */
 	struct attr_cache *ac; /* object metadata; protected by lock */
 	pthread_cond_t prefetch_done; /* nprefetch reached 0 */
+	/* names unlinked while open: their objects live until the last
+	 * close but must not be seen; protected by lock */
+	char **doomed;
+	size_t ndoomed;
 	unsigned nprefetch; /* background HEAD threads; protected by lock */
 };
 
@@ -137,6 +141,42 @@ static const char *parent_of(const char *path, char *buf, size_t len)
 }
 
 static void maybe_drop_stage(struct inode *in);
+
+/* Locked: is path a name unlinked while open (object not yet deleted)? */
+static bool is_doomed(const struct fs *fs, const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < fs->ndoomed; i++)
+		if (!strcmp(fs->doomed[i], path))
+			return true;
+	return false;
+}
+
+static void doom(struct fs *fs, const char *path, bool on)
+{
+	size_t i;
+	char **d;
+
+	for (i = 0; i < fs->ndoomed; i++) {
+		if (strcmp(fs->doomed[i], path))
+			continue;
+		if (!on) {
+			free(fs->doomed[i]);
+			fs->doomed[i] = fs->doomed[--fs->ndoomed];
+		}
+		return;
+	}
+	if (!on)
+		return;
+	d = realloc(fs->doomed, (fs->ndoomed + 1) * sizeof(*d));
+	if (!d)
+		return;
+	fs->doomed = d;
+	d[fs->ndoomed] = strdup(path);
+	if (d[fs->ndoomed])
+		fs->ndoomed++;
+}
 static int move_keys(void *arg, const char *from, const char *to);
 
 /* dst = a + b; dst has room for both and the NUL. */
@@ -296,6 +336,9 @@ void fs_free(struct fs *fs)
 	wb_free(fs->wb);
 	dir_cache_free(fs->dirs);
 	attr_cache_free(fs->ac);
+	while (fs->ndoomed)
+		free(fs->doomed[--fs->ndoomed]);
+	free(fs->doomed);
 	pthread_cond_destroy(&fs->prefetch_done);
 	pthread_mutex_destroy(&fs->lock);
 	free(fs);
@@ -526,6 +569,10 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name,
 	if (in && (in->stage || in->wb_state != WB_CLEAN ||
 		   in->attr_expires > now))
 		goto found;
+	if (is_doomed(fs, path)) {
+		rc = -ENOENT;
+		goto out;
+	}
 	if (wb_dir_has_pending(fs->wb, path)) {
 		/* holds files not uploaded yet: a directory for us */
 		in = inode_for(fs, path, S_IFDIR);
@@ -766,6 +813,21 @@ static int ensure_stage(struct fs *fs, struct inode *in, uint64_t keep)
 	rc = wb_stage_create(fs->wb, &st, &id);
 	if (rc)
 		goto out;
+	if (keep > 0 && remote > 0 && !etag[0]) {
+		/* never start from an empty stage over a non-empty object:
+		 * learn its ETag (the download is pinned to it) */
+		struct store_object obj = { 0 };
+
+		rc = fs->store->ops->head(fs->store, key, &obj);
+		snprintf(etag, sizeof(etag), "%s", obj.etag);
+		store_object_release(&obj);
+		if (rc == -ENOENT)
+			rc = 0; /* gone meanwhile: it is empty now */
+		else if (!rc && !etag[0])
+			rc = -EIO; /* cannot pin the download */
+		if (rc)
+			goto out;
+	}
 	if (keep > 0 && remote > 0 && etag[0]) {
 		rc = fs->store->ops->get_to_fd(fs->store, key, etag, st->fd,
 					       &size);
@@ -1134,6 +1196,7 @@ int fs_unlink(struct fs *fs, uint64_t parent, const char *name)
 {
 	struct inode *p, *in = NULL;
 	char *path = NULL, *key = NULL, *ppath = NULL;
+	bool deferred;
 	int rc;
 
 	pthread_mutex_lock(&fs->lock);
@@ -1153,12 +1216,22 @@ int fs_unlink(struct fs *fs, uint64_t parent, const char *name)
 		wb_forget(fs->wb, in);
 		inode_unhash_path(fs->inodes, in);
 		in->attr.st_nlink = 0;
+		/* open and read from the bucket: keep the object until the
+		 * last close, so those reads still work (POSIX) */
+		if (in->opens > 0 && !in->stage) {
+			in->delete_on_close = true;
+			doom(fs, path, true);
+		}
 	}
+	deferred = in && in->delete_on_close;
 	pthread_mutex_unlock(&fs->lock);
 	if (rc)
 		goto out;
 	key = key_of(fs, path, false);
-	rc = key ? fs->store->ops->remove(fs->store, key) : -ENOMEM;
+	if (!key)
+		rc = -ENOMEM;
+	else if (!deferred)
+		rc = fs->store->ops->remove(fs->store, key);
 	pthread_mutex_lock(&fs->lock);
 	if (in) {
 		in->refs--;
@@ -1714,6 +1787,7 @@ int fs_open(struct fs *fs, uint64_t ino, int flags, struct fs_file **out)
 		return rc;
 	}
 	in->refs++;
+	in->opens++;
 	if (writer)
 		in->writers++;
 	snprintf(f->etag, sizeof(f->etag), "%s", in->etag);
@@ -1759,6 +1833,7 @@ int fs_create(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 		rc = -EEXIST;
 		goto out;
 	}
+	doom(fs, path, false); /* a new file takes the name */
 	in = inode_for(fs, path, S_IFREG);
 	f = in ? file_new(fs, in, true) : NULL;
 	if (!f) {
@@ -1793,6 +1868,7 @@ int fs_create(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 	xattrs_release(&in->xattrs);
 	in->xattrs_known = true;
 	in->refs++;
+	in->opens++;
 	in->writers++;
 	in->nlookup++;
 	fill_attr(in, st);
@@ -1997,6 +2073,7 @@ void fs_release(struct fs_file *f)
 {
 	struct fs *fs = f->fs;
 	struct inode *in = f->in;
+	char *key = NULL;
 	bool commit = false;
 
 	pthread_mutex_lock(&fs->lock);
@@ -2016,9 +2093,20 @@ void fs_release(struct fs_file *f)
 	}
 	pthread_mutex_lock(&fs->lock);
 	maybe_drop_stage(in);
+	in->opens--;
+	if (in->opens == 0 && in->delete_on_close) {
+		in->delete_on_close = false;
+		doom(fs, in->path, false);
+		/* unless a new file has taken the name meanwhile */
+		if (!inode_find_path(fs->inodes, in->path))
+			key = key_of(fs, in->path, false);
+	}
 	in->refs--;
 	inode_maybe_free(fs->inodes, in);
 	pthread_mutex_unlock(&fs->lock);
+	if (key && fs->store->ops->remove(fs->store, key))
+		log_err("could not delete %s after its last close", key);
+	free(key);
 	file_free(f);
 }
 
@@ -2161,6 +2249,29 @@ static void add_local_children(struct fs *fs, struct dir_listing *fresh,
 	size_t i;
 
 	dir_listing_finish(fresh);
+	for (i = 0; i < fs->ndoomed; i++) {
+		const char *dp = fs->doomed[i];
+		size_t n = strlen(fresh->path);
+
+		if ((n == 0 && !strchr(dp, '/')) ||
+		    (n && !strncmp(dp, fresh->path, n) && dp[n] == '/' &&
+		     !strchr(dp + n + 1, '/'))) {
+			size_t j = n ? n + 1 : 0;
+			const struct dir_entry *e = dir_listing_find(fresh,
+								     dp + j);
+
+			if (e) {
+				size_t k = (size_t)(e - fresh->e);
+
+				free(fresh->e[k].name);
+				free(fresh->e[k].etag);
+				memmove(&fresh->e[k], &fresh->e[k + 1],
+					(fresh->n - k - 1) *
+						sizeof(*fresh->e));
+				fresh->n--;
+			}
+		}
+	}
 	wb_for_each_pending(fs->wb, add_pending, &ls);
 	for (i = 0; old && i < old->n; i++) {
 		if (dir_listing_find(fresh, old->e[i].name))

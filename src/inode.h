@@ -40,6 +40,8 @@ struct inode {
 	/* write state */
 	struct stage *stage; /* staged contents while open for writing */
 	unsigned writers;    /* open handles that may write */
+	unsigned opens;      /* open handles */
+	bool delete_on_close; /* unlinked while open: DELETE at last close */
 	bool meta_dirty;     /* attr changed and not yet in the bucket */
 	/* held (write) while uploading or truncating the stage, (read)
 	 * while writing into it; taken before the fs lock, never after */

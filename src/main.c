@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <ftw.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -234,7 +235,11 @@ static int run(int argc, char *argv[])
 		rc = fuse_session_loop(se);
 	} else {
 		loop.clone_fd = fopts.clone_fd;
-		loop.max_idle_threads = fopts.max_idle_threads;
+		/* libfuse 3.14 reports "unset" as UINT_MAX and then warns
+		 * about it: keep its own default instead */
+		loop.max_idle_threads = fopts.max_idle_threads == UINT_MAX
+						? 10
+						: fopts.max_idle_threads;
 		rc = fuse_session_loop_mt(se, &loop);
 	}
 	rc = rc ? 1 : 0;

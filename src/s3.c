@@ -305,6 +305,7 @@ static int s3_request(struct s3_store *s, struct s3_call *c,
 					    must agree */
 
 		*resp = tmpl;
+		rc = 0; /* the failed attempt's error must not stick */
 		n = 0;
 		sigv4_amz_date(now, amz_date);
 		hdrs[n++] = (struct sigv4_header){ "host", s->host };

@@ -292,6 +292,16 @@ static int chdr_cmp(const void *a, const void *b)
 	return x->index < y->index ? -1 : x->index > y->index;
 }
 
+/*
+ * RFC 9110 tchar.  Anything else in a name (';' above all, the separator
+ * of the signed-headers list) would make the signature ambiguous.
+ */
+static int is_tchar(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	       (c >= '0' && c <= '9') || (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
 /* Lower-cased copy of a header name: -EINVAL if empty or not a token. */
 static int header_name(const char *s, char **out)
 {
@@ -300,12 +310,9 @@ static int header_name(const char *s, char **out)
 
 	if (!len)
 		return -EINVAL;
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c <= ' ' || c >= 0x7f || c == ':')
+	for (i = 0; i < len; i++)
+		if (!is_tchar((unsigned char)s[i]))
 			return -EINVAL;
-	}
 	p = malloc(len + 1);
 	if (!p)
 		return -ENOMEM;

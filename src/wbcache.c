@@ -764,6 +764,15 @@ static int upload_claimed(struct wb *wb, struct inode *in, bool commit)
 	else
 		rc = wb->store->ops->put_fd(wb->store, key, st->fd, size,
 					    &opts, etag);
+	if (!rc && !etag[0]) {
+		/* some servers answer CompleteMultipartUpload without an
+		 * ETag; we need it (reads pin it, writes download with it) */
+		struct store_object obj = { 0 };
+
+		if (wb->store->ops->head(wb->store, key, &obj) == 0)
+			snprintf(etag, sizeof(etag), "%s", obj.etag);
+		store_object_release(&obj);
+	}
 unlock:
 	pthread_rwlock_unlock(&in->stage_lock);
 

@@ -3,6 +3,7 @@
 import errno
 import os
 import stat
+import time
 
 import pytest
 
@@ -198,3 +199,19 @@ def test_statfs(mnt):
     sv = os.statvfs(mnt.dir)
     assert sv.f_namemax == 255
     assert sv.f_bavail > 0
+
+
+def test_unlinked_open_file_readable_until_close(mnt, s3):
+    s3.put_object(Bucket=mnt.bucket, Key="open.txt", Body=b"still here")
+    fd = os.open(mnt.path("open.txt"), os.O_RDONLY)
+    try:
+        os.unlink(mnt.path("open.txt"))
+        assert not os.path.exists(mnt.path("open.txt"))
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        assert os.pread(fd, 100, 0) == b"still here"
+    finally:
+        os.close(fd)
+    deadline = time.time() + 10
+    while "Contents" in s3.list_objects_v2(Bucket=mnt.bucket):
+        assert time.time() < deadline, "deleted at the last close"
+        time.sleep(0.1)
