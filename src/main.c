@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -121,6 +123,31 @@ static void usage(const char *prog)
 "\n");
 }
 
+/*
+ * A FUSE mount whose daemon died answers ENOTCONN ("Transport endpoint
+ * is not connected") to everything.  Mounting on it again would stack a
+ * second mount on a dead one: lazily unmount the dead one first.
+ */
+static void clear_stale_mount(const char *mountpoint)
+{
+	struct stat st;
+	pid_t pid;
+	int status;
+
+	if (stat(mountpoint, &st) == 0 || errno != ENOTCONN)
+		return;
+	log_warn("%s is a dead FUSE mount (its daemon died); unmounting it",
+		 mountpoint);
+	pid = fork();
+	if (pid == 0) {
+		execlp("fusermount3", "fusermount3", "-uz", mountpoint,
+		       (char *)NULL);
+		_exit(127);
+	}
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+}
+
 static int run(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -219,6 +246,7 @@ static int run(int argc, char *argv[])
 	if (fuse_set_signal_handlers(se))
 		goto out;
 	handlers = 1;
+	clear_stale_mount(conf->mountpoint);
 	if (fuse_session_mount(se, conf->mountpoint))
 		goto out;
 	mounted = 1;

@@ -328,3 +328,73 @@ def test_kill9_during_multipart_upload(mounter, bucket, s3, tmp_path):
     m2 = mounter(bucket, cache=cache)
     m2.sync()
     check_multipart_object(s3, bucket, "mp.bin", size, want)
+
+
+def test_twenty_random_kill_points_lose_no_closed_file(mounter, bucket, s3,
+                                                       tmp_path):
+    """kill -9 at random moments while files are written; every file whose
+    close() returned is in the bucket, intact, after the next mount."""
+    import random
+    import threading
+    rnd = random.Random(20)
+    cache = str(tmp_path / "cache")
+    closed = {}
+    for round_ in range(20):
+        m = mounter(bucket, opts=["writeback_delay=0.05"], cache=cache)
+        stop = threading.Event()
+
+        def writer():
+            i = 0
+            while not stop.is_set():
+                name = f"r{round_:02d}-{i:04d}"
+                data = rnd.randbytes(rnd.randint(0, 50000))
+                try:
+                    with open(m.path(name), "wb") as f:
+                        f.write(data)
+                except OSError:
+                    return  # the daemon died mid-write: not promised
+                closed[name] = data
+                i += 1
+
+        t = threading.Thread(target=writer)
+        t.start()
+        time.sleep(rnd.uniform(0.05, 0.6))
+        m.kill9()
+        stop.set()
+        t.join()
+    m = mounter(bucket, cache=cache)
+    m.sync()
+    assert len(closed) > 20
+    got = set(keys(s3, bucket))
+    missing = set(closed) - got
+    assert not missing, f"{len(missing)} closed files lost"
+    for name, data in closed.items():
+        assert body(s3, bucket, name) == data, name
+
+
+def test_mount_over_a_dead_mount_cleans_it_up(mounter, bucket, s3,
+                                              s3env, tmp_path):
+    from conftest import is_mount, r2fs_binary
+    m = mounter(bucket)
+    m.proc.kill()  # no fusermount: the mount point is left dead
+    m.proc.wait()
+    with pytest.raises(OSError) as e:
+        os.stat(m.dir)
+    assert e.value.errno == errno.ENOTCONN
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=s3env["AWS_ACCESS_KEY_ID"],
+               AWS_SECRET_ACCESS_KEY=s3env["AWS_SECRET_ACCESS_KEY"])
+    p = subprocess.run([r2fs_binary(), bucket, m.dir, "-o",
+                        f"endpoint={s3env['S3_ENDPOINT']},"
+                        f"cache_dir={tmp_path / 'c2'}"],
+                       env=env, capture_output=True, text=True, timeout=60)
+    try:
+        assert p.returncode == 0, p.stderr
+        assert "dead FUSE mount" in p.stderr or p.stderr == ""
+        with open(os.path.join(m.dir, "alive"), "w") as f:
+            f.write("yes")
+        assert os.listdir(m.dir) == ["alive"]
+    finally:
+        subprocess.run(["fusermount3", "-u", m.dir], check=False)
+        deadline = time.time() + 30
+        while is_mount(m.dir) and time.time() < deadline:
+            time.sleep(0.1)
