@@ -13,6 +13,10 @@
  *                  | error              | error
  *                  v                    v
  *                abort (best effort), return the first error
+ *
+ * A part that fails with a transient error (the store's own retries spent)
+ * is sent again a few times before the upload gives up: one bad part of a
+ * multi-GiB file must not throw away every part already sent.
  */
 #include "multipart.h"
 
@@ -21,11 +25,16 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 
 /* More threads than this would only queue for HTTP handles. */
 #define MULTIPART_MAX_THREADS 64
+/* Sends of one part, each with the store's retries, when errors are
+ * transient; the pause between them doubles from the first. */
+#define MULTIPART_PART_SENDS 3
+#define MULTIPART_PART_PAUSE_MS 500
 
 struct mp_job {
 	struct store *s;
@@ -84,6 +93,45 @@ static void job_fail(struct mp_job *j, int err)
 	pthread_mutex_unlock(&j->lock);
 }
 
+static bool job_failed(struct mp_job *j)
+{
+	bool failed;
+
+	pthread_mutex_lock(&j->lock);
+	failed = j->err != 0;
+	pthread_mutex_unlock(&j->lock);
+	return failed;
+}
+
+/* Errors worth another send: the server or the network, not the request. */
+static bool transient(int rc)
+{
+	return rc == -EIO || rc == -EAGAIN || rc == -ETIMEDOUT ||
+	       rc == -ECONNRESET || rc == -EBUSY;
+}
+
+static int send_part(struct mp_job *j, unsigned n, uint64_t off, uint64_t len,
+		     char *etag)
+{
+	unsigned sends = 0;
+	long pause_ms = MULTIPART_PART_PAUSE_MS;
+	int rc;
+
+	for (;;) {
+		rc = j->s->ops->mp_upload_part(j->s, j->key, j->upload_id, n,
+					       j->fd, off, len, etag);
+		if (!rc || !transient(rc) || ++sends >= MULTIPART_PART_SENDS ||
+		    job_failed(j))
+			return rc;
+		log_info("part %u of '%s' failed (%s); sending it again", n,
+			 j->key, strerror(-rc));
+		nanosleep(&(struct timespec){ pause_ms / 1000,
+					      pause_ms % 1000 * 1000000 },
+			  NULL);
+		pause_ms *= 2;
+	}
+}
+
 static void *job_worker(void *arg)
 {
 	struct mp_job *j = arg;
@@ -97,8 +145,7 @@ static void *job_worker(void *arg)
 		int rc;
 
 		p->number = n;
-		rc = j->s->ops->mp_upload_part(j->s, j->key, j->upload_id, n,
-					       j->fd, off, len, p->etag);
+		rc = send_part(j, n, off, len, p->etag);
 		if (rc) {
 			log_debug("part %u of '%s' failed: %s", n, j->key,
 				  strerror(-rc));

@@ -174,6 +174,8 @@ struct fake_store {
 	bool gate;              /* later parts wait for the failing one */
 	bool failed;            /* the failing part has returned */
 	unsigned fail_when;     /* it fails once this many are in flight */
+	unsigned fail_times;    /* it fails this often, then works (0: always) */
+	unsigned nfailed;       /* times it has failed */
 };
 
 static struct fake_store *to_fake(struct store *s)
@@ -234,7 +236,8 @@ static int fake_upload_part(struct store *st, const char *key,
 			       ETIMEDOUT)
 			;
 	}
-	if (n == f->fail_part) {
+	if (n == f->fail_part && (!f->fail_times || f->nfailed < f->fail_times)) {
+		f->nfailed++;
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += 5;
 		while (f->active < f->fail_when &&
@@ -521,6 +524,7 @@ static void test_other_failures(void)
 	struct store_ops no_mp = { 0 };
 	struct store bare = { &no_mp };
 	struct fake_store f;
+	char etag[128];
 	int fd, rc;
 
 	fd = make_file(size, &content);
@@ -553,6 +557,28 @@ static void test_other_failures(void)
 
 	rc = multipart_put_fd(&bare, "big/file", fd, size, NULL, 4, NULL);
 	TAP_INTEQ(rc, -EOPNOTSUPP, "store without multipart: -EOPNOTSUPP");
+
+	/* A transient error on one part: that part alone is sent again. */
+	fake_init(&f, size);
+	f.fail_part = 2;
+	f.fail_err = -EIO;
+	f.fail_times = 2;
+	rc = multipart_put_fd(&f.base, "big/file", fd, size, NULL, 4, etag);
+	TAP_INTEQ(rc, 0, "part 2 fails twice with EIO: the upload succeeds");
+	TAP_OK(f.ncalls == 5 && f.ncomplete == 1 && f.nabort == 0 &&
+		       f.ncompleted == 3 && !memcmp(f.data, content, size),
+	       "part 2 fails twice with EIO: only it is sent again");
+	fake_release(&f);
+
+	/* ... but not forever, and not for errors of the request itself. */
+	fake_init(&f, size);
+	f.fail_part = 2;
+	f.fail_err = -EIO;
+	rc = multipart_put_fd(&f.base, "big/file", fd, size, NULL, 1, etag);
+	TAP_INTEQ(rc, -EIO, "part 2 always fails with EIO: EIO returned");
+	TAP_OK(f.nfailed == 3 && f.nabort == 1 && f.ncomplete == 0,
+	       "part 2 always fails with EIO: three sends, then aborted");
+	fake_release(&f);
 
 	/* A file shorter than the size given: a local error, aborted. */
 	fake_init(&f, 3 * 8 * MIB);
