@@ -23,6 +23,17 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.path.dirname(os.path.dirname(HERE))
 
+# tests/run-all sets this for the ASan + UBSan run: sanitized code runs
+# several times slower, so the few tests that move many GiB use a smaller
+# size that takes the same code paths (see sized()).
+SANITIZED = os.environ.get("R2FS_TEST_SANITIZED") == "1"
+
+
+def sized(full, sanitized):
+    """The size for a data-heavy test: full normally, sanitized in the
+    sanitizer run."""
+    return sanitized if SANITIZED else full
+
 
 def r2fs_binary():
     path = os.environ.get("R2FS_BIN") or os.path.join(SRCDIR, "r2fs")

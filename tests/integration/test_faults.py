@@ -21,10 +21,11 @@ import time
 
 import pytest
 
+from conftest import sized
 from faultproxy import FaultProxy
 
 RATE = 0.05
-BIG_MIB = int(os.environ.get("FAULTS_BIG_MIB", "1024"))
+BIG_MIB = int(os.environ.get("FAULTS_BIG_MIB", sized(1024, 256)))
 
 # Every request is retried (-o retries, default 5) on 429, 5xx, resets,
 # stalls and short bodies, so at 5% faults a request fails for good about
