@@ -875,7 +875,7 @@ static int truncate_stage(struct fs *fs, struct inode *in, uint64_t size)
 	pthread_rwlock_wrlock(&in->stage_lock);
 	pthread_mutex_lock(&fs->lock);
 	if (!in->stage) {
-		rc = -EIO;
+		rc = -EAGAIN; /* uploaded and dropped since: stage it again */
 	} else if (ftruncate(in->stage->fd, (off_t)size) < 0) {
 		rc = -errno;
 	} else {
@@ -886,6 +886,23 @@ static int truncate_stage(struct fs *fs, struct inode *in, uint64_t size)
 	}
 	pthread_mutex_unlock(&fs->lock);
 	pthread_rwlock_unlock(&in->stage_lock);
+	return rc;
+}
+
+/*
+ * Cut in's contents to size, staging them first.  Without an open writer
+ * a finishing upload may drop the stage between the two steps: then the
+ * contents are staged again (from the version just uploaded).
+ */
+static int stage_truncate(struct fs *fs, struct inode *in, uint64_t size)
+{
+	int rc;
+
+	do {
+		rc = ensure_stage(fs, in, size);
+		if (!rc)
+			rc = truncate_stage(fs, in, size);
+	} while (rc == -EAGAIN);
 	return rc;
 }
 
@@ -919,9 +936,7 @@ int fs_setattr(struct fs *fs, uint64_t ino, struct fs_file *f,
 	if (to_set & FS_SET_SIZE) {
 		uint64_t size = (uint64_t)attr->st_size;
 
-		rc = ensure_stage(fs, in, size);
-		if (!rc)
-			rc = truncate_stage(fs, in, size);
+		rc = stage_truncate(fs, in, size);
 		if (rc)
 			goto out;
 	}
@@ -1794,6 +1809,7 @@ int fs_open(struct fs *fs, uint64_t ino, int flags, struct fs_file **out)
 	pthread_mutex_unlock(&fs->lock);
 
 	if (writer) {
+		/* our writer count keeps the stage: no -EAGAIN here */
 		rc = ensure_stage(fs, in, (flags & O_TRUNC) ? 0 : UINT64_MAX);
 		if (!rc && (flags & O_TRUNC))
 			rc = truncate_stage(fs, in, 0);
@@ -1845,7 +1861,7 @@ int fs_create(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 		pthread_mutex_unlock(&fs->lock);
 		stage_put(stg);
 		stg = NULL;
-		rc = truncate_stage(fs, in, 0);
+		rc = stage_truncate(fs, in, 0);
 		pthread_mutex_lock(&fs->lock);
 		if (rc)
 			goto out;
