@@ -221,12 +221,23 @@ static void fill_attr(const struct inode *in, struct stat *st)
 
 /* The journal uploaded in: its attributes and listings follow.  Locked. */
 static void on_uploaded(void *arg, struct inode *in, const char *etag,
-			uint64_t size)
+			uint64_t size, const char *conflict)
 {
 	struct fs *fs = arg;
 	char dir[PATH_MAX];
 
 	(void)etag;
+	if (conflict) {
+		/* ours is saved as conflict; path shows the other version:
+		 * the next listing and getattr ask the bucket */
+		attr_cache_forget(fs->ac, in->path);
+		dir_cache_drop(fs->dirs, parent_of(in->path, dir,
+						   sizeof(dir)));
+		in->has_meta = false;
+		in->attr_expires = 0;
+		maybe_drop_stage(in);
+		return;
+	}
 	in->attr.st_size = (off_t)size;
 	in->attr.st_blocks = (blkcnt_t)((size + 511) / 512);
 	in->has_meta = true;
@@ -848,6 +859,8 @@ static int ensure_stage(struct fs *fs, struct inode *in, uint64_t keep)
 	if (!in->stage) {
 		in->stage = st;
 		in->wb_id = id;
+		/* our upload replaces the version we started from only */
+		wb_set_base(in, etag[0] ? WB_BASE_ETAG : WB_BASE_ANY, etag);
 		st = NULL;
 	}
 	pthread_mutex_unlock(&fs->lock);
@@ -1389,6 +1402,7 @@ static int rename_staged(struct fs *fs, struct inode *in, const char *npath)
 	if (!rc) {
 		in->etag[0] = '\0';
 		in->attr.st_ctim = now_real();
+		wb_set_base(in, WB_BASE_ANY, NULL); /* rename replaces */
 		wb_touch(fs->wb, in);
 	}
 	closed = in->writers == 0;
@@ -1565,8 +1579,12 @@ static int repath_tree(struct fs *fs, const char *from, const char *to,
 		sprintf_path(np, to, in->path + w.flen);
 		rc = inode_set_path(fs->inodes, in, np);
 		free(np);
-		if (in->stage && in->wb_pending)
-			wb_touch(fs->wb, in); /* its record names the path */
+		if (in->stage && in->wb_pending) {
+			/* its record names the path; the old key's version
+			 * moves there too, so no condition can hold */
+			wb_set_base(in, WB_BASE_ANY, NULL);
+			wb_touch(fs->wb, in);
+		}
 	}
 	*pending = w.list;
 	*npending = w.n;
@@ -1829,7 +1847,8 @@ int fs_create(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 	struct stage *stg = NULL;
 	struct fs_file *f = NULL;
 	struct inode *p, *in;
-	char *path = NULL;
+	char *path = NULL, base_etag[128] = "";
+	enum wb_base base;
 	uint64_t id = 0;
 	int rc;
 
@@ -1849,6 +1868,17 @@ int fs_create(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 		rc = -EEXIST;
 		goto out;
 	}
+	/* what the upload may replace: the version we know of; nothing
+	 * (If-None-Match) for a new name; anything while an unlinked
+	 * file's object still waits for its last close */
+	if (in && in->etag[0])
+		base = WB_BASE_ETAG;
+	else if (is_doomed(fs, path))
+		base = WB_BASE_ANY;
+	else
+		base = WB_BASE_NONE;
+	if (in && in->etag[0])
+		snprintf(base_etag, sizeof(base_etag), "%s", in->etag);
 	doom(fs, path, false); /* a new file takes the name */
 	in = inode_for(fs, path, S_IFREG);
 	f = in ? file_new(fs, in, true) : NULL;
@@ -1868,6 +1898,7 @@ int fs_create(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 	} else {
 		in->stage = stg;
 		in->wb_id = id;
+		wb_set_base(in, base, base_etag);
 		stg = NULL;
 	}
 	wb_touch(fs->wb, in);

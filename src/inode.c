@@ -143,6 +143,7 @@ static void inode_destroy(struct inode *in)
 	stage_put(in->stage);
 	xattrs_release(&in->xattrs);
 	pthread_rwlock_destroy(&in->stage_lock);
+	free(in->wb_conflict);
 	free(in->path);
 	free(in);
 }

@@ -54,6 +54,10 @@ struct inode {
 	double wb_due;       /* monotonic time the upload may start */
 	unsigned wb_attempts;
 	int wb_err;          /* last upload error (negative errno) or 0 */
+	int wb_base;         /* enum wb_base: what the upload may replace */
+	char wb_base_etag[128]; /* with WB_BASE_ETAG */
+	char *wb_conflict;   /* path our version was saved under after a
+				conflict, until the next change; or NULL */
 	bool wb_pending;     /* on the journal's pending list (holds a ref) */
 	struct inode *wb_prev, *wb_next;
 	/* hash chains */

@@ -47,6 +47,7 @@ struct s3_store {
 	char *session_token;
 	unsigned retries;
 	long connect_timeout_ms;
+	bool bare_if_match;   /* atomic: send If-Match ETags unquoted */
 	struct store_stats n; /* atomic */
 };
 
@@ -566,24 +567,42 @@ out:
 	return rc;
 }
 
-/* Hex SHA-256 of the size bytes of fd at offset start. */
-static int hash_fd(int fd, uint64_t start, uint64_t size, char out[65])
+static void to_hex(const unsigned char *md, unsigned len, char *out)
 {
 	static const char hex[] = "0123456789abcdef";
+	unsigned i;
+
+	for (i = 0; i < len; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+/*
+ * Hex SHA-256 of the size bytes of fd at offset start, and with md5 (not
+ * NULL) their MD5 as well, in the same pass over the file.
+ */
+static int hash_fd(int fd, uint64_t start, uint64_t size, char out[65],
+		   unsigned char md5[16])
+{
 	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0, i;
+	unsigned int mdlen = 0;
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	EVP_MD_CTX *mctx = md5 ? EVP_MD_CTX_new() : NULL;
 	size_t bufsz = 1 << 20;
 	char *buf = malloc(bufsz);
 	uint64_t off = 0;
 	ssize_t r;
 	int rc = 0;
 
-	if (!ctx || !buf) {
+	if (!ctx || !buf || (md5 && !mctx)) {
 		rc = -ENOMEM;
 		goto out;
 	}
 	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	if (mctx)
+		EVP_DigestInit_ex(mctx, EVP_md5(), NULL);
 	while (off < size) {
 		size_t want = size - off < bufsz ? (size_t)(size - off) : bufsz;
 
@@ -595,16 +614,17 @@ static int hash_fd(int fd, uint64_t start, uint64_t size, char out[65])
 			goto out;
 		}
 		EVP_DigestUpdate(ctx, buf, (size_t)r);
+		if (mctx)
+			EVP_DigestUpdate(mctx, buf, (size_t)r);
 		off += (uint64_t)r;
 	}
 	EVP_DigestFinal_ex(ctx, md, &mdlen);
-	for (i = 0; i < mdlen; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[2 * mdlen] = '\0';
+	to_hex(md, mdlen, out);
+	if (mctx)
+		EVP_DigestFinal_ex(mctx, md5, NULL);
 out:
 	EVP_MD_CTX_free(ctx);
+	EVP_MD_CTX_free(mctx);
 	free(buf);
 	return rc;
 }
@@ -643,34 +663,51 @@ static void free_names(char **names, size_t n)
 		free(names[i]);
 }
 
-static int s3_put_fd(struct store *st, const char *key, int fd,
-		     uint64_t size, const struct store_put_opts *opts,
-		     char *etag_out)
+/* Add the write conditions of opts (If-Match / If-None-Match). */
+static int add_conditions(struct s3_store *s, struct s3_call *c,
+			  const struct store_put_opts *opts, char *buf,
+			  size_t len)
 {
-	struct s3_store *s = to_s3(st);
+	if (!opts)
+		return 0;
+	if (opts->if_none_match)
+		return call_add(c, "if-none-match", "*");
+	if (!opts->if_match || !opts->if_match[0])
+		return 0;
+	/* HTTP wants a quoted entity-tag; Ceph RGW only matches a bare one
+	 * (noticed on a 412 whose HEAD shows the very ETag we sent). */
+	if (__atomic_load_n(&s->bare_if_match, __ATOMIC_RELAXED))
+		snprintf(buf, len, "%s", opts->if_match);
+	else
+		snprintf(buf, len, "\"%s\"", opts->if_match);
+	return call_add(c, "if-match", buf);
+}
+
+/* One PUT of fd with the given conditions. */
+static int put_once(struct s3_store *s, const char *key, int fd,
+		    uint64_t size, const struct store_put_opts *opts,
+		    const char *payload_hash, const char *md5_b64,
+		    char *etag_out)
+{
 	char *names[S3_MAX_EXTRA] = { 0 };
 	size_t nnames = opts ? opts->nmeta : 0;
 	struct http_response resp;
 	struct s3_call c;
+	char cond[140];
 	int rc;
 
-	if (nnames > S3_MAX_EXTRA - 4)
-		return -E2BIG;
 	call_init(&c, "PUT", key);
 	c.has_body = true;
-	c.body_fd = fd;
+	c.body_fd = size ? fd : -1;
 	c.body_fd_len = size;
-	if (size == 0) {
-		c.body_fd = -1;
-		sigv4_sha256_hex("", 0, c.payload_hash);
-	} else {
-		rc = hash_fd(fd, 0, size, c.payload_hash);
-		if (rc)
-			return rc;
-	}
+	snprintf(c.payload_hash, sizeof(c.payload_hash), "%s", payload_hash);
 	http_response_init(&resp, HTTP_SINK_BUFFER);
 	resp.max_body = S3_SMALL_BODY_MAX;
 	rc = add_put_headers(&c, opts, names);
+	if (!rc)
+		rc = call_add(&c, "content-md5", md5_b64);
+	if (!rc)
+		rc = add_conditions(s, &c, opts, cond, sizeof(cond));
 	if (rc)
 		goto out;
 	rc = s3_request(s, &c, &resp);
@@ -686,6 +723,60 @@ static int s3_put_fd(struct store *st, const char *key, int fd,
 out:
 	free_names(names, nnames);
 	http_response_release(&resp);
+	return rc;
+}
+
+/*
+ * PUT with conditions.  A failed condition is looked at once more with a
+ * HEAD before it is reported (-ESTALE, or -ENOENT when If-Match found no
+ * object): the object may be our own body, landed by an attempt whose
+ * answer was lost, or the server may want its ETag unquoted.
+ */
+static int s3_put_fd(struct store *st, const char *key, int fd,
+		     uint64_t size, const struct store_put_opts *opts,
+		     char *etag_out)
+{
+	struct s3_store *s = to_s3(st);
+	struct store_object obj = { 0 };
+	unsigned char md5[16];
+	char hash[65], md5_hex[33], md5_b64[32];
+	bool conditional = opts && (opts->if_none_match ||
+				    (opts->if_match && opts->if_match[0]));
+	bool was_bare;
+	int rc, hrc;
+
+	if (opts && opts->nmeta > S3_MAX_EXTRA - 6)
+		return -E2BIG;
+	rc = hash_fd(fd, 0, size, hash, md5);
+	if (rc)
+		return rc;
+	to_hex(md5, 16, md5_hex);
+	EVP_EncodeBlock((unsigned char *)md5_b64, md5, 16);
+	was_bare = __atomic_load_n(&s->bare_if_match, __ATOMIC_RELAXED);
+	rc = put_once(s, key, fd, size, opts, hash, md5_b64, etag_out);
+	if (!conditional || (rc != -ESTALE && rc != -ENOENT))
+		return rc;
+	hrc = s3_head(st, key, &obj);
+	if (hrc == 0 && !strcmp(obj.etag, md5_hex)) {
+		/* our bytes are there already */
+		if (etag_out)
+			snprintf(etag_out, 128, "%s", obj.etag);
+		rc = 0;
+	} else if (hrc == 0 && opts->if_match && opts->if_match[0] &&
+		   !was_bare && !strcmp(obj.etag, opts->if_match)) {
+		log_info("%s matches If-Match only with a bare ETag; "
+			 "sending it so from now on", s->endpoint);
+		__atomic_store_n(&s->bare_if_match, true, __ATOMIC_RELAXED);
+		rc = put_once(s, key, fd, size, opts, hash, md5_b64,
+			      etag_out);
+	} else if (hrc == -ENOENT && !opts->if_none_match) {
+		rc = -ENOENT;
+	} else if (hrc == 0 || hrc == -ENOENT) {
+		rc = -ESTALE;
+	} else {
+		rc = hrc;
+	}
+	store_object_release(&obj);
 	return rc;
 }
 
@@ -927,7 +1018,7 @@ static int s3_mp_upload_part(struct store *st, const char *key,
 		c.body_fd = fd;
 		c.body_fd_off = offset;
 		c.body_fd_len = len;
-		rc = hash_fd(fd, offset, len, c.payload_hash);
+		rc = hash_fd(fd, offset, len, c.payload_hash, NULL);
 		if (rc)
 			return rc;
 	}

@@ -62,6 +62,13 @@ struct store_put_opts {
 	const char *content_type;      /* NULL: application/octet-stream */
 	const struct store_meta *meta; /* sent as x-amz-meta-* */
 	size_t nmeta;
+	/* Conditions, honoured by put_fd only: write over exactly this ETag
+	 * (without quotes; NULL or "": any), or only where no object is.
+	 * A failed condition is -ESTALE; If-Match finding no object at all
+	 * is -ENOENT.  put_fd succeeds when the object already holds the
+	 * very bytes sent (an earlier attempt whose answer was lost). */
+	const char *if_match;
+	bool if_none_match;
 };
 
 /* One uploaded part of a multipart upload. */

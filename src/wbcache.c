@@ -211,10 +211,10 @@ static int write_all(int fd, const char *buf, size_t len)
 /* Write rec/ID.rec atomically and durably. */
 static int record_write(struct wb *wb, uint64_t id, const char *path,
 			const struct stat *attr, uint64_t size,
-			const char *xattrs)
+			const char *xattrs, int base, const char *base_etag)
 {
 	char tmp[64], fin[64], *text = NULL, *hexpath = NULL;
-	size_t len = strlen(path) * 2 + strlen(xattrs) + 256;
+	size_t len = strlen(path) * 2 + strlen(xattrs) + 512;
 	int fd = -1, rc = 0, n;
 
 	rec_name(tmp, sizeof(tmp), id, "tmp");
@@ -228,11 +228,14 @@ static int record_write(struct wb *wb, uint64_t id, const char *path,
 	hex_encode(path, hexpath);
 	n = snprintf(text, len,
 		     "r2fs-journal 1\npath %s\nmode %u\nuid %u\ngid %u\n"
-		     "mtime %lld.%09ld\nsize %llu\nxattr %s\nend\n",
+		     "mtime %lld.%09ld\nsize %llu\nxattr %s\nbase %s%s\nend\n",
 		     hexpath, (unsigned)attr->st_mode, (unsigned)attr->st_uid,
 		     (unsigned)attr->st_gid, (long long)attr->st_mtim.tv_sec,
 		     attr->st_mtim.tv_nsec, (unsigned long long)size,
-		     xattrs[0] ? xattrs : "-");
+		     xattrs[0] ? xattrs : "-",
+		     base == WB_BASE_NONE ? "none" :
+		     base == WB_BASE_ETAG ? "etag " : "any",
+		     base == WB_BASE_ETAG ? base_etag : "");
 	fd = openat(wb->rec_dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC |
 		    O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -270,6 +273,8 @@ struct record {
 	struct stat attr;
 	uint64_t size;
 	struct xattrs xattrs;
+	int base;             /* enum wb_base; records before it: any */
+	char base_etag[128];
 };
 
 static int record_read(struct wb *wb, const char *name, struct record *r)
@@ -318,6 +323,14 @@ static int record_read(struct wb *wb, const char *name, struct record *r)
 				r->attr.st_mtim = ts;
 		} else if (!strcmp(line, "size")) {
 			r->size = strtoull(val, NULL, 10);
+		} else if (!strcmp(line, "base")) {
+			if (!strcmp(val, "none"))
+				r->base = WB_BASE_NONE;
+			else if (!strncmp(val, "etag ", 5) && val[5] &&
+				 strlen(val + 5) < sizeof(r->base_etag)) {
+				r->base = WB_BASE_ETAG;
+				strcpy(r->base_etag, val + 5);
+			}
 		} else if (!strcmp(line, "xattr") && strcmp(val, "-")) {
 			xattrs_release(&r->xattrs);
 			if (xattrs_decode(val, &r->xattrs))
@@ -583,6 +596,7 @@ int wb_replay(struct wb *wb)
 		in->xattrs = r.xattrs;
 		memset(&r.xattrs, 0, sizeof(r.xattrs));
 		in->xattrs_known = true;
+		wb_set_base(in, r.base, r.base_etag);
 		in->wb_id = id;
 		in->wb_gen = 1;
 		in->wb_committed = 1;
@@ -602,9 +616,51 @@ int wb_replay(struct wb *wb)
 
 /* ---- changes and commits ---- */
 
+void wb_set_base(struct inode *in, enum wb_base base, const char *etag)
+{
+	/* an ETag we cannot write down in a record is no condition */
+	if (base == WB_BASE_ETAG &&
+	    (!etag || !etag[0] || strlen(etag) >= sizeof(in->wb_base_etag) ||
+	     strpbrk(etag, " \t\r\n")))
+		base = WB_BASE_ANY;
+	in->wb_base = base;
+	if (base == WB_BASE_ETAG)
+		strcpy(in->wb_base_etag, etag);
+	else
+		in->wb_base_etag[0] = '\0';
+}
+
+char *wb_conflict_path(const char *path, time_t when, unsigned n)
+{
+	const char *name = strrchr(path, '/');
+	const char *dot;
+	char tag[64];
+	struct tm tm;
+	size_t head, len;
+	char *out;
+
+	name = name ? name + 1 : path;
+	/* before the extension, so the copy opens like the original */
+	dot = strrchr(name, '.');
+	if (!dot || dot == name)
+		dot = name + strlen(name);
+	gmtime_r(&when, &tm);
+	len = strftime(tag, sizeof(tag), ".conflict-%Y%m%d-%H%M%S", &tm);
+	if (n > 1)
+		snprintf(tag + len, sizeof(tag) - len, "-%u", n);
+	head = (size_t)(dot - path);
+	len = strlen(path) + strlen(tag) + 1;
+	out = malloc(len);
+	if (out)
+		snprintf(out, len, "%.*s%s%s", (int)head, path, tag, dot);
+	return out;
+}
+
 void wb_touch(struct wb *wb, struct inode *in)
 {
 	(void)wb;
+	free(in->wb_conflict);
+	in->wb_conflict = NULL;
 	in->wb_gen++;
 	if (in->wb_state == WB_CLEAN || in->wb_state == WB_ERROR)
 		in->wb_state = WB_DIRTY;
@@ -617,8 +673,8 @@ int wb_commit(struct wb *wb, struct inode *in)
 	struct stage *st;
 	struct stat attr;
 	uint64_t gen, size, id;
-	char *path, *xa;
-	int rc;
+	char *path, *xa, base_etag[128];
+	int rc, base;
 
 	pthread_mutex_lock(wb->lock);
 	if (!in->stage || in->unlinked || in->wb_state == WB_CLEAN ||
@@ -631,6 +687,8 @@ int wb_commit(struct wb *wb, struct inode *in)
 	size = st->size;
 	attr = in->attr;
 	id = in->wb_id;
+	base = in->wb_base;
+	snprintf(base_etag, sizeof(base_etag), "%s", in->wb_base_etag);
 	path = strdup(in->path);
 	xa = xattrs_encode(&in->xattrs);
 	pthread_mutex_unlock(wb->lock);
@@ -642,7 +700,8 @@ int wb_commit(struct wb *wb, struct inode *in)
 	}
 	rc = fsync(st->fd) < 0 ? -errno : 0;
 	if (!rc)
-		rc = record_write(wb, id, path, &attr, size, xa);
+		rc = record_write(wb, id, path, &attr, size, xa, base,
+				  base_etag);
 	free(xa);
 	pthread_mutex_lock(wb->lock);
 	if (rc == 0) {
@@ -682,6 +741,91 @@ static double backoff(unsigned attempts)
 	return d < WB_BACKOFF_MAX ? d : WB_BACKOFF_MAX;
 }
 
+/* One upload of st's size bytes as key: a PUT, or multipart when big. */
+static int put_object(struct wb *wb, const char *key, struct stage *st,
+		      uint64_t size, struct store_put_opts *opts,
+		      char *etag)
+{
+	if (size > wb->o.multipart_threshold)
+		return multipart_put_fd(wb->store, key, st->fd, size, opts,
+					wb->o.part_parallel, etag);
+	return wb->store->ops->put_fd(wb->store, key, st->fd, size, opts,
+				      etag);
+}
+
+/*
+ * Upload as key only over base (enum wb_base): -ESTALE when another
+ * client's version is in the way.  A single PUT carries the condition;
+ * a multipart upload is checked with a HEAD before its parts go up (R2
+ * could check at completion, but not every S3 server can).
+ */
+static int put_over_base(struct wb *wb, const char *key, struct stage *st,
+			 uint64_t size, struct store_put_opts *opts,
+			 int base, const char *base_etag, char *etag)
+{
+	struct store_object obj = { 0 };
+	int rc;
+
+	if (base == WB_BASE_ANY)
+		return put_object(wb, key, st, size, opts, etag);
+	if (size > wb->o.multipart_threshold) {
+		rc = wb->store->ops->head(wb->store, key, &obj);
+		if (rc == 0 && (base == WB_BASE_NONE ||
+				strcmp(obj.etag, base_etag)))
+			rc = -ESTALE;
+		else if (rc == -ENOENT)
+			rc = 0; /* deleted meanwhile: ours takes the name */
+		store_object_release(&obj);
+		return rc ? rc : put_object(wb, key, st, size, opts, etag);
+	}
+	opts->if_none_match = base == WB_BASE_NONE;
+	opts->if_match = base == WB_BASE_ETAG ? base_etag : NULL;
+	rc = put_object(wb, key, st, size, opts, etag);
+	if (rc == -ENOENT && base == WB_BASE_ETAG) {
+		/* deleted meanwhile: ours takes the name unless a third
+		 * version got there first */
+		opts->if_match = NULL;
+		opts->if_none_match = true;
+		rc = put_object(wb, key, st, size, opts, etag);
+	}
+	opts->if_match = NULL;
+	opts->if_none_match = false;
+	return rc;
+}
+
+/* Save our version beside another client's: a new name, never over an
+ * existing object.  *cpath receives the name used. */
+static int put_conflict_copy(struct wb *wb, const char *path,
+			     struct stage *st, uint64_t size,
+			     struct store_put_opts *opts, char *etag,
+			     char **cpath)
+{
+	time_t now = time(NULL);
+	char *p = NULL, *key = NULL;
+	unsigned n;
+	int rc = -ESTALE;
+
+	for (n = 1; n <= 10 && rc == -ESTALE; n++) {
+		free(p);
+		free(key);
+		p = wb_conflict_path(path, now, n);
+		key = p ? key_for(wb, p) : NULL;
+		if (!key) {
+			rc = -ENOMEM;
+			break;
+		}
+		rc = put_over_base(wb, key, st, size, opts, WB_BASE_NONE, NULL,
+				   etag);
+	}
+	free(key);
+	if (rc) {
+		free(p);
+		return rc;
+	}
+	*cpath = p;
+	return 0;
+}
+
 /*
  * Upload in, which the caller has claimed (state UPLOADING, a reference
  * held).  With commit, write the journal record first (fsync).  Takes
@@ -693,10 +837,11 @@ static int upload_claimed(struct wb *wb, struct inode *in, bool commit)
 	struct meta_headers mh;
 	struct stage *st = NULL;
 	char etag[128] = "", *key = NULL, *path = NULL, *xa = NULL;
+	char base_etag[128], *conflict = NULL;
 	struct stat attr;
 	uint64_t gen = 0, size = 0;
 	bool need_xattrs;
-	int rc = 0;
+	int rc = 0, base;
 
 	pthread_rwlock_wrlock(&in->stage_lock);
 	if (commit) {
@@ -716,6 +861,8 @@ static int upload_claimed(struct wb *wb, struct inode *in, bool commit)
 	attr = in->attr;
 	path = strdup(in->path);
 	need_xattrs = !in->xattrs_known && in->etag[0];
+	base = in->wb_base;
+	snprintf(base_etag, sizeof(base_etag), "%s", in->wb_base_etag);
 	pthread_mutex_unlock(wb->lock);
 	key = path ? key_for(wb, path) : NULL;
 	if (!key) {
@@ -758,13 +905,17 @@ static int upload_claimed(struct wb *wb, struct inode *in, bool commit)
 	opts.meta = mh.kv;
 	opts.nmeta = mh.n;
 	opts.content_type = mime_type_for(path);
-	if (size > wb->o.multipart_threshold)
-		rc = multipart_put_fd(wb->store, key, st->fd, size, &opts,
-				      wb->o.part_parallel, etag);
-	else
-		rc = wb->store->ops->put_fd(wb->store, key, st->fd, size,
-					    &opts, etag);
-	if (!rc && !etag[0]) {
+	rc = put_over_base(wb, key, st, size, &opts, base, base_etag, etag);
+	if (rc == -ESTALE) {
+		/* another client changed or created it since we read it:
+		 * theirs stays, ours goes beside it */
+		rc = put_conflict_copy(wb, path, st, size, &opts, etag,
+				       &conflict);
+		if (!rc)
+			log_warn("%s was changed in the bucket by another "
+				 "client; kept that version and saved ours "
+				 "as %s", path, conflict);
+	} else if (!rc && !etag[0]) {
 		/* some servers answer CompleteMultipartUpload without an
 		 * ETag; we need it (reads pin it, writes download with it) */
 		struct store_object obj = { 0 };
@@ -778,7 +929,17 @@ unlock:
 
 	pthread_mutex_lock(wb->lock);
 	if (st && rc == 0) {
-		snprintf(in->etag, sizeof(in->etag), "%s", etag);
+		if (conflict) {
+			/* the object at path is the other client's: its
+			 * version is unknown here; later uploads still go
+			 * over the base we had (and conflict again) */
+			in->etag[0] = '\0';
+			free(in->wb_conflict);
+			in->wb_conflict = strdup(conflict);
+		} else {
+			snprintf(in->etag, sizeof(in->etag), "%s", etag);
+			wb_set_base(in, WB_BASE_ETAG, etag);
+		}
 		in->wb_attempts = 0;
 		in->wb_err = 0;
 		if (in->wb_gen == gen && !in->unlinked &&
@@ -789,7 +950,8 @@ unlock:
 			record_remove(wb, in->wb_id);
 			pending_del(wb, in); /* our caller holds a ref */
 			if (wb->uploaded)
-				wb->uploaded(wb->uploaded_arg, in, etag, size);
+				wb->uploaded(wb->uploaded_arg, in, etag, size,
+					     conflict);
 		} else if (!in->unlinked) {
 			in->wb_state = WB_DIRTY;
 			in->wb_due = now_mono() + wb->o.delay;
@@ -813,6 +975,7 @@ unlock:
 	free(key);
 	free(path);
 	free(xa);
+	free(conflict);
 	return rc;
 }
 
@@ -1028,7 +1191,11 @@ void wb_state_string(const struct inode *in, char *buf, size_t len)
 		snprintf(buf, len, "error: %s", strerror(-in->wb_err));
 		break;
 	default:
-		snprintf(buf, len, "clean");
+		if (in->wb_conflict)
+			snprintf(buf, len, "conflict: saved as %s",
+				 in->wb_conflict);
+		else
+			snprintf(buf, len, "clean");
 	}
 }
 

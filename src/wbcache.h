@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 struct inode;
 struct stage;
@@ -31,6 +32,20 @@ enum wb_state {
 	WB_DIRTY,      /* changed; waits for close and the quiet period */
 	WB_UPLOADING,  /* an upload of it is in flight */
 	WB_ERROR,      /* the last upload failed; retried with backoff */
+};
+
+/*
+ * What an upload may replace, so that r2fs never silently overwrites a
+ * change another client made meanwhile: the version our data was read
+ * from (If-Match), nothing at all for a file created here
+ * (If-None-Match: *), or anything (after a rename onto the name, or when
+ * the version is unknown).  When the condition fails, our version is
+ * saved under a conflict name beside the other one (see wb_conflict_path).
+ */
+enum wb_base {
+	WB_BASE_ANY = 0,
+	WB_BASE_NONE,
+	WB_BASE_ETAG,
 };
 
 struct wb_opts {
@@ -48,10 +63,13 @@ struct wb_opts {
 
 /*
  * Called (with the fs lock held) after an upload made in's object match
- * its stage: fs.c updates attributes and listings.
+ * its stage: fs.c updates attributes and listings.  With conflict set,
+ * the object at in's path is another client's and ours went up as the
+ * object at path conflict instead.
  */
 typedef void (*wb_uploaded_fn)(void *arg, struct inode *in,
-			       const char *etag, uint64_t size);
+			       const char *etag, uint64_t size,
+			       const char *conflict);
 
 /*
  * Open (or create) the journal for this endpoint/bucket/prefix under
@@ -93,6 +111,16 @@ void wb_kick(struct wb *wb);
 /* Locked: in's data or metadata changed. */
 void wb_touch(struct wb *wb, struct inode *in);
 
+/* Locked: what in's next upload may replace; etag with WB_BASE_ETAG. */
+void wb_set_base(struct inode *in, enum wb_base base, const char *etag);
+
+/*
+ * The name a conflicting version of path is saved under:
+ * "DIR/NAME.conflict-YYYYMMDD-HHMMSS[-N]" (N from 2 when the first is
+ * taken); malloc'd, NULL on ENOMEM.
+ */
+char *wb_conflict_path(const char *path, time_t when, unsigned n);
+
 /*
  * Make in's current state durable in the journal (fsync data, write the
  * record) and queue it for upload after the quiet period.  Not locked;
@@ -116,7 +144,8 @@ void wb_wait_idle(struct wb *wb, struct inode *in);
  * journal record and pending upload. */
 void wb_forget(struct wb *wb, struct inode *in);
 
-/* Locked: "clean", "dirty", "uploading" or "error: <reason>". */
+/* Locked: "clean", "dirty", "uploading", "error: <reason>" or, after a
+ * conflict, "conflict: saved as <path>". */
 void wb_state_string(const struct inode *in, char *buf, size_t len);
 
 /* Locked: is any pending file below dir ("" = root)? */

@@ -400,7 +400,8 @@ static int make_file(uint64_t size, unsigned char **content)
 static void test_put(uint64_t size, unsigned parallel, const char *name)
 {
 	struct store_meta meta[2] = { { "mode", "33188" }, { "uid", "0" } };
-	struct store_put_opts opts = { "video/mp4", meta, 2 };
+	struct store_put_opts opts = { .content_type = "video/mp4",
+				       .meta = meta, .nmeta = 2 };
 	uint64_t part = multipart_part_size(size);
 	unsigned n = (unsigned)multipart_part_count(size, part), i;
 	struct fake_store f;
