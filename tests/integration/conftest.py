@@ -189,8 +189,12 @@ class Mount:
         self.dir = tempfile.mkdtemp(prefix="r2fs-mnt-")
         self.own_cache = cache is None
         self.cache = cache or tempfile.mkdtemp(prefix="r2fs-cache-")
-        self.log = tempfile.NamedTemporaryFile(prefix="r2fs-log-",
-                                               delete=False)
+        # tests/run-all keeps every mount's log (R2FS_TEST_LOG_DIR) and
+        # greps them all for the secret key after the run
+        self.keep_log = bool(os.environ.get("R2FS_TEST_LOG_DIR"))
+        self.log = tempfile.NamedTemporaryFile(
+            prefix="r2fs-log-", delete=False,
+            dir=os.environ.get("R2FS_TEST_LOG_DIR"))
         self.env = dict(os.environ)
         self.env.update({
             "AWS_ACCESS_KEY_ID": s3env["AWS_ACCESS_KEY_ID"],
@@ -260,7 +264,8 @@ class Mount:
                 pass
         if self.own_cache:
             subprocess.run(["rm", "-rf", self.cache], check=False)
-        os.unlink(self.log.name)
+        if not self.keep_log:
+            os.unlink(self.log.name)
 
 
 @pytest.fixture
@@ -294,6 +299,8 @@ def mounter(s3env, bucket):
                 if (": error:" in line or ": warning:" in line) and not any(
                         e in line for e in m.expect_log):
                     problems.append("unexpected log line: " + line)
+            if s3env["AWS_SECRET_ACCESS_KEY"] in out:
+                problems.append("the secret key is in r2fs's log")
         finally:
             m.cleanup()
     if problems:
