@@ -824,35 +824,29 @@ static int ensure_stage(struct fs *fs, struct inode *in, uint64_t keep)
 	rc = wb_stage_create(fs->wb, &st, &id);
 	if (rc)
 		goto out;
-	if (keep > 0 && remote > 0 && !etag[0]) {
-		/* never start from an empty stage over a non-empty object:
-		 * learn its ETag (the download is pinned to it) */
+	if (keep > 0 && remote > 0) {
+		/* the stage stands for the object's current version, its
+		 * bytes fetched only when needed (stage.h): learn exactly
+		 * which version and how long, so every fetch is pinned */
 		struct store_object obj = { 0 };
 
 		rc = fs->store->ops->head(fs->store, key, &obj);
 		snprintf(etag, sizeof(etag), "%s", obj.etag);
+		remote = obj.size;
 		store_object_release(&obj);
-		if (rc == -ENOENT)
+		if (rc == -ENOENT) {
 			rc = 0; /* gone meanwhile: it is empty now */
-		else if (!rc && !etag[0])
-			rc = -EIO; /* cannot pin the download */
-		if (rc)
-			goto out;
-	}
-	if (keep > 0 && remote > 0 && etag[0]) {
-		rc = fs->store->ops->get_to_fd(fs->store, key, etag, st->fd,
-					       &size);
-		if (rc == -ESTALE)
-			rc = -EIO; /* changed while we fetched it */
-		if (rc)
-			goto out;
-	}
-	if (size > keep) {
-		if (ftruncate(st->fd, (off_t)keep) < 0) {
-			rc = -errno;
-			goto out;
+			remote = 0;
+			etag[0] = '\0';
+		} else if (!rc && !etag[0]) {
+			rc = -EIO; /* cannot pin the fetches */
 		}
-		size = keep;
+		if (rc)
+			goto out;
+		size = remote < keep ? remote : keep;
+		rc = stage_set_source(st, key, etag, size);
+		if (rc)
+			goto out;
 	}
 	st->size = size;
 	pthread_mutex_lock(&fs->lock);
@@ -883,22 +877,27 @@ static void maybe_drop_stage(struct inode *in)
 
 static int truncate_stage(struct fs *fs, struct inode *in, uint64_t size)
 {
-	int rc = 0;
+	struct stage *st;
+	int rc;
 
 	pthread_rwlock_wrlock(&in->stage_lock);
 	pthread_mutex_lock(&fs->lock);
-	if (!in->stage) {
-		rc = -EAGAIN; /* uploaded and dropped since: stage it again */
-	} else if (ftruncate(in->stage->fd, (off_t)size) < 0) {
-		rc = -errno;
-	} else {
-		in->stage->size = size;
+	st = in->stage ? stage_get(in->stage) : NULL;
+	pthread_mutex_unlock(&fs->lock);
+	/* may fetch the chunk the cut falls into: not under the fs lock */
+	rc = st ? stage_truncate(st, fs->store, size) : -EAGAIN;
+	pthread_mutex_lock(&fs->lock);
+	if (!rc && in->stage != st)
+		rc = -EAGAIN; /* uploaded and dropped since: stage again */
+	if (!rc) {
+		st->size = size;
 		wb_touch(fs->wb, in);
 		in->attr.st_mtim = now_real();
 		in->attr.st_ctim = in->attr.st_mtim;
 	}
 	pthread_mutex_unlock(&fs->lock);
 	pthread_rwlock_unlock(&in->stage_lock);
+	stage_put(st);
 	return rc;
 }
 
@@ -907,7 +906,7 @@ static int truncate_stage(struct fs *fs, struct inode *in, uint64_t size)
  * a finishing upload may drop the stage between the two steps: then the
  * contents are staged again (from the version just uploaded).
  */
-static int stage_truncate(struct fs *fs, struct inode *in, uint64_t size)
+static int cut_contents(struct fs *fs, struct inode *in, uint64_t size)
 {
 	int rc;
 
@@ -949,7 +948,7 @@ int fs_setattr(struct fs *fs, uint64_t ino, struct fs_file *f,
 	if (to_set & FS_SET_SIZE) {
 		uint64_t size = (uint64_t)attr->st_size;
 
-		rc = stage_truncate(fs, in, size);
+		rc = cut_contents(fs, in, size);
 		if (rc)
 			goto out;
 	}
@@ -1246,7 +1245,8 @@ int fs_unlink(struct fs *fs, uint64_t parent, const char *name)
 		in->attr.st_nlink = 0;
 		/* open and read from the bucket: keep the object until the
 		 * last close, so those reads still work (POSIX) */
-		if (in->opens > 0 && !in->stage) {
+		if (in->opens > 0 &&
+		    (!in->stage || stage_partial(in->stage))) {
 			in->delete_on_close = true;
 			doom(fs, path, true);
 		}
@@ -1378,13 +1378,32 @@ static int type_of(struct fs *fs, const char *path, mode_t *type)
 }
 
 /* Rename a file that has a local stage: the journal carries it. */
+/* Fetch what in's stage still lacks (its object is about to move or go). */
+static int complete_stage(struct fs *fs, struct inode *in)
+{
+	struct stage *st;
+	int rc = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	st = in->stage ? stage_get(in->stage) : NULL;
+	pthread_mutex_unlock(&fs->lock);
+	if (st && stage_partial(st))
+		rc = stage_complete(st, fs->store);
+	stage_put(st);
+	return rc;
+}
+
 static int rename_staged(struct fs *fs, struct inode *in, const char *npath)
 {
 	char *oldkey = NULL;
 	struct inode *old;
 	bool closed;
-	int rc = 0;
+	int rc;
 
+	/* the old key is deleted below */
+	rc = complete_stage(fs, in);
+	if (rc)
+		return rc;
 	pthread_mutex_lock(&fs->lock);
 	wb_wait_idle(fs->wb, in);
 	if (in->etag[0]) /* an older version is in the bucket */
@@ -1636,7 +1655,10 @@ static int rename_dir(struct fs *fs, const char *path, const char *npath,
 	rc = repath_tree(fs, path, npath, &list, &n);
 	dir_cache_clear(fs->dirs);
 	pthread_mutex_unlock(&fs->lock);
-	/* files not uploaded yet: their records now name the new paths */
+	/* files not uploaded yet: their records now name the new paths;
+	 * open files' stages fetch the rest before their objects move */
+	for (i = 0; i < n && !rc; i++)
+		rc = complete_stage(fs, list[i]);
 	for (i = 0; i < n; i++) {
 		pthread_rwlock_wrlock(&list[i]->stage_lock);
 		if (!rc && list[i]->stage)
@@ -1891,7 +1913,7 @@ int fs_create(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 		pthread_mutex_unlock(&fs->lock);
 		stage_put(stg);
 		stg = NULL;
-		rc = stage_truncate(fs, in, 0);
+		rc = cut_contents(fs, in, 0);
 		pthread_mutex_lock(&fs->lock);
 		if (rc)
 			goto out;
@@ -1929,24 +1951,6 @@ out:
 	file_free(f);
 	free(path);
 	return rc;
-}
-
-static ssize_t pread_full(int fd, char *buf, size_t size, uint64_t off)
-{
-	size_t done = 0;
-	ssize_t r;
-
-	while (done < size) {
-		r = pread(fd, buf + done, size - done, (off_t)(off + done));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			break;
-		done += (size_t)r;
-	}
-	return (ssize_t)done;
 }
 
 /* Serve a read from the object through the handle's read-ahead buffer. */
@@ -2033,7 +2037,7 @@ ssize_t fs_read(struct fs_file *f, char *buf, size_t size, uint64_t off)
 		if (off >= fsize)
 			rc = 0;
 		else
-			rc = pread_full(st->fd, buf,
+			rc = stage_read(st, fs->store, buf,
 					size < fsize - off ? size
 							   : (size_t)(fsize - off),
 					off);
@@ -2054,7 +2058,7 @@ ssize_t fs_write(struct fs_file *f, const char *buf, size_t size,
 	struct inode *in = f->in;
 	struct stage *st;
 	size_t done = 0;
-	ssize_t w, rc;
+	ssize_t rc;
 
 	rc = wb_reserve(fs->wb, size);
 	if (rc)
@@ -2067,16 +2071,8 @@ ssize_t fs_write(struct fs_file *f, const char *buf, size_t size,
 		rc = -EBADF;
 		goto out;
 	}
-	while (done < size) {
-		w = pwrite(st->fd, buf + done, size - done,
-			   (off_t)(off + done));
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			break;
-		done += (size_t)w;
-	}
-	rc = done ? (ssize_t)done : -errno;
+	rc = stage_write(st, fs->store, buf, size, off);
+	done = rc > 0 ? (size_t)rc : 0;
 	pthread_mutex_lock(&fs->lock);
 	if (done) {
 		if (off + done > st->size)

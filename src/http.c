@@ -295,6 +295,10 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
 		resp->body_len += len;
 		break;
 	case HTTP_SINK_FD:
+		if (resp->fd_max && resp->body_len + len > resp->fd_max) {
+			x->err = -EOVERFLOW;
+			return 0;
+		}
 		for (done = 0; done < len; done += (size_t)w) {
 			w = pwrite(resp->fd, data + done, len - done,
 				   resp->fd_off + (off_t)(resp->body_len + done));

@@ -78,7 +78,9 @@ struct http_response {
 	char *mem;         /* HTTP_SINK_MEMORY: caller's buffer ... */
 	size_t mem_cap;    /* ... of this size; more data fails -EOVERFLOW */
 	int fd;            /* HTTP_SINK_FD: written with pwrite ... */
-	off_t fd_off;      /* ... starting here */
+	off_t fd_off;      /* ... starting here ... */
+	uint64_t fd_max;   /* ... at most this many bytes (0: no limit);
+			      more fail -EOVERFLOW, unwritten */
 	/* results */
 	char *body;        /* HTTP_SINK_BUFFER body, NUL-terminated, owned */
 	size_t body_len;   /* bytes received into any sink */

@@ -536,6 +536,47 @@ out:
 	return rc;
 }
 
+static int s3_get_range_to_fd(struct store *st, const char *key,
+			      uint64_t off, uint64_t len,
+			      const char *if_match, int fd)
+{
+	struct s3_store *s = to_s3(st);
+	struct http_response resp;
+	struct s3_call c;
+	char range[64];
+	int rc;
+
+	if (len == 0)
+		return 0;
+	call_init(&c, "GET", key);
+	snprintf(range, sizeof(range), "bytes=%llu-%llu",
+		 (unsigned long long)off,
+		 (unsigned long long)(off + len - 1));
+	call_add(&c, "range", range);
+	if (if_match && if_match[0])
+		call_add(&c, "if-match", if_match);
+	http_response_init(&resp, HTTP_SINK_FD);
+	resp.fd = fd;
+	resp.fd_off = (off_t)off;
+	resp.fd_max = len; /* never a byte past the range into fd */
+	rc = s3_request(s, &c, &resp);
+	if (rc)
+		goto out;
+	if (resp.status == 206 || (resp.status == 200 && off == 0)) {
+		/* (a 200 from 0 ignored Range: right if the whole object
+		 * is exactly the range) */
+		if (resp.body_len != len)
+			rc = -EIO;
+	} else if (resp.status == 200 || resp.status == 416) {
+		rc = -EIO; /* Range ignored, or the object is shorter */
+	} else {
+		rc = s3_status_error(s, &c, &resp);
+	}
+out:
+	http_response_release(&resp);
+	return rc;
+}
+
 static int s3_get_to_fd(struct store *st, const char *key,
 			const char *if_match, int fd, uint64_t *size)
 {
@@ -1170,6 +1211,7 @@ static void s3_destroy(struct store *st)
 static const struct store_ops s3_ops = {
 	.head = s3_head,
 	.get_range = s3_get_range,
+	.get_range_to_fd = s3_get_range_to_fd,
 	.get_to_fd = s3_get_to_fd,
 	.put_fd = s3_put_fd,
 	.list = s3_list,

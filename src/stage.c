@@ -1,13 +1,18 @@
 /*
- * stage.c - staging files in the journal's data directory.
+ * stage.c - staging files in the journal's data directory, filled lazily
+ * from the object they were made from.
  */
 #include "stage.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "log.h"
+#include "store.h"
 
 static int stage_make(const char *path, int flags, uint64_t size,
 		      struct stage **out)
@@ -32,6 +37,7 @@ static int stage_make(const char *path, int flags, uint64_t size,
 	st->fd = fd;
 	st->size = size;
 	st->refs = 1;
+	pthread_mutex_init(&st->fill_lock, NULL);
 	*out = st;
 	return 0;
 }
@@ -65,6 +71,236 @@ void stage_put(struct stage *st)
 	close(st->fd);
 	if (!st->keep)
 		unlink(st->path);
+	pthread_mutex_destroy(&st->fill_lock);
+	free(st->have);
+	free(st->src_key);
 	free(st->path);
 	free(st);
+}
+
+/* ---- lazy filling (fill_lock held) ---- */
+
+static uint64_t nchunks(uint64_t size)
+{
+	return size / STAGE_CHUNK + (size % STAGE_CHUNK ? 1 : 0);
+}
+
+static bool have_chunk(const struct stage *st, uint64_t c)
+{
+	return !st->have || c >= nchunks(st->src_size) ||
+	       (st->have[c >> 3] & (1u << (c & 7)));
+}
+
+static void set_chunk(struct stage *st, uint64_t c)
+{
+	if (have_chunk(st, c))
+		return;
+	st->have[c >> 3] |= (uint8_t)(1u << (c & 7));
+	st->nmissing--;
+}
+
+/* Drop the bookkeeping once nothing is missing. */
+static void maybe_whole(struct stage *st)
+{
+	if (st->have && st->nmissing == 0) {
+		free(st->have);
+		__atomic_store_n(&st->have, NULL, __ATOMIC_RELEASE);
+		free(st->src_key);
+		st->src_key = NULL;
+	}
+}
+
+/* Fetch chunks [c0, c1] (all missing) with one GET. */
+static int fetch(struct stage *st, struct store *s, uint64_t c0, uint64_t c1)
+{
+	uint64_t off = c0 * STAGE_CHUNK, end = (c1 + 1) * STAGE_CHUNK, c;
+	int rc;
+
+	if (end > st->src_size)
+		end = st->src_size;
+	rc = s->ops->get_range_to_fd(s, st->src_key, off, end - off,
+				     st->src_etag, st->fd);
+	if (rc == -ESTALE) {
+		log_warn("%s changed in the bucket while open for writing; "
+			 "its parts not read yet cannot be fetched",
+			 st->src_key);
+		rc = -EIO;
+	}
+	if (rc)
+		return rc;
+	for (c = c0; c <= c1; c++)
+		set_chunk(st, c);
+	return 0;
+}
+
+/* Fetch every missing chunk in [c0, c1], a run of them per GET. */
+static int fill_chunks(struct stage *st, struct store *s, uint64_t c0,
+		       uint64_t c1)
+{
+	uint64_t c = c0, run;
+	int rc;
+
+	while (st->have && c <= c1) {
+		if (have_chunk(st, c)) {
+			c++;
+			continue;
+		}
+		run = c;
+		while (run + 1 <= c1 && !have_chunk(st, run + 1) &&
+		       (run + 2 - c) * STAGE_CHUNK <= STAGE_FETCH_MAX)
+			run++;
+		rc = fetch(st, s, c, run);
+		if (rc)
+			return rc;
+		c = run + 1;
+	}
+	maybe_whole(st);
+	return 0;
+}
+
+/* Is chunk c entirely inside [off, end) (as far as the source goes)? */
+static bool covered(const struct stage *st, uint64_t c, uint64_t off,
+		    uint64_t end)
+{
+	uint64_t cs = c * STAGE_CHUNK, ce = cs + STAGE_CHUNK;
+
+	if (ce > st->src_size)
+		ce = st->src_size;
+	return off <= cs && end >= ce;
+}
+
+int stage_set_source(struct stage *st, const char *key, const char *etag,
+		     uint64_t size)
+{
+	uint64_t n = nchunks(size);
+
+	if (ftruncate(st->fd, (off_t)size) < 0)
+		return -errno;
+	if (size == 0)
+		return 0;
+	st->have = calloc((size_t)(n / 8 + 1), 1);
+	st->src_key = strdup(key);
+	if (!st->have || !st->src_key) {
+		free(st->have);
+		free(st->src_key);
+		st->have = NULL;
+		st->src_key = NULL;
+		return -ENOMEM;
+	}
+	snprintf(st->src_etag, sizeof(st->src_etag), "%s", etag);
+	st->src_size = size;
+	st->nmissing = n;
+	return 0;
+}
+
+bool stage_partial(struct stage *st)
+{
+	/* without fill_lock: callers may hold the fs lock, which must never
+	 * wait for a fetch; once whole, a stage stays whole */
+	return __atomic_load_n(&st->have, __ATOMIC_ACQUIRE) != NULL;
+}
+
+ssize_t stage_read(struct stage *st, struct store *s, char *buf,
+		   size_t size, uint64_t off)
+{
+	size_t done = 0;
+	ssize_t r = 0;
+	int rc = 0;
+
+	pthread_mutex_lock(&st->fill_lock);
+	if (st->have && size && off < st->src_size)
+		rc = fill_chunks(st, s, off / STAGE_CHUNK,
+				 (off + size - 1) / STAGE_CHUNK);
+	while (!rc && done < size) {
+		r = pread(st->fd, buf + done, size - done,
+			  (off_t)(off + done));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			rc = -errno;
+		if (r <= 0)
+			break;
+		done += (size_t)r;
+	}
+	pthread_mutex_unlock(&st->fill_lock);
+	return rc ? rc : (ssize_t)done;
+}
+
+ssize_t stage_write(struct stage *st, struct store *s, const char *buf,
+		    size_t size, uint64_t off)
+{
+	uint64_t end = off + size, c0, c1, c;
+	size_t done = 0;
+	ssize_t w;
+	int rc = 0;
+
+	pthread_mutex_lock(&st->fill_lock);
+	if (st->have && size && off < st->src_size) {
+		/* only the chunks this write covers in part need the
+		 * object's bytes first */
+		c0 = off / STAGE_CHUNK;
+		c1 = (end - 1) / STAGE_CHUNK;
+		if (!covered(st, c0, off, end))
+			rc = fill_chunks(st, s, c0, c0);
+		if (!rc && c1 != c0 && !covered(st, c1, off, end))
+			rc = fill_chunks(st, s, c1, c1);
+	}
+	while (!rc && done < size) {
+		w = pwrite(st->fd, buf + done, size - done,
+			   (off_t)(off + done));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			rc = -errno;
+			break;
+		}
+		done += (size_t)w;
+	}
+	if (st->have && done) {
+		for (c = off / STAGE_CHUNK;
+		     c <= (off + done - 1) / STAGE_CHUNK; c++)
+			if (covered(st, c, off, off + done))
+				set_chunk(st, c);
+		maybe_whole(st);
+	}
+	pthread_mutex_unlock(&st->fill_lock);
+	return done ? (ssize_t)done : rc;
+}
+
+int stage_truncate(struct stage *st, struct store *s, uint64_t size)
+{
+	uint64_t n, c;
+	int rc = 0;
+
+	pthread_mutex_lock(&st->fill_lock);
+	if (st->have && size < st->src_size) {
+		/* the bytes before the cut in its chunk stay */
+		if (size % STAGE_CHUNK)
+			rc = fill_chunks(st, s, size / STAGE_CHUNK,
+					 size / STAGE_CHUNK);
+		if (!rc && st->have) {
+			st->src_size = size;
+			n = nchunks(size);
+			st->nmissing = 0;
+			for (c = 0; c < n; c++)
+				if (!(st->have[c >> 3] & (1u << (c & 7))))
+					st->nmissing++;
+			maybe_whole(st);
+		}
+	}
+	if (!rc && ftruncate(st->fd, (off_t)size) < 0)
+		rc = -errno;
+	pthread_mutex_unlock(&st->fill_lock);
+	return rc;
+}
+
+int stage_complete(struct stage *st, struct store *s)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&st->fill_lock);
+	if (st->have)
+		rc = fill_chunks(st, s, 0, nchunks(st->src_size) - 1);
+	pthread_mutex_unlock(&st->fill_lock);
+	return rc;
 }

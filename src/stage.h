@@ -14,8 +14,18 @@
 #ifndef R2FS_STAGE_H
 #define R2FS_STAGE_H
 
+#include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+
+struct store;
+
+/* The unit in which a stage fetches its object's bytes. */
+#define STAGE_CHUNK ((uint64_t)1 << 20)
+/* The most one GET fetches when a run of chunks is needed. */
+#define STAGE_FETCH_MAX ((uint64_t)64 << 20)
 
 struct stage {
 	int fd;
@@ -24,6 +34,21 @@ struct stage {
 	bool dirty;    /* differs from the bucket; protected by the fs lock */
 	bool keep;     /* keep the file when freed; protected by the fs lock */
 	unsigned refs; /* atomic */
+	/*
+	 * A stage made from an object (stage_set_source) fetches the
+	 * object's bytes only when they are first read, partly overwritten,
+	 * or needed for the upload (stage_complete): opening a big file for
+	 * writing costs nothing until then.  Chunk c (STAGE_CHUNK bytes) is
+	 * here once bit c of have is set; bytes at or past src_size always
+	 * are.  have == NULL: all here.  Protected by fill_lock, which is
+	 * held across each fetch and each read or write through the stage.
+	 */
+	pthread_mutex_t fill_lock;
+	uint8_t *have;
+	uint64_t nmissing; /* chunks not here */
+	uint64_t src_size;
+	char *src_key;
+	char src_etag[128];
 };
 
 /* A new empty stage at path (created, truncated), one reference. */
@@ -31,6 +56,29 @@ int stage_new(const char *path, struct stage **out);
 /* An existing data file (journal replay), size bytes long. */
 int stage_open(const char *path, uint64_t size, struct stage **out);
 struct stage *stage_get(struct stage *st);
+
+/*
+ * Make st (empty, just created) stand for the first size bytes of object
+ * key at ETag etag, fetched lazily; the data file becomes a sparse file
+ * of that size.  0 or -errno.
+ */
+int stage_set_source(struct stage *st, const char *key, const char *etag,
+		     uint64_t size);
+/* Some bytes are still only in the bucket.  Takes no lock. */
+bool stage_partial(struct stage *st);
+
+/* I/O on the data file that fetches what it needs first (from store s):
+ * a read fetches the chunks it covers, a write those it covers only in
+ * part.  A fetch of a changed object fails with -EIO.  Bytes done or
+ * -errno. */
+ssize_t stage_read(struct stage *st, struct store *s, char *buf,
+		   size_t size, uint64_t off);
+ssize_t stage_write(struct stage *st, struct store *s, const char *buf,
+		    size_t size, uint64_t off);
+/* Cut (or extend) the data file to size, keeping what stays. */
+int stage_truncate(struct stage *st, struct store *s, uint64_t size);
+/* Fetch every byte still missing: the file is whole afterwards. */
+int stage_complete(struct stage *st, struct store *s);
 /* Drop a reference; the last one closes (and maybe removes) the file. */
 void stage_put(struct stage *st);
 

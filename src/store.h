@@ -107,6 +107,11 @@ struct store_ops {
 	int (*get_range)(struct store *s, const char *key, uint64_t off,
 			 size_t len, const char *if_match, void *buf,
 			 size_t *got);
+	/* Write exactly len bytes of the object at off into fd at the same
+	 * offset (pwrite); fewer bytes (the object is shorter) are -EIO.
+	 * if_match: ETag or NULL. */
+	int (*get_range_to_fd)(struct store *s, const char *key, uint64_t off,
+			       uint64_t len, const char *if_match, int fd);
 	/* Download the whole object into fd at offset 0; *size gets its
 	 * length. */
 	int (*get_to_fd)(struct store *s, const char *key,

@@ -698,7 +698,11 @@ int wb_commit(struct wb *wb, struct inode *in)
 		free(xa);
 		return -ENOMEM;
 	}
-	rc = fsync(st->fd) < 0 ? -errno : 0;
+	/* a record describes whole data on disk: fetch what a stage made
+	 * from an object still lacks (the object may change or go later) */
+	rc = stage_complete(st, wb->store);
+	if (!rc && fsync(st->fd) < 0)
+		rc = -errno;
 	if (!rc)
 		rc = record_write(wb, id, path, &attr, size, xa, base,
 				  base_etag);
@@ -900,6 +904,9 @@ static int upload_claimed(struct wb *wb, struct inode *in, bool commit)
 		rc = -ENOMEM;
 		goto unlock;
 	}
+	rc = stage_complete(st, wb->store); /* whole since its commit */
+	if (rc)
+		goto unlock;
 	meta_to_headers(&attr, &mh);
 	meta_headers_add_xattrs(&mh, xa);
 	opts.meta = mh.kv;
