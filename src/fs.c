@@ -993,6 +993,19 @@ int fs_setattr(struct fs *fs, uint64_t ino, struct fs_file *f,
 		pthread_rwlock_wrlock(&in->stage_lock);
 		rc = wb_commit(fs->wb, in);
 		pthread_rwlock_unlock(&in->stage_lock);
+	} else if (!staged && !S_ISDIR(newattr.st_mode) &&
+		   (to_set & (FS_SET_MODE | FS_SET_UID | FS_SET_GID |
+			      FS_SET_MTIME | FS_SET_MTIME_NOW))) {
+		/* an uploaded file: one CopyObject after the quiet period
+		 * carries this and whatever chmod, chown or touch follows */
+		pthread_mutex_lock(&fs->lock);
+		attr_cache_forget(fs->ac, path);
+		in->attr = newattr;
+		in->has_meta = true;
+		wb_touch_meta(fs->wb, in);
+		pthread_mutex_unlock(&fs->lock);
+		if (fs->conf->sync_upload)
+			rc = wb_sync(fs->wb, in);
 	} else if (!staged && (to_set & (FS_SET_MODE | FS_SET_UID |
 					 FS_SET_GID | FS_SET_MTIME |
 					 FS_SET_MTIME_NOW))) {
@@ -2676,7 +2689,7 @@ static int change_xattr(struct fs *fs, struct inode *in, const char *name,
 	struct xattrs x = { 0 };
 	struct stat attr;
 	char *xa = NULL, *path = NULL;
-	bool staged, closed;
+	bool staged, closed, deferred = false;
 	int rc;
 
 	rc = load_xattrs(fs, in);
@@ -2696,12 +2709,20 @@ static int change_xattr(struct fs *fs, struct inode *in, const char *name,
 	}
 	staged = in->stage != NULL;
 	closed = in->writers == 0;
-	if (!rc && staged) {
+	/* an uploaded file's change waits for the quiet period too; a
+	 * directory's marker is rewritten now */
+	deferred = !rc && !staged && !S_ISDIR(in->attr.st_mode);
+	if (!rc && (staged || deferred)) {
 		xattrs_release(&in->xattrs);
 		in->xattrs = x;
 		memset(&x, 0, sizeof(x));
 		in->attr.st_ctim = now_real();
-		wb_touch(fs->wb, in);
+		if (staged) {
+			wb_touch(fs->wb, in);
+		} else {
+			attr_cache_forget(fs->ac, in->path);
+			wb_touch_meta(fs->wb, in);
+		}
 	}
 	attr = in->attr;
 	path = strdup(in->path);
@@ -2714,6 +2735,9 @@ static int change_xattr(struct fs *fs, struct inode *in, const char *name,
 		pthread_rwlock_wrlock(&in->stage_lock);
 		rc = wb_commit(fs->wb, in);
 		pthread_rwlock_unlock(&in->stage_lock);
+	} else if (deferred) {
+		if (fs->conf->sync_upload)
+			rc = wb_sync(fs->wb, in);
 	} else if (!staged) {
 		rc = push_meta(fs, path, &attr, xa);
 		if (!rc) {

@@ -668,6 +668,15 @@ void wb_touch(struct wb *wb, struct inode *in)
 		in->stage->dirty = true;
 }
 
+void wb_touch_meta(struct wb *wb, struct inode *in)
+{
+	wb_touch(wb, in);
+	in->wb_committed = in->wb_gen; /* nothing to write down */
+	in->wb_due = now_mono() + wb->o.delay;
+	pending_add(wb, in);
+	pthread_cond_broadcast(&wb->cond);
+}
+
 int wb_commit(struct wb *wb, struct inode *in)
 {
 	struct stage *st;
@@ -743,6 +752,104 @@ static double backoff(unsigned attempts)
 	while (attempts-- > 1 && d < WB_BACKOFF_MAX)
 		d *= 2;
 	return d < WB_BACKOFF_MAX ? d : WB_BACKOFF_MAX;
+}
+
+/* Make in->xattrs hold those of the object at key (one HEAD). */
+static int load_object_xattrs(struct wb *wb, struct inode *in,
+			      const char *key)
+{
+	struct store_object obj = { 0 };
+	struct xattrs x = { 0 };
+	const char *h;
+	int rc;
+
+	rc = wb->store->ops->head(wb->store, key, &obj);
+	h = rc ? NULL : store_object_meta(&obj, "xattr");
+	if (!rc && (!h || xattrs_decode(h, &x) == 0)) {
+		pthread_mutex_lock(wb->lock);
+		if (!in->xattrs_known) {
+			in->xattrs = x;
+			memset(&x, 0, sizeof(x));
+		}
+		in->xattrs_known = true;
+		pthread_mutex_unlock(wb->lock);
+	}
+	xattrs_release(&x);
+	store_object_release(&obj);
+	return rc;
+}
+
+/*
+ * Push the metadata of in, claimed like an upload but without a stage
+ * (wb_touch_meta): one CopyObject of its key onto itself.
+ */
+static int copy_meta_claimed(struct wb *wb, struct inode *in)
+{
+	struct store_put_opts opts = { 0 };
+	struct meta_headers mh;
+	char *key = NULL, *path, *xa = NULL;
+	struct stat attr;
+	uint64_t gen;
+	bool need_xattrs;
+	int rc = 0;
+
+	pthread_mutex_lock(wb->lock);
+	gen = in->wb_gen;
+	attr = in->attr;
+	path = strdup(in->path);
+	need_xattrs = !in->xattrs_known;
+	pthread_mutex_unlock(wb->lock);
+	key = path ? key_for(wb, path) : NULL;
+	if (!key)
+		rc = -ENOMEM;
+	if (!rc && need_xattrs) /* the COPY replaces them all */
+		rc = load_object_xattrs(wb, in, key);
+	if (!rc) {
+		pthread_mutex_lock(wb->lock);
+		xa = xattrs_encode(&in->xattrs);
+		pthread_mutex_unlock(wb->lock);
+		if (!xa)
+			rc = -ENOMEM;
+	}
+	if (!rc) {
+		meta_to_headers(&attr, &mh);
+		meta_headers_add_xattrs(&mh, xa);
+		opts.meta = mh.kv;
+		opts.nmeta = mh.n;
+		opts.content_type = mime_type_for(path);
+		rc = wb->store->ops->copy(wb->store, key, key, &opts);
+	}
+	if (rc == -ENOENT) {
+		log_info("%s is gone from the bucket; its new metadata is "
+			 "dropped", path ? path : in->path);
+		rc = 0;
+	}
+	pthread_mutex_lock(wb->lock);
+	if (!rc) {
+		in->wb_attempts = 0;
+		in->wb_err = 0;
+		if (in->wb_gen == gen && !in->stage) {
+			in->wb_state = WB_CLEAN;
+			pending_del(wb, in); /* our caller holds a ref */
+		} else {
+			in->wb_state = WB_DIRTY; /* changed meanwhile */
+			in->wb_due = now_mono() + wb->o.delay;
+		}
+	} else {
+		in->wb_state = WB_ERROR;
+		in->wb_err = rc;
+		in->wb_attempts++;
+		in->wb_due = now_mono() + backoff(in->wb_attempts);
+		log_err("metadata of %s could not be updated (attempt %u): "
+			"%s; will retry", path ? path : in->path,
+			in->wb_attempts, strerror(-rc));
+	}
+	pthread_cond_broadcast(&wb->cond);
+	pthread_mutex_unlock(wb->lock);
+	free(key);
+	free(path);
+	free(xa);
+	return rc;
 }
 
 /* One upload of st's size bytes as key: a PUT, or multipart when big. */
@@ -855,6 +962,12 @@ static int upload_claimed(struct wb *wb, struct inode *in, bool commit)
 			goto unlock;
 	}
 	pthread_mutex_lock(wb->lock);
+	if (!in->stage && !in->unlinked && in->wb_state == WB_UPLOADING) {
+		/* metadata only (wb_touch_meta) */
+		pthread_mutex_unlock(wb->lock);
+		pthread_rwlock_unlock(&in->stage_lock);
+		return copy_meta_claimed(wb, in);
+	}
 	if (!in->stage || in->unlinked) {
 		pthread_mutex_unlock(wb->lock);
 		goto unlock;
@@ -875,23 +988,7 @@ static int upload_claimed(struct wb *wb, struct inode *in, bool commit)
 	}
 	if (need_xattrs) {
 		/* the PUT replaces all metadata: keep the object's xattrs */
-		struct store_object obj = { 0 };
-		struct xattrs x = { 0 };
-		const char *h;
-
-		rc = wb->store->ops->head(wb->store, key, &obj);
-		h = rc ? NULL : store_object_meta(&obj, "xattr");
-		if (h && xattrs_decode(h, &x) == 0) {
-			pthread_mutex_lock(wb->lock);
-			if (!in->xattrs_known) {
-				in->xattrs = x;
-				memset(&x, 0, sizeof(x));
-			}
-			in->xattrs_known = true;
-			pthread_mutex_unlock(wb->lock);
-		}
-		xattrs_release(&x);
-		store_object_release(&obj);
+		rc = load_object_xattrs(wb, in, key);
 		if (rc == -ENOENT)
 			rc = 0; /* gone meanwhile: nothing to keep */
 		if (rc)
@@ -1106,7 +1203,8 @@ int wb_sync(struct wb *wb, struct inode *in)
 	pthread_mutex_lock(wb->lock);
 	while (in->wb_state == WB_UPLOADING)
 		pthread_cond_wait(&wb->cond, wb->lock);
-	if (!in->stage || in->unlinked || in->wb_state == WB_CLEAN) {
+	if (in->unlinked || in->wb_state == WB_CLEAN ||
+	    (!in->stage && !in->wb_pending)) {
 		pthread_mutex_unlock(wb->lock);
 		return 0;
 	}

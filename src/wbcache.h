@@ -111,6 +111,15 @@ void wb_kick(struct wb *wb);
 /* Locked: in's data or metadata changed. */
 void wb_touch(struct wb *wb, struct inode *in);
 
+/*
+ * Locked: the metadata (attributes, xattrs) of in, a file whose contents
+ * are in the bucket, changed: one CopyObject onto itself after the quiet
+ * period carries this change and every one that follows meanwhile.  Like
+ * a local filesystem's metadata before sync, it is not journaled: fsync,
+ * r2fs sync and unmount push it.
+ */
+void wb_touch_meta(struct wb *wb, struct inode *in);
+
 /* Locked: what in's next upload may replace; etag with WB_BASE_ETAG. */
 void wb_set_base(struct inode *in, enum wb_base base, const char *etag);
 

@@ -400,3 +400,42 @@ def test_mount_over_a_dead_mount_cleans_it_up(mounter, bucket, s3,
         deadline = time.time() + 30
         while is_mount(m.dir) and time.time() < deadline:
             time.sleep(0.1)
+
+
+def test_metadata_changes_of_an_uploaded_file_fold_into_one_copy(
+        mounter, bucket, s3, reqlog):
+    """chmod, chown, touch and setxattr of a clean file within the quiet
+    period: one CopyObject carries them all (R2 takes about one write per
+    second per key)."""
+    m = mounter(bucket, opts=["writeback_delay=2"])
+    with open(m.path("f"), "wb") as f:
+        f.write(b"data")
+    m.sync()
+    target = f"/{bucket}/f"
+    puts0 = [t for meth, t, _ in reqlog.requests() if meth == "PUT"]
+    assert puts0.count(target) == 1
+    os.chmod(m.path("f"), 0o640)
+    os.chown(m.path("f"), 1234, 5678)
+    os.utime(m.path("f"), (1_600_000_000, 1_600_000_123.5))
+    os.setxattr(m.path("f"), "user.k", b"v")
+    assert m.state(m.path("f")) == "dirty"
+    st = os.stat(m.path("f"))  # the mount shows them at once
+    assert (st.st_mode & 0o7777, st.st_uid, st.st_gid, st.st_mtime) == \
+        (0o640, 1234, 5678, 1_600_000_123.5)
+    m.sync()
+    assert m.state(m.path("f")) == "clean"
+    puts = [t for meth, t, _ in reqlog.requests() if meth == "PUT"]
+    assert puts.count(target) == 2, "one CopyObject for all four changes"
+    h = s3.head_object(Bucket=bucket, Key="f")
+    meta = h["Metadata"]
+    assert int(meta["mode"]) == 0o100640
+    assert (meta["uid"], meta["gid"]) == ("1234", "5678")
+    assert float(meta["mtime"]) == 1_600_000_123.5
+    assert "user.k" in urllib.parse.unquote(meta["xattr"])
+    assert s3.get_object(Bucket=bucket, Key="f")["Body"].read() == b"data"
+    m.unmount()
+    m2 = mounter(bucket)
+    st = os.stat(m2.path("f"))
+    assert (st.st_mode & 0o7777, st.st_uid, st.st_gid, st.st_mtime) == \
+        (0o640, 1234, 5678, 1_600_000_123.5)
+    assert os.getxattr(m2.path("f"), "user.k") == b"v"
