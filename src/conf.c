@@ -27,6 +27,7 @@ void conf_init(struct r2fs_conf *c)
 	c->writeback_delay = 1.0;
 	c->upload_workers = 8;
 	c->multipart_threshold_mb = 64;
+	c->readahead_max_mb = 128;
 }
 
 void conf_release(struct r2fs_conf *c)
@@ -295,6 +296,11 @@ int conf_finish(struct r2fs_conf *c, char *err, size_t errlen)
 	if (c->upload_workers < 1 || c->upload_workers > 64) {
 		snprintf(err, errlen, "upload_workers must be between 1 and "
 			 "64");
+		return -EINVAL;
+	}
+	if (c->readahead_max_mb < 1 || c->readahead_max_mb > 16384) {
+		snprintf(err, errlen, "readahead_max must be between 1 and "
+			 "16384 (MiB)");
 		return -EINVAL;
 	}
 	if (c->multipart_threshold_mb < 5 || c->multipart_threshold_mb > 5000) {

@@ -39,6 +39,7 @@ struct r2fs_conf {
 	unsigned retries;
 	unsigned connect_timeout; /* seconds */
 	unsigned http_handles;
+	unsigned readahead_max_mb; /* read-ahead memory of the mount */
 	/* write-back */
 	double writeback_delay;   /* quiet period before an upload, s */
 	unsigned upload_workers;  /* parallel uploads */

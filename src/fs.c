@@ -37,14 +37,15 @@
 #include "log.h"
 #include "meta.h"
 #include "mime.h"
+#include "readahead.h"
 #include "stage.h"
 #include "store.h"
 #include "wbcache.h"
 
 #define FS_NAME_MAX 255
 #define FS_KEY_MAX 1024
-#define FS_RA_MIN (1u << 20)
-#define FS_RA_MAX (16u << 20)
+/* fetch threads of the read-ahead pool (readahead.h) */
+#define FS_RA_THREADS 8
 #define FS_LIST_PAGE 1000
 #define FS_DIR_CACHE_DIRS 512
 #define FS_ATTR_CACHE_MAX (256 * 1024)
@@ -58,6 +59,7 @@ struct fs {
 	const struct r2fs_conf *conf;
 	struct meta_defaults defaults;
 	struct wb *wb; /* the write-back journal; shares lock */
+	struct ra_pool *ra; /* read-ahead threads, from fs_start on */
 	struct attr_cache *ac; /* object metadata; protected by lock */
 	pthread_cond_t prefetch_done; /* nprefetch reached 0 */
 	/* names unlinked while open: their objects live until the last
@@ -72,13 +74,12 @@ struct fs_file {
 	struct inode *in; /* holds a ref */
 	bool writer;
 	char etag[128]; /* as seen at open: reads must match it */
-	/* read-ahead, protected by ra_lock */
+	/* reads from the bucket, made at the first one; under ra_lock */
 	pthread_mutex_t ra_lock;
-	char *ra_buf;
-	uint64_t ra_off;
-	size_t ra_len;
-	size_t window;
-	uint64_t next_off;
+	struct ra_stream *ra;
+	char *ra_key;               /* the key ra reads */
+	struct ra_stream **retired; /* earlier keys' (a rename): other */
+	size_t nretired;            /* threads may still read them */
 };
 
 struct fs_dir {
@@ -312,6 +313,11 @@ fail:
 
 int fs_start(struct fs *fs)
 {
+	/* threads only now: r2fs may have forked into the background */
+	fs->ra = ra_pool_new(fs->store, FS_RA_THREADS,
+			     (uint64_t)fs->conf->readahead_max_mb << 20);
+	if (!fs->ra)
+		return -ENOMEM;
 	return wb_start(fs->wb);
 }
 
@@ -344,6 +350,7 @@ void fs_free(struct fs *fs)
 		return;
 	/* stages still pending keep their files for the next mount */
 	inode_table_free(fs->inodes);
+	ra_pool_free(fs->ra); /* every handle is closed by now */
 	wb_free(fs->wb);
 	dir_cache_free(fs->dirs);
 	attr_cache_free(fs->ac);
@@ -1818,7 +1825,6 @@ static struct fs_file *file_new(struct fs *fs, struct inode *in, bool writer)
 	f->fs = fs;
 	f->in = in;
 	f->writer = writer;
-	f->window = FS_RA_MIN;
 	pthread_mutex_init(&f->ra_lock, NULL);
 	return f;
 }
@@ -1827,8 +1833,12 @@ static void file_free(struct fs_file *f)
 {
 	if (!f)
 		return;
+	ra_stream_free(f->ra);
+	while (f->nretired)
+		ra_stream_free(f->retired[--f->nretired]);
+	free(f->retired);
+	free(f->ra_key);
 	pthread_mutex_destroy(&f->ra_lock);
-	free(f->ra_buf);
 	free(f);
 }
 
@@ -1966,68 +1976,38 @@ out:
 	return rc;
 }
 
-/* Serve a read from the object through the handle's read-ahead buffer. */
+/* Serve a read from the object through the handle's read-ahead stream. */
 static ssize_t read_remote(struct fs_file *f, const char *key, uint64_t fsize,
 			   char *buf, size_t size, uint64_t off)
 {
-	struct fs *fs = f->fs;
-	size_t want, got = 0, n;
-	ssize_t rc;
+	struct ra_stream *ra;
 
 	pthread_mutex_lock(&f->ra_lock);
-	if (off >= fsize) {
-		rc = 0;
-		goto out;
-	}
-	if (size > fsize - off)
-		size = (size_t)(fsize - off);
-	if (f->ra_buf && off >= f->ra_off && off + size <= f->ra_off + f->ra_len)
-		goto copy;
-	/* sequential: grow the window; a seek starts small again */
-	if (off == f->next_off && f->window < FS_RA_MAX)
-		f->window *= 2;
-	else if (off != f->next_off)
-		f->window = FS_RA_MIN;
-	want = size > f->window ? size : f->window;
-	if (want > fsize - off)
-		want = (size_t)(fsize - off);
-	if (!f->ra_buf) {
-		f->ra_buf = malloc(FS_RA_MAX > size ? FS_RA_MAX : size);
-		if (!f->ra_buf) {
-			rc = -ENOMEM;
-			goto out;
-		}
-	} else if (want > FS_RA_MAX) {
-		char *nb = realloc(f->ra_buf, want);
+	if (f->ra && strcmp(f->ra_key, key)) {
+		/* renamed while open: read the object under its new key */
+		struct ra_stream **r = realloc(f->retired,
+					       (f->nretired + 1) * sizeof(*r));
 
-		if (!nb) {
-			rc = -ENOMEM;
-			goto out;
+		if (r) {
+			f->retired = r;
+			r[f->nretired++] = f->ra;
+			f->ra = NULL;
+			free(f->ra_key);
+			f->ra_key = NULL;
 		}
-		f->ra_buf = nb;
 	}
-	f->ra_len = 0;
-	rc = fs->store->ops->get_range(fs->store, key, off, want, f->etag,
-				       f->ra_buf, &got);
-	if (rc == -ESTALE) {
-		log_warn("%s changed while it was open; failing the read",
-			 key);
-		rc = -EIO;
+	if (!f->ra) {
+		free(f->ra_key);
+		f->ra_key = strdup(key);
+		f->ra = f->ra_key ? ra_stream_new(f->fs->ra, key, f->etag,
+						  fsize)
+				  : NULL;
 	}
-	if (rc)
-		goto out;
-	f->ra_off = off;
-	f->ra_len = got;
-copy:
-	n = (size_t)(f->ra_off + f->ra_len - off);
-	if (n > size)
-		n = size;
-	memcpy(buf, f->ra_buf + (off - f->ra_off), n);
-	f->next_off = off + n;
-	rc = (ssize_t)n;
-out:
+	ra = f->ra;
 	pthread_mutex_unlock(&f->ra_lock);
-	return rc;
+	if (!ra)
+		return -ENOMEM;
+	return ra_read(ra, buf, size, off);
 }
 
 ssize_t fs_read(struct fs_file *f, char *buf, size_t size, uint64_t off)

@@ -50,6 +50,7 @@ static const struct fuse_opt r2fs_opts[] = {
 	R2_OPT("writeback_delay=%lf", writeback_delay),
 	R2_OPT("upload_workers=%u", upload_workers),
 	R2_OPT("multipart_threshold=%u", multipart_threshold_mb),
+	R2_OPT("readahead_max=%u", readahead_max_mb),
 	R2_OPT("cache_min_free=%u", cache_min_free_mb),
 	{ "sync_upload", offsetof(struct r2fs_conf, sync_upload), 1 },
 	FUSE_OPT_END
@@ -114,6 +115,8 @@ static void usage(const char *prog)
 "    -o upload_workers=N    parallel uploads (default 8)\n"
 "    -o multipart_threshold=MIB  files larger than this go up in parts\n"
 "                           (default 64)\n"
+"    -o readahead_max=MIB   memory for reading ahead, all files together\n"
+"                           (default 128)\n"
 "    -o sync_upload         close() waits for the upload and returns its error\n"
 "    -o cache_min_free=MIB  free space kept on the cache disk: writes wait for\n"
 "                           uploads, then fail with ENOSPC (default: 5%% of the\n"

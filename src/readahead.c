@@ -1,0 +1,437 @@
+/*
+ * readahead.c - parallel ranged GETs ahead of sequential readers.
+ *
+ * One mutex (the pool's) protects the queue, the budget and every
+ * stream's segment list.  A segment is in one of three states:
+ *
+ *   QUEUED --(a fetch thread takes it)--> FETCHING --(GET done)--> DONE
+ *
+ * and belongs to its stream's list (ascending offsets, no overlaps) until
+ * it is consumed or dropped.  A dropped FETCHING segment leaves the list
+ * at once and is freed by its fetch thread; a stream is freed only when
+ * none of its segments is FETCHING, so the threads never see a freed
+ * stream.  Segments are freed when every byte was read once (concurrent
+ * FUSE reads of one file arrive out of order, so "behind the reader" is
+ * not a safe test), when far behind the reader, or on a seek.
+ */
+#include "readahead.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "log.h"
+#include "store.h"
+
+enum seg_state { SEG_QUEUED, SEG_FETCHING, SEG_DONE };
+
+struct ra_seg {
+	struct ra_stream *st;
+	uint64_t off;
+	size_t len;
+	char *buf;
+	size_t got;
+	size_t consumed;      /* bytes handed to readers */
+	unsigned pins;        /* readers waiting on it or copying from it */
+	int err;
+	enum seg_state state;
+	bool dropped;         /* off the list: free when the GET ends */
+	struct ra_seg *next;  /* the stream's list */
+	struct ra_seg *qnext; /* the pool's queue */
+};
+
+struct ra_stream {
+	struct ra_pool *p;
+	char *key;
+	char etag[128];
+	uint64_t size;
+	uint64_t next_off;  /* where the last read ended */
+	uint64_t ahead_end; /* end of the furthest segment */
+	uint64_t window;    /* 0: no read-ahead (after a seek) */
+	uint64_t grown_at;  /* where the window last grew */
+	struct ra_seg *segs;
+	unsigned fetching;
+};
+
+struct ra_pool {
+	struct store *s;
+	pthread_mutex_t lock;
+	pthread_cond_t work; /* queue not empty, or stopping */
+	pthread_cond_t done; /* a GET ended */
+	struct ra_seg *qhead, *qtail;
+	uint64_t budget, used;
+	bool stopping;
+	pthread_t *threads;
+	unsigned nthreads;
+};
+
+/* Segment buffers are mapped, not malloc'd: a freed one goes back to the
+ * system at once, so the daemon's RSS follows readahead_max (malloc keeps
+ * freed multi-MiB blocks around once its mmap threshold has grown). */
+static char *buf_alloc(size_t len)
+{
+	void *b = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return b == MAP_FAILED ? NULL : b;
+}
+
+static void seg_free(struct ra_pool *p, struct ra_seg *g)
+{
+	p->used -= g->len;
+	munmap(g->buf, g->len);
+	free(g);
+}
+
+static void queue_remove(struct ra_pool *p, struct ra_seg *g)
+{
+	struct ra_seg **pp, *prev = NULL;
+
+	for (pp = &p->qhead; *pp; prev = *pp, pp = &(*pp)->qnext) {
+		if (*pp == g) {
+			*pp = g->qnext;
+			if (p->qtail == g)
+				p->qtail = prev;
+			return;
+		}
+	}
+}
+
+/* Take g off its stream's list (pp points at it) and let it go. */
+static void seg_drop(struct ra_pool *p, struct ra_seg **pp)
+{
+	struct ra_seg *g = *pp;
+
+	*pp = g->next;
+	if (g->state == SEG_FETCHING || g->pins) {
+		/* its GET or a reader still needs it (a queued one then
+		 * stays queued: its reader waits for it) */
+		g->dropped = true;
+		return;
+	}
+	if (g->state == SEG_QUEUED)
+		queue_remove(p, g);
+	seg_free(p, g);
+}
+
+static void *fetcher(void *arg)
+{
+	struct ra_pool *p = arg;
+	struct ra_seg *g;
+	struct ra_stream *st;
+	size_t got;
+	int rc;
+
+	pthread_mutex_lock(&p->lock);
+	while (!p->stopping) {
+		g = p->qhead;
+		if (!g) {
+			pthread_cond_wait(&p->work, &p->lock);
+			continue;
+		}
+		p->qhead = g->qnext;
+		if (!p->qhead)
+			p->qtail = NULL;
+		g->state = SEG_FETCHING;
+		st = g->st;
+		st->fetching++;
+		pthread_mutex_unlock(&p->lock);
+		got = 0;
+		rc = p->s->ops->get_range(p->s, st->key, g->off, g->len,
+					  st->etag[0] ? st->etag : NULL,
+					  g->buf, &got);
+		pthread_mutex_lock(&p->lock);
+		g->err = rc;
+		g->got = got;
+		g->state = SEG_DONE;
+		st->fetching--;
+		if (g->dropped && !g->pins)
+			seg_free(p, g);
+		pthread_cond_broadcast(&p->done);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+struct ra_pool *ra_pool_new(struct store *s, unsigned threads,
+			    uint64_t budget)
+{
+	struct ra_pool *p = calloc(1, sizeof(*p));
+	unsigned i;
+
+	if (!p)
+		return NULL;
+	p->s = s;
+	p->budget = budget;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->work, NULL);
+	pthread_cond_init(&p->done, NULL);
+	p->threads = calloc(threads ? threads : 1, sizeof(*p->threads));
+	if (!p->threads) {
+		ra_pool_free(p);
+		return NULL;
+	}
+	for (i = 0; i < (threads ? threads : 1); i++) {
+		if (pthread_create(&p->threads[i], NULL, fetcher, p))
+			break;
+		p->nthreads++;
+	}
+	if (!p->nthreads) {
+		ra_pool_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+void ra_pool_free(struct ra_pool *p)
+{
+	unsigned i;
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stopping = true;
+	pthread_cond_broadcast(&p->work);
+	pthread_mutex_unlock(&p->lock);
+	for (i = 0; i < p->nthreads; i++)
+		pthread_join(p->threads[i], NULL);
+	free(p->threads);
+	pthread_cond_destroy(&p->done);
+	pthread_cond_destroy(&p->work);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
+uint64_t ra_pool_in_use(struct ra_pool *p)
+{
+	uint64_t used;
+
+	pthread_mutex_lock(&p->lock);
+	used = p->used;
+	pthread_mutex_unlock(&p->lock);
+	return used;
+}
+
+struct ra_stream *ra_stream_new(struct ra_pool *p, const char *key,
+				const char *etag, uint64_t size)
+{
+	struct ra_stream *st = calloc(1, sizeof(*st));
+
+	if (!st)
+		return NULL;
+	st->key = strdup(key);
+	if (!st->key) {
+		free(st);
+		return NULL;
+	}
+	if (etag)
+		snprintf(st->etag, sizeof(st->etag), "%s", etag);
+	st->p = p;
+	st->size = size;
+	st->window = RA_WINDOW_MIN;
+	return st;
+}
+
+void ra_stream_free(struct ra_stream *st)
+{
+	struct ra_pool *p;
+
+	if (!st)
+		return;
+	p = st->p;
+	pthread_mutex_lock(&p->lock);
+	while (st->segs)
+		seg_drop(p, &st->segs);
+	while (st->fetching)
+		pthread_cond_wait(&p->done, &p->lock);
+	pthread_mutex_unlock(&p->lock);
+	free(st->key);
+	free(st);
+}
+
+/* The segment holding byte off, or NULL.  Locked. */
+static struct ra_seg *seg_at(struct ra_stream *st, uint64_t off)
+{
+	struct ra_seg *g;
+
+	for (g = st->segs; g && g->off <= off; g = g->next)
+		if (off < g->off + g->len)
+			return g;
+	return NULL;
+}
+
+/* Queue a GET of [off, off + len).  forced: even over the budget (the
+ * reader needs it now).  false when not made.  Locked. */
+static bool seg_add(struct ra_stream *st, uint64_t off, uint64_t len,
+		    bool forced)
+{
+	struct ra_pool *p = st->p;
+	struct ra_seg *g, **pp;
+
+	if (!forced && p->used + len > p->budget)
+		return false;
+	g = calloc(1, sizeof(*g));
+	if (g)
+		g->buf = buf_alloc((size_t)len);
+	if (!g || !g->buf) {
+		free(g);
+		return false;
+	}
+	g->st = st;
+	g->off = off;
+	g->len = (size_t)len;
+	p->used += len;
+	for (pp = &st->segs; *pp && (*pp)->off < off; pp = &(*pp)->next)
+		;
+	g->next = *pp;
+	*pp = g;
+	if (p->qtail)
+		p->qtail->qnext = g;
+	else
+		p->qhead = g;
+	p->qtail = g;
+	if (off + len > st->ahead_end)
+		st->ahead_end = off + len;
+	pthread_cond_signal(&p->work);
+	return true;
+}
+
+/* Segments for the bytes of [off, end) that none covers yet.  Locked. */
+static int cover(struct ra_stream *st, uint64_t off, uint64_t end,
+		 uint64_t seg, bool forced)
+{
+	struct ra_seg *g;
+	uint64_t hole_end, len;
+
+	while (off < end) {
+		g = seg_at(st, off);
+		if (g) {
+			off = g->off + g->len;
+			continue;
+		}
+		/* up to the next segment, the end, or one segment's size */
+		hole_end = end;
+		for (g = st->segs; g; g = g->next)
+			if (g->off > off && g->off < hole_end)
+				hole_end = g->off;
+		len = hole_end - off < seg ? hole_end - off : seg;
+		if (!seg_add(st, off, len, forced))
+			return forced ? -ENOMEM : 0;
+		off += len;
+	}
+	return 0;
+}
+
+/* Free what every reader is done with: read entirely, or far behind. */
+static void trim(struct ra_stream *st, uint64_t off)
+{
+	struct ra_seg **pp = &st->segs;
+
+	while (*pp) {
+		struct ra_seg *g = *pp;
+
+		if ((g->state == SEG_DONE &&
+		     (g->consumed >= g->len || g->err)) ||
+		    g->off + g->len + RA_WINDOW_MAX <= off)
+			seg_drop(st->p, pp);
+		else
+			pp = &g->next;
+	}
+}
+
+ssize_t ra_read(struct ra_stream *st, char *buf, size_t size, uint64_t off)
+{
+	struct ra_pool *p = st->p;
+	uint64_t end, seg, ahead;
+	struct ra_seg *g;
+	size_t done = 0, in, n;
+	bool near;
+	int rc = 0;
+
+	if (off >= st->size)
+		return 0;
+	if (size > st->size - off)
+		size = (size_t)(st->size - off);
+	end = off + size;
+	pthread_mutex_lock(&p->lock);
+	/* FUSE sends a sequential reader's requests out of order at times:
+	 * anything within a window of the last end, or already fetched,
+	 * counts as sequential */
+	near = seg_at(st, off) ||
+	       (off + RA_WINDOW_MIN >= st->next_off &&
+		off <= st->next_off + (st->window > RA_WINDOW_MIN
+					       ? st->window : RA_WINDOW_MIN));
+	if (!near) {
+		/* a seek: drop the read-ahead, fetch just this */
+		while (st->segs)
+			seg_drop(p, &st->segs);
+		st->ahead_end = 0;
+		st->window = 0;
+	} else if (!st->window) {
+		st->window = RA_WINDOW_MIN;
+		st->grown_at = off;
+	} else if (end >= st->grown_at + st->window &&
+		   st->window < RA_WINDOW_MAX) {
+		/* a whole window read in order: double it */
+		st->window *= 2;
+		st->grown_at = end;
+	}
+	seg = st->window / 4;
+	if (seg < RA_WINDOW_MIN)
+		seg = RA_WINDOW_MIN;
+	if (seg > RA_SEGMENT_MAX)
+		seg = RA_SEGMENT_MAX;
+	/* what this read needs, whatever the budget ... */
+	rc = cover(st, off, end, st->window ? seg : size, true);
+	/* ... and the window beyond it, in whole segments (a GET costs the
+	 * same for 16 MiB as for 128 KiB), within the budget */
+	if (!rc && st->window) {
+		uint64_t from = st->ahead_end > end ? st->ahead_end : end;
+
+		ahead = end + st->window;
+		if (ahead >= st->size)
+			ahead = st->size;
+		else if (ahead > from)
+			ahead = from + (ahead - from) / seg * seg;
+		if (ahead > from)
+			cover(st, from, ahead, seg, false);
+	}
+	while (!rc && done < size) {
+		g = seg_at(st, off + done);
+		if (!g) {
+			rc = cover(st, off + done, end, size, true);
+			continue;
+		}
+		g->pins++; /* a concurrent seek may drop it meanwhile */
+		while (g->state != SEG_DONE)
+			pthread_cond_wait(&p->done, &p->lock);
+		in = (size_t)(off + done - g->off);
+		if (g->err) {
+			rc = g->err;
+		} else if (in >= g->got) {
+			rc = -EIO; /* shorter than the size it had */
+		} else {
+			n = g->got - in < size - done ? g->got - in
+						      : size - done;
+			memcpy(buf + done, g->buf + in, n);
+			g->consumed += n;
+			done += n;
+		}
+		if (--g->pins == 0 && g->dropped)
+			seg_free(p, g);
+	}
+	if (done)
+		st->next_off = off + done;
+	trim(st, off + done);
+	pthread_mutex_unlock(&p->lock);
+	if (rc == -ESTALE) {
+		log_warn("%s changed while it was open; failing the read",
+			 st->key);
+		rc = -EIO;
+	}
+	return rc ? rc : (ssize_t)done;
+}
