@@ -196,6 +196,41 @@ static const char *base_of(const char *path)
 	return slash ? slash + 1 : path;
 }
 
+/* Strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF. */
+static bool utf8_valid(const unsigned char *s)
+{
+	unsigned need;
+	uint32_t c, min;
+
+	while (*s) {
+		if (*s < 0x80) {
+			s++;
+			continue;
+		}
+		if ((*s & 0xe0) == 0xc0) {
+			need = 1, c = *s & 0x1f, min = 0x80;
+		} else if ((*s & 0xf0) == 0xe0) {
+			need = 2, c = *s & 0x0f, min = 0x800;
+		} else if ((*s & 0xf8) == 0xf0) {
+			need = 3, c = *s & 0x07, min = 0x10000;
+		} else {
+			return false;
+		}
+		for (s++; need; need--, s++) {
+			if ((*s & 0xc0) != 0x80)
+				return false;
+			c = c << 6 | (*s & 0x3f);
+		}
+		if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Can name become part of a key?  Object keys are UTF-8 (S3 and R2 refuse
+ * other bytes), at most FS_KEY_MAX long.
+ */
 static int check_name(const struct fs *fs, const char *parent_path,
 		      const char *name)
 {
@@ -203,6 +238,8 @@ static int check_name(const struct fs *fs, const char *parent_path,
 
 	if (strlen(name) > FS_NAME_MAX)
 		return -ENAMETOOLONG;
+	if (!utf8_valid((const unsigned char *)name))
+		return -EILSEQ;
 	/* +2: the separating '/' and a directory marker's trailing '/' */
 	if (plen + strlen(parent_path) + strlen(name) + 2 > FS_KEY_MAX)
 		return -ENAMETOOLONG;
@@ -576,6 +613,8 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name,
 		goto out;
 	}
 	rc = check_name(fs, p->path, name);
+	if (rc == -EILSEQ)
+		rc = -ENOENT; /* no key can have this name */
 	if (rc)
 		goto out;
 	path = child_path(p->path, name);

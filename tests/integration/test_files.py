@@ -3,6 +3,7 @@
 import errno
 import os
 import stat
+import subprocess
 import time
 
 import pytest
@@ -215,3 +216,47 @@ def test_unlinked_open_file_readable_until_close(mnt, s3):
     while "Contents" in s3.list_objects_v2(Bucket=mnt.bucket):
         assert time.time() < deadline, "deleted at the last close"
         time.sleep(0.1)
+
+
+def test_hostile_keys_are_hidden_and_never_escape(mnt, s3, tmp_path):
+    """Keys other S3 clients can write but no file name can be: "." and
+    ".." components, empty components.  They are not listed, never
+    resolve outside the mount, and the daemon stays up."""
+    outside = tmp_path / "escape"
+    hostile = ["../escape", "./dot", "a/../escape", "a/./b", "a//c",
+               "a/.", "b/..", "..", "."]
+    for k in hostile:
+        s3.put_object(Bucket=mnt.bucket, Key=k, Body=b"hostile")
+    s3.put_object(Bucket=mnt.bucket, Key="a/ok", Body=b"fine")
+    from conftest import list_keys
+    stored = set(list_keys(s3, mnt.bucket))
+    assert len(stored & set(hostile)) >= 5  # the server kept them
+    top = sorted(os.listdir(mnt.dir))
+    assert top == ["a", "b"]  # (b: a prefix only)
+    assert os.listdir(mnt.path("a")) == ["ok"]
+    assert os.listdir(mnt.path("b")) == []
+    with open(mnt.path("a", "ok"), "rb") as f:
+        assert f.read() == b"fine"
+    # ".." is the kernel's: it leads to the parent, never to a key
+    assert os.path.samefile(mnt.path("a", ".."), mnt.dir)
+    assert not outside.exists()
+    out = subprocess.run(["find", mnt.dir], check=True, capture_output=True,
+                         text=True).stdout.split("\n")
+    assert sorted(p for p in out if p) == sorted(
+        [mnt.dir, mnt.path("a"), mnt.path("a", "ok"), mnt.path("b")])
+    # a name that is not UTF-8 can be no key (S3 and R2 refuse them): a
+    # clean EILSEQ at once, not an upload failing forever; an overlong
+    # "/" and a surrogate are not UTF-8 either
+    for bad in (b"\xff\xfe-not-utf8", b"over\xc0\xaflong",
+                b"sur\xed\xa0\x80rogate"):
+        raw = os.fsencode(mnt.dir) + b"/" + bad
+        for make in (lambda: open(raw, "wb"), lambda: os.mkdir(raw),
+                     lambda: os.symlink("x", raw),
+                     lambda: os.rename(mnt.path("a", "ok"), raw)):
+            with pytest.raises(OSError) as e:
+                make()
+            assert e.value.errno == errno.EILSEQ, bad
+        assert not os.path.exists(raw)  # lookup: simply not there
+    mnt.sync()
+    assert mnt.state(mnt.path("a", "ok")) == "clean"
+    assert os.statvfs(mnt.dir).f_namemax == 255  # still mounted
