@@ -496,6 +496,28 @@ out:
 	return rc;
 }
 
+/*
+ * A GET of key: of len bytes at off when range is given (its buffer), and
+ * only of the version with ETag if_match (NULL or "": any), sent quoted
+ * as HTTP wants it (cond: its buffer).
+ */
+static void get_call_init(struct s3_call *c, const char *key, uint64_t off,
+			  uint64_t len, const char *if_match, char range[64],
+			  char cond[140])
+{
+	call_init(c, "GET", key);
+	if (range) {
+		snprintf(range, 64, "bytes=%llu-%llu",
+			 (unsigned long long)off,
+			 (unsigned long long)(off + len - 1));
+		call_add(c, "range", range);
+	}
+	if (if_match && if_match[0]) {
+		snprintf(cond, 140, "\"%s\"", if_match);
+		call_add(c, "if-match", cond);
+	}
+}
+
 static int s3_get_range(struct store *st, const char *key, uint64_t off,
 			size_t len, const char *if_match, void *buf,
 			size_t *got)
@@ -503,19 +525,13 @@ static int s3_get_range(struct store *st, const char *key, uint64_t off,
 	struct s3_store *s = to_s3(st);
 	struct http_response resp;
 	struct s3_call c;
-	char range[64];
+	char range[64], cond[140];
 	int rc;
 
 	*got = 0;
 	if (len == 0)
 		return 0;
-	call_init(&c, "GET", key);
-	snprintf(range, sizeof(range), "bytes=%llu-%llu",
-		 (unsigned long long)off,
-		 (unsigned long long)(off + len - 1));
-	call_add(&c, "range", range);
-	if (if_match && if_match[0])
-		call_add(&c, "if-match", if_match);
+	get_call_init(&c, key, off, len, if_match, range, cond);
 	http_response_init(&resp, HTTP_SINK_MEMORY);
 	resp.mem = buf;
 	resp.mem_cap = len;
@@ -543,18 +559,12 @@ static int s3_get_range_to_fd(struct store *st, const char *key,
 	struct s3_store *s = to_s3(st);
 	struct http_response resp;
 	struct s3_call c;
-	char range[64];
+	char range[64], cond[140];
 	int rc;
 
 	if (len == 0)
 		return 0;
-	call_init(&c, "GET", key);
-	snprintf(range, sizeof(range), "bytes=%llu-%llu",
-		 (unsigned long long)off,
-		 (unsigned long long)(off + len - 1));
-	call_add(&c, "range", range);
-	if (if_match && if_match[0])
-		call_add(&c, "if-match", if_match);
+	get_call_init(&c, key, off, len, if_match, range, cond);
 	http_response_init(&resp, HTTP_SINK_FD);
 	resp.fd = fd;
 	resp.fd_off = (off_t)off;
@@ -583,11 +593,10 @@ static int s3_get_to_fd(struct store *st, const char *key,
 	struct s3_store *s = to_s3(st);
 	struct http_response resp;
 	struct s3_call c;
+	char cond[140];
 	int rc;
 
-	call_init(&c, "GET", key);
-	if (if_match && if_match[0])
-		call_add(&c, "if-match", if_match);
+	get_call_init(&c, key, 0, 0, if_match, NULL, cond);
 	http_response_init(&resp, HTTP_SINK_FD);
 	resp.fd = fd;
 	resp.fd_off = 0;
