@@ -378,7 +378,11 @@ static int map_curl_error(CURLcode cc)
 	case CURLE_OPERATION_TIMEDOUT:
 		return -ETIMEDOUT;
 	case CURLE_OUT_OF_MEMORY:
-		return -ENOMEM;
+		/* libcurl says so of an answer whose header lines exceed its
+		 * limit (100 KiB; CURLE_TOO_LARGE from curl 8.6): a garbled
+		 * answer that a retry may get right, and never an ENOMEM to
+		 * hand to the caller */
+		return -ECONNRESET;
 	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CERTPROBLEM:

@@ -24,6 +24,13 @@ from `kinds` instead of a clean pass-through:
                   then only part of the body, then the connection is
                   closed; answers without a body get reset_after instead
 
+Kinds that mangle an answer's headers (not in the default mix; pass
+kinds=HEADER_KINDS):
+
+  huge_header     the answer carries an extra 1 MiB header line
+  many_headers    ... or 20,000 extra small header lines
+  no_etag         the answer's ETag header is left out
+
 Connections are kept alive the way HTTP/1.1 says: one upstream connection
 per client connection, reopened when the server closes it, closed after an
 answer with "Connection: close" or a body delimited by closing.  Bodies
@@ -46,6 +53,7 @@ import time
 
 KINDS = ("500", "503", "429", "reset_before", "reset_after", "stall",
          "truncate")
+HEADER_KINDS = ("huge_header", "many_headers", "no_etag")
 CHUNK = 256 * 1024
 MAX_HEADER = 64 * 1024
 LOG_MAX = 200000
@@ -169,6 +177,20 @@ def reset(sock):
         pass
 
 
+def mangle_head(raw, kind):
+    """An answer's header block with kind's damage done."""
+    lines = raw.split(b"\r\n")
+    assert lines[-2:] == [b"", b""]
+    head = lines[:-2]
+    if kind == "no_etag":
+        head = [l for l in head if not l.lower().startswith(b"etag:")]
+    elif kind == "huge_header":
+        head.append(b"x-huge: " + b"h" * (1 << 20))
+    else:
+        head += [b"x-many-%d: v" % i for i in range(20000)]
+    return b"\r\n".join(head + [b"", b""])
+
+
 def error_answer(status, retry_after):
     reason = {500: "Internal Server Error", 503: "Service Unavailable",
               429: "Too Many Requests"}[status]
@@ -195,7 +217,7 @@ class FaultProxy:
         self.stall_seconds = stall_seconds
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
-        self.counts = {k: 0 for k in ("ok",) + KINDS}
+        self.counts = {k: 0 for k in ("ok",) + KINDS + HEADER_KINDS}
         self.log = []
         self.errors = []  # proxy-side protocol problems (should stay empty)
         self.conns = set()
@@ -397,6 +419,8 @@ class FaultProxy:
             else:
                 reset(c)
             return None
+        if kind in HEADER_KINDS:
+            raw = mangle_head(raw, kind)
         c.sendall(raw)
         for piece in frames:
             c.sendall(piece)

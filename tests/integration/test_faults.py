@@ -22,7 +22,7 @@ import time
 import pytest
 
 from conftest import sized
-from faultproxy import FaultProxy
+from faultproxy import HEADER_KINDS, FaultProxy
 
 RATE = 0.05
 BIG_MIB = int(os.environ.get("FAULTS_BIG_MIB", sized(1024, 256)))
@@ -238,3 +238,32 @@ def test_random_reads_at_5pct_faults(mounter, bucket, s3, proxy):
           f"log: {logged_problems(m)}")
     assert (wrong, short) == (0, 0)
     assert proxy.faults() > 0
+
+
+@pytest.mark.parametrize("kind", HEADER_KINDS)
+def test_mangled_answer_headers(mounter, bucket, s3, proxy, tmp_path, kind):
+    """Answers with a 1 MiB header, 20,000 headers, or no ETag, on 30% of
+    the requests: no crash, no wrong byte; what failed is retried."""
+    src = tmp_path / "src"
+    files = make_small_tree(str(src), 60, seed=5)
+    proxy.kinds = (kind,)
+    m = faulty_mount(mounter, bucket, proxy, opts=["writeback_delay=0"])
+    # what may be logged: uploads failing for good when every retry met
+    # a mangled answer (retried later by the journal)
+    m.expect_log = ["upload of", "could not be uploaded"]
+    proxy.rate = 0.3
+    p = subprocess.run(["cp", "-r", str(src), m.path("t")],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    proxy.rate = 0.0
+    sync_until_clean(m, deadline_s=300)
+    assert proxy.counts[kind] > 0
+    bad = [rel for rel, sha in files.items()
+           if bucket_sha256(s3, bucket, "t/" + rel) != sha]
+    assert bad == []
+    proxy.rate = 0.3
+    wrong = [rel for rel, sha in sorted(files.items())
+             if read_sha256(m.path("t", rel)) not in (sha, None)]
+    assert wrong == []
+    proxy.rate = 0.0
+    assert os.statvfs(m.dir).f_namemax == 255  # the daemon is up
