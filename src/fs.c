@@ -66,6 +66,14 @@ struct fs {
 	 * close but must not be seen; protected by lock */
 	char **doomed;
 	size_t ndoomed;
+	/* files uploaded lately, oldest first: a LIST sent before such an
+	 * upload ended does not show the file, so a listing built from it
+	 * adds them (add_local_children) */
+	struct recent_upload {
+		char *path;
+		double at; /* monotonic */
+	} *recent;
+	size_t nrecent;
 	unsigned nprefetch; /* background HEAD threads; protected by lock */
 };
 
@@ -257,6 +265,35 @@ static void fill_attr(const struct inode *in, struct stat *st)
 	}
 }
 
+#define FS_RECENT_MAX 4096
+#define FS_RECENT_KEEP 300.0 /* seconds: longer than any LIST takes */
+
+/* Remember that path was just uploaded.  Locked. */
+static void note_upload(struct fs *fs, const char *path)
+{
+	double now = now_mono();
+	size_t drop = 0;
+	struct recent_upload *r;
+
+	while (drop < fs->nrecent &&
+	       (fs->recent[drop].at + FS_RECENT_KEEP < now ||
+		fs->nrecent - drop >= FS_RECENT_MAX))
+		free(fs->recent[drop++].path);
+	if (drop) {
+		fs->nrecent -= drop;
+		memmove(fs->recent, fs->recent + drop,
+			fs->nrecent * sizeof(*fs->recent));
+	}
+	r = realloc(fs->recent, (fs->nrecent + 1) * sizeof(*r));
+	if (!r)
+		return;
+	fs->recent = r;
+	r[fs->nrecent].path = strdup(path);
+	r[fs->nrecent].at = now;
+	if (r[fs->nrecent].path)
+		fs->nrecent++;
+}
+
 /* The journal uploaded in: its attributes and listings follow.  Locked. */
 static void on_uploaded(void *arg, struct inode *in, const char *etag,
 			uint64_t size, const char *conflict)
@@ -280,6 +317,7 @@ static void on_uploaded(void *arg, struct inode *in, const char *etag,
 	in->attr.st_blocks = (blkcnt_t)((size + 511) / 512);
 	in->has_meta = true;
 	in->attr_expires = now_mono() + fs->conf->stat_timeout;
+	note_upload(fs, in->path);
 	/* our own upload: the next listing's validators differ anyway */
 	attr_cache_forget(fs->ac, in->path);
 	dir_cache_upsert(fs->dirs, parent_of(in->path, dir, sizeof(dir)),
@@ -394,6 +432,9 @@ void fs_free(struct fs *fs)
 	while (fs->ndoomed)
 		free(fs->doomed[--fs->ndoomed]);
 	free(fs->doomed);
+	while (fs->nrecent)
+		free(fs->recent[--fs->nrecent].path);
+	free(fs->recent);
 	pthread_cond_destroy(&fs->prefetch_done);
 	pthread_mutex_destroy(&fs->lock);
 	free(fs);
@@ -2284,7 +2325,8 @@ struct local_scan {
 	size_t dlen;
 };
 
-/* A pending file below the listed directory: itself or its top dir. */
+/* A pending (or just uploaded) file below the listed directory: itself or
+ * its top dir. */
 static void add_pending(void *arg, struct inode *in)
 {
 	struct local_scan *ls = arg;
@@ -2305,7 +2347,8 @@ static void add_pending(void *arg, struct inode *in)
 	if (dir_listing_find(ls->l, name))
 		return;
 	dir_listing_add(ls->l, name, slash ? S_IFDIR : S_IFREG,
-			slash || !in->stage ? 0 : in->stage->size,
+			slash ? 0 : in->stage ? in->stage->size
+					      : (uint64_t)in->attr.st_size,
 			in->attr.st_mtim.tv_sec, NULL);
 	dir_listing_finish(ls->l);
 }
@@ -2348,6 +2391,13 @@ static void add_local_children(struct fs *fs, struct dir_listing *fresh,
 		}
 	}
 	wb_for_each_pending(fs->wb, add_pending, &ls);
+	/* uploaded after the LIST was sent: it may have missed them */
+	for (i = fs->nrecent; i > 0 && fs->recent[i - 1].at >= fresh->fetched;
+	     i--) {
+		in = inode_find_path(fs->inodes, fs->recent[i - 1].path);
+		if (in && !is_doomed(fs, in->path))
+			add_pending(&ls, in);
+	}
 	for (i = 0; old && i < old->n; i++) {
 		if (dir_listing_find(fresh, old->e[i].name))
 			continue;

@@ -439,3 +439,33 @@ def test_metadata_changes_of_an_uploaded_file_fold_into_one_copy(
     assert (st.st_mode & 0o7777, st.st_uid, st.st_gid, st.st_mtime) == \
         (0o640, 1234, 5678, 1_600_000_123.5)
     assert os.getxattr(m2.path("f"), "user.k") == b"v"
+
+
+def test_listing_sent_before_an_upload_ended_still_shows_the_file(
+        mounter, bucket, s3env):
+    """A LIST answered before a pending file's upload ended does not
+    show the file; a listing built from it must, all the same."""
+    import threading
+    from faultproxy import FaultProxy
+    host, port = s3env["S3_ENDPOINT"].rsplit("/", 1)[1].split(":")
+    proxy = FaultProxy(host, int(port), rate=0.0, kinds=("stall",),
+                       stall_seconds=(2.0, 2.0),
+                       match=lambda m, t: m == "GET" and "list-type" in t)
+    try:
+        m = mounter(bucket, endpoint=proxy.endpoint,
+                    opts=["writeback_delay=60", "dir_timeout=0"])
+        with open(m.path("late.txt"), "wb") as f:
+            f.write(b"late")
+        proxy.rate = 1.0  # every LIST answer now comes 2 s late
+        got = {}
+        t = threading.Thread(
+            target=lambda: got.setdefault("ls", os.listdir(m.dir)))
+        t.start()
+        time.sleep(0.5)  # the LIST is answered (without late.txt) ...
+        m.sync()         # ... then the upload ends ...
+        t.join()         # ... then the answer arrives
+        assert proxy.counts["stall"] >= 1
+        assert got["ls"] == ["late.txt"]
+    finally:
+        proxy.rate = 0.0
+        proxy.close()
