@@ -21,6 +21,9 @@
 #include <curl/curl.h>
 
 #define HTTP_ERR_BODY_MAX (64 * 1024)
+/* An S3 answer has a few dozen header lines (user metadata included);
+ * one with more is garbled or hostile, and is not stored line by line. */
+#define HTTP_MAX_HEADERS 512
 
 struct http_pool {
 	pthread_mutex_t lock;
@@ -204,10 +207,19 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *arg)
 	while (end > v && (end[-1] == '\r' || end[-1] == '\n' ||
 			   end[-1] == ' ' || end[-1] == '\t'))
 		end--;
-	h = realloc(resp->headers, (resp->nheaders + 1) * sizeof(*h));
-	if (!h)
+	if (resp->nheaders >= HTTP_MAX_HEADERS) {
+		x->err = -ECONNRESET; /* a garbled answer: retried */
 		return 0;
-	resp->headers = h;
+	}
+	if ((resp->nheaders & (resp->nheaders - 1)) == 0) {
+		/* 0, 1, 2, 4, ...: double, not one more per line */
+		h = realloc(resp->headers, (resp->nheaders ? 2 * resp->nheaders
+							   : 16) *
+						   sizeof(*h));
+		if (!h)
+			return 0;
+		resp->headers = h;
+	}
 	h = &resp->headers[resp->nheaders];
 	h->name = strndup(data, nlen);
 	h->value = strndup(v, (size_t)(end - v));
