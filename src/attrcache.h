@@ -1,18 +1,28 @@
 /*
- * attrcache.h - metadata of objects, remembered by path and validated by
- * (ETag, Last-Modified).
+ * attrcache.h - metadata of objects (mode, owner, mtime from x-amz-meta-*),
+ * remembered by path, fetched once, and fetched ahead for listed
+ * directories.
  *
- * A listing gives size, ETag and Last-Modified but not the x-amz-meta-*
- * headers (mode, owner, mtime); those need a HEAD per object.  The cache
- * keeps each HEAD's result for as long as a later listing shows the same
- * ETag and Last-Modified (a metadata change by CopyObject changes
- * Last-Modified), so a directory is HEADed once, not at every listing.
+ * A listing gives size, ETag and Last-Modified but not the metadata
+ * headers; those need a HEAD per object.  The cache keeps each HEAD's
+ * result for as long as a later listing shows the same ETag and
+ * Last-Modified (a metadata change by CopyObject changes Last-Modified),
+ * or for ttl seconds where no listing vouches for it.
  *
- * Each path is fetched by one thread at a time: attr_cache_claim() either
- * returns a valid entry, waits for a fetch in flight, or makes the caller
- * the fetcher.  Bounded: the oldest entries go first.
+ * Each path is fetched by one thread at a time: attr_cache_get() returns a
+ * valid entry, waits for the fetch in flight, or fetches itself.  A pool of
+ * prefetch threads HEADs freshly listed entries in listing order, page by
+ * page as the LIST answers arrive, so an "ls -l" or rsync that follows
+ * finds them ready and no path is ever HEADed twice at once.
  *
- * Locking: all calls expect the fs lock held (claim may wait on it).
+ * Files and directories are kept apart ("a/b" and the marker "a/b/"), as
+ * a bucket may hold both.  Bounded: at most max entries (oldest first
+ * out; never one being fetched) and at most max/2 entries queued for
+ * prefetching (more are not queued: a lookup then fetches its own).
+ *
+ * Locking: the cache shares the fs lock given to attr_cache_new(); every
+ * call but new/start/stop/free expects it held.  The fetch callback runs
+ * without it.
  */
 #ifndef R2FS_ATTRCACHE_H
 #define R2FS_ATTRCACHE_H
@@ -20,37 +30,102 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <time.h>
 
-struct attr_cache;
+#include "meta.h"
 
-struct attr_cache *attr_cache_new(pthread_mutex_t *lock, size_t max);
-void attr_cache_free(struct attr_cache *ac);
+#define AC_ETAG_MAX 128 /* as struct store_object */
 
-enum attr_claim {
-	AC_VALID,   /* *st filled from the cache */
-	AC_FETCH,   /* the caller must fetch and then fill or abandon */
-	AC_BUSY,    /* (no-wait claims only) another thread is fetching */
+/* What one HEAD told about an object. */
+struct attr_meta {
+	struct stat st;   /* with the type: S_IFREG, S_IFLNK or S_IFDIR */
+	char etag[AC_ETAG_MAX]; /* files; "" for directories */
+	time_t lastmod;         /* files; 0 for directories */
+	double fetched;         /* when it was fetched (monotonic s); set
+				   by the cache */
 };
 
 /*
- * Look up path with the validators a listing showed (etag may be NULL:
- * any cached entry younger than ttl seconds is valid).  With wait, a
- * fetch in flight is waited for.
+ * Fetch path's metadata from the store: HEAD of the file (type S_IFREG)
+ * or of the directory marker (S_IFDIR; an implied directory without one
+ * gets defaults with listed_mtime).  Called without the lock; 0 or a
+ * negative errno (-ENOENT: the file is gone).
  */
-enum attr_claim attr_cache_claim(struct attr_cache *ac, const char *path,
-				 const char *etag, time_t lastmod,
-				 double now, double ttl, bool wait,
-				 struct stat *st);
+typedef int (*attr_fetch_fn)(void *arg, const char *path, mode_t type,
+			     time_t listed_mtime, struct attr_meta *out);
 
-/* The fetcher's result: st (with metadata) valid for etag/lastmod. */
-void attr_cache_fill(struct attr_cache *ac, const char *path,
-		     const char *etag, time_t lastmod, double now,
-		     const struct stat *st);
-/* The fetch failed: forget the claim (waiters fetch themselves). */
-void attr_cache_abandon(struct attr_cache *ac, const char *path);
-/* Our own change: drop what we knew. */
+struct attr_cache;
+
+struct attr_cache *attr_cache_new(pthread_mutex_t *lock, size_t max,
+				  attr_fetch_fn fetch, void *fetch_arg);
+/* Start the prefetch threads (not locked).  0 or -errno. */
+int attr_cache_start(struct attr_cache *ac, unsigned threads);
+/* Drop queued prefetches and join the threads (not locked). */
+void attr_cache_stop(struct attr_cache *ac);
+void attr_cache_free(struct attr_cache *ac);
+
+/* Which entry is wanted, and what vouches for it. */
+struct attr_want {
+	const char *path;  /* "a/b" */
+	mode_t type;       /* S_IFREG (also symlinks) or S_IFDIR */
+	const char *etag;  /* a listing's: valid while it matches; NULL:
+			      valid for ttl seconds after its fetch */
+	time_t lastmod;    /* the listing's Last-Modified (with etag), or
+			      the directory's mtime to use if unmarked */
+	double ttl;
+};
+
+/*
+ * Locked.  The metadata of w: cached, waited for, or fetched now (the
+ * lock is dropped meanwhile).  *fetched (may be NULL) tells whether this
+ * call had to fetch it itself.  0 or a negative errno.
+ */
+int attr_cache_get(struct attr_cache *ac, const struct attr_want *w,
+		   struct attr_meta *out, bool *fetched);
+
+/* Locked.  Like attr_cache_get, but never fetches: waits for a fetch in
+ * flight; -EAGAIN when w is neither valid nor being fetched. */
+int attr_cache_wait(struct attr_cache *ac, const struct attr_want *w,
+		    struct attr_meta *out);
+
+/* Locked.  Like attr_cache_get, but only what is valid now: true if so. */
+bool attr_cache_peek(struct attr_cache *ac, const struct attr_want *w,
+		     struct attr_meta *out);
+
+/* Locked.  A fresh result from elsewhere (a probe, our own upload). */
+void attr_cache_fill(struct attr_cache *ac, const char *path, mode_t type,
+		     const struct attr_meta *m, double now);
+
+/* Locked.  Our own change: drop what we knew of path (file and
+ * directory); a fetch in flight for it is not stored. */
 void attr_cache_forget(struct attr_cache *ac, const char *path);
+
+/*
+ * Locked.  Queue background fetches for the listed entries e[0..n) of
+ * directory dir ("" for the root), in that order: after what is queued,
+ * or before it when urgent (someone waits for them now).  Entries valid by
+ * their listed ETag, and entries without one (directories) fetched less
+ * than ttl seconds ago, are not fetched again.
+ */
+void attr_cache_prefetch(struct attr_cache *ac, const char *dir,
+			 const struct dir_entry *e, size_t n, double ttl,
+			 bool urgent);
+
+/* Locked.  Entries waiting for a prefetch thread. */
+size_t attr_cache_queued(const struct attr_cache *ac);
+
+/* Counters, for tests and stats. */
+struct attr_cache_stats {
+	uint64_t hits;       /* get/peek answered from the cache */
+	uint64_t waits;      /* get waited for another thread's fetch */
+	uint64_t fetches;    /* fetches made by get itself */
+	uint64_t prefetches; /* fetches made by the prefetch threads */
+	size_t entries;
+	size_t queued;       /* entries waiting for a prefetch thread */
+};
+
+void attr_cache_stats(struct attr_cache *ac, struct attr_cache_stats *out);
 
 #endif

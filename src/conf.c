@@ -23,7 +23,7 @@ void conf_init(struct r2fs_conf *c)
 	c->dir_timeout = 3.0;
 	c->retries = 5;
 	c->connect_timeout = 10;
-	c->http_handles = 16;
+	c->http_handles = 0; /* as many as the mount's workers use */
 	c->writeback_delay = 1.0;
 	c->upload_workers = 8;
 	c->multipart_threshold_mb = 64;
@@ -284,8 +284,9 @@ int conf_finish(struct r2fs_conf *c, char *err, size_t errlen)
 			 "600 seconds");
 		return -EINVAL;
 	}
-	if (c->http_handles < 1 || c->http_handles > 256) {
-		snprintf(err, errlen, "http_handles must be between 1 and 256");
+	if (c->http_handles > 256) {
+		snprintf(err, errlen, "http_handles must be between 1 and 256 "
+			 "(0: as many as the workers need)");
 		return -EINVAL;
 	}
 	if (!(c->writeback_delay >= 0 && c->writeback_delay <= 3600)) {
@@ -342,7 +343,7 @@ int conf_finish_client(struct r2fs_conf *c, char *err, size_t errlen)
 			 "and 600 seconds");
 		return -EINVAL;
 	}
-	if (c->http_handles < 1 || c->http_handles > 256) {
+	if (c->http_handles > 256) {
 		snprintf(err, errlen, "http_handles must be between 1 and 256");
 		return -EINVAL;
 	}

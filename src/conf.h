@@ -38,7 +38,7 @@ struct r2fs_conf {
 	double dir_timeout;  /* seconds a directory listing stays valid */
 	unsigned retries;
 	unsigned connect_timeout; /* seconds */
-	unsigned http_handles;
+	unsigned http_handles;    /* 0: what the mount's workers need */
 	unsigned readahead_max_mb; /* read-ahead memory of the mount */
 	/* write-back */
 	double writeback_delay;   /* quiet period before an upload, s */

@@ -48,8 +48,20 @@
 #define FS_RA_THREADS 8
 #define FS_LIST_PAGE 1000
 #define FS_DIR_CACHE_DIRS 512
-#define FS_ATTR_CACHE_MAX (256 * 1024)
+#define FS_ATTR_CACHE_MAX (128 * 1024)
+/* parts of one multipart upload sent at once */
+#define FS_PART_PARALLEL 4
 #define FS_PREFETCH_THREADS 32
+/* entries of a listing prefetched while it is listed; the rest once
+ * someone asks for metadata there (fs_dir_will_need, prefetch_after) */
+#define FS_PREFETCH_EAGER 1000
+/* lookups in one directory, within FS_LOOKUP_WINDOW seconds and with no
+ * listing cached, after which it is listed (rsync, tar -x, git checkout
+ * stat many names in a directory they never read) ... */
+#define FS_LIST_AFTER_LOOKUPS 3
+#define FS_LOOKUP_WINDOW 2.0
+/* ... at most once in this many seconds */
+#define FS_RELIST_FOR_LOOKUPS 30.0
 
 struct fs {
 	pthread_mutex_t lock;
@@ -61,7 +73,6 @@ struct fs {
 	struct wb *wb; /* the write-back journal; shares lock */
 	struct ra_pool *ra; /* read-ahead threads, from fs_start on */
 	struct attr_cache *ac; /* object metadata; protected by lock */
-	pthread_cond_t prefetch_done; /* nprefetch reached 0 */
 	/* names unlinked while open: their objects live until the last
 	 * close but must not be seen; protected by lock */
 	char **doomed;
@@ -74,13 +85,14 @@ struct fs {
 		double at; /* monotonic */
 	} *recent;
 	size_t nrecent;
-	unsigned nprefetch; /* background HEAD threads; protected by lock */
+	uint64_t lookups; /* fs_lookup calls, for stats; protected by lock */
 };
 
 struct fs_file {
 	struct fs *fs;
 	struct inode *in; /* holds a ref */
 	bool writer;
+	bool keep_cache; /* the kernel's cached pages are this version's */
 	char etag[128]; /* as seen at open: reads must match it */
 	/* reads from the bucket, made at the first one; under ra_lock */
 	pthread_mutex_t ra_lock;
@@ -94,6 +106,7 @@ struct fs_dir {
 	struct fs *fs;
 	struct dir_listing *l;
 	uint64_t *inos; /* known inode numbers, 0 if none */
+	bool queued_rest; /* all of l queued for prefetching; under lock */
 };
 
 static double now_mono(void)
@@ -187,6 +200,10 @@ static void doom(struct fs *fs, const char *path, bool on)
 		fs->ndoomed++;
 }
 static int move_keys(void *arg, const char *from, const char *to);
+static int fetch_meta(void *arg, const char *path, mode_t type,
+		      time_t listed_mtime, struct attr_meta *m);
+static int fetch_listing(struct fs *fs, const char *path,
+			 struct dir_listing **out);
 
 /* dst = a + b; dst has room for both and the NUL. */
 static void sprintf_path(char *dst, const char *a, const char *b)
@@ -344,8 +361,7 @@ int fs_new(const struct r2fs_conf *conf, struct store *store,
 	fs->defaults.umask = conf->umask;
 	fs->inodes = inode_table_new();
 	fs->dirs = dir_cache_new(FS_DIR_CACHE_DIRS);
-	fs->ac = attr_cache_new(&fs->lock, FS_ATTR_CACHE_MAX);
-	pthread_cond_init(&fs->prefetch_done, NULL);
+	fs->ac = attr_cache_new(&fs->lock, FS_ATTR_CACHE_MAX, fetch_meta, fs);
 	if (!fs->inodes || !fs->dirs || !fs->ac) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -364,7 +380,7 @@ int fs_new(const struct r2fs_conf *conf, struct store *store,
 		.workers = conf->upload_workers,
 		.multipart_threshold = (uint64_t)conf->multipart_threshold_mb
 				       << 20,
-		.part_parallel = 4,
+		.part_parallel = FS_PART_PARALLEL,
 		.min_free = (uint64_t)conf->cache_min_free_mb << 20,
 	};
 	rc = wb_new(&wo, store, &fs->lock, fs->inodes, on_uploaded, fs, err,
@@ -393,15 +409,14 @@ int fs_start(struct fs *fs)
 			     (uint64_t)fs->conf->readahead_max_mb << 20);
 	if (!fs->ra)
 		return -ENOMEM;
+	if (attr_cache_start(fs->ac, FS_PREFETCH_THREADS))
+		return -ENOMEM;
 	return wb_start(fs->wb);
 }
 
 void fs_shutdown(struct fs *fs)
 {
-	pthread_mutex_lock(&fs->lock);
-	while (fs->nprefetch > 0)
-		pthread_cond_wait(&fs->prefetch_done, &fs->lock);
-	pthread_mutex_unlock(&fs->lock);
+	attr_cache_stop(fs->ac);
 	wb_shutdown(fs->wb);
 	if (fs->store->ops->stats) {
 		struct store_stats n;
@@ -435,9 +450,16 @@ void fs_free(struct fs *fs)
 	while (fs->nrecent)
 		free(fs->recent[--fs->nrecent].path);
 	free(fs->recent);
-	pthread_cond_destroy(&fs->prefetch_done);
 	pthread_mutex_destroy(&fs->lock);
 	free(fs);
+}
+
+unsigned fs_connections_wanted(const struct r2fs_conf *conf)
+{
+	unsigned n = FS_PREFETCH_THREADS + FS_RA_THREADS +
+		     conf->upload_workers * FS_PART_PARALLEL + 16;
+
+	return n > 256 ? 256 : n;
 }
 
 double fs_attr_timeout(const struct fs *fs)
@@ -460,6 +482,7 @@ struct probe_result {
  */
 static int probe_path(struct fs *fs, const char *path, struct probe_result *r)
 {
+	struct attr_meta m = { 0 };
 	struct store_object obj = { 0 };
 	struct store_list l = { 0 };
 	char *key = NULL, *dkey = NULL;
@@ -479,9 +502,11 @@ static int probe_path(struct fs *fs, const char *path, struct probe_result *r)
 						    S_IFREG, &r->st);
 		r->type = r->st.st_mode & S_IFMT;
 		snprintf(r->etag, sizeof(r->etag), "%s", obj.etag);
+		m.st = r->st;
+		snprintf(m.etag, sizeof(m.etag), "%s", obj.etag);
+		m.lastmod = obj.last_modified;
 		pthread_mutex_lock(&fs->lock);
-		attr_cache_fill(fs->ac, path, obj.etag, obj.last_modified,
-				now_mono(), &r->st);
+		attr_cache_fill(fs->ac, path, S_IFREG, &m, now_mono());
 		pthread_mutex_unlock(&fs->lock);
 		goto out;
 	}
@@ -515,38 +540,28 @@ out:
 	return rc;
 }
 
-/*
- * Attributes of a file a listing showed: its metadata from the attribute
- * cache when (ETag, Last-Modified) still match, else from one HEAD (one
- * thread per path; others wait for it).  Locked; drops the lock while it
- * asks the store.  -ENOENT if the object vanished meanwhile.
- */
-static int listed_file_attr(struct fs *fs, const char *path,
-			    const char *etag, time_t lastmod, uint64_t size,
-			    struct stat *st, char *etag_out, size_t etag_len)
+/* attr_fetch_fn (attrcache.h): HEAD of a file or a directory marker. */
+static int fetch_meta(void *arg, const char *path, mode_t type,
+		      time_t listed_mtime, struct attr_meta *m)
 {
+	struct fs *fs = arg;
 	struct store_object obj = { 0 };
-	char *key;
-	int rc;
+	bool dir = S_ISDIR(type);
+	char *key = key_of(fs, path, dir);
+	int rc = key ? fs->store->ops->head(fs->store, key, &obj) : -ENOMEM;
 
-	if (attr_cache_claim(fs->ac, path, etag, lastmod, now_mono(), 0, true,
-			     st) == AC_VALID) {
-		st->st_size = (off_t)size;
-		st->st_blocks = (blkcnt_t)((size + 511) / 512);
-		snprintf(etag_out, etag_len, "%s", etag ? etag : "");
-		return 0;
-	}
-	key = key_of(fs, path, false);
-	pthread_mutex_unlock(&fs->lock);
-	rc = key ? fs->store->ops->head(fs->store, key, &obj) : -ENOMEM;
-	pthread_mutex_lock(&fs->lock);
-	if (rc) {
-		attr_cache_abandon(fs->ac, path);
-	} else {
-		meta_attr_from_object(&fs->defaults, &obj, S_IFREG, st);
-		attr_cache_fill(fs->ac, path, obj.etag, obj.last_modified,
-				now_mono(), st);
-		snprintf(etag_out, etag_len, "%s", obj.etag);
+	if (rc == 0) {
+		meta_attr_from_object(&fs->defaults, &obj,
+				      dir ? S_IFDIR : S_IFREG, &m->st);
+		if (!dir) {
+			snprintf(m->etag, sizeof(m->etag), "%s", obj.etag);
+			m->lastmod = obj.last_modified;
+		}
+	} else if (rc == -ENOENT && dir) {
+		/* implied by deeper keys: no marker, no metadata */
+		meta_attr_default(&fs->defaults, S_IFDIR, 0, listed_mtime,
+				  &m->st);
+		rc = 0;
 	}
 	store_object_release(&obj);
 	free(key);
@@ -554,36 +569,33 @@ static int listed_file_attr(struct fs *fs, const char *path,
 }
 
 /*
- * Attributes of a directory a listing showed: the metadata of its marker
- * ("dir/"), cached for stat_timeout; an implied directory (no marker)
- * gets the defaults.  Locked; drops the lock to ask the store.
+ * Attributes of an entry a listing showed: a file's metadata from the
+ * attribute cache while (ETag, Last-Modified) still match, a directory's
+ * marker metadata for stat_timeout; else fetched (or waited for: one
+ * fetch per path).  Locked; the lock is dropped while the store is asked.
+ * -ENOENT if the object vanished meanwhile.  *fetched: this call had to
+ * fetch it (nothing was prefetching it).
  */
-static int listed_dir_attr(struct fs *fs, const char *path, time_t mtime,
-			   struct stat *st)
+static int listed_attr(struct fs *fs, const char *path,
+		       const struct dir_entry *e, struct attr_meta *m,
+		       bool *fetched)
 {
-	struct store_object obj = { 0 };
-	char *key;
-	int rc;
+	struct attr_want w = {
+		.path = path,
+		.type = e->type,
+		/* no ETag listed (some servers): trusted for ttl instead */
+		.etag = e->type == S_IFREG && e->etag && e->etag[0] ? e->etag
+								  : NULL,
+		.lastmod = e->mtime,
+		.ttl = fs->conf->stat_timeout,
+	};
+	int rc = attr_cache_get(fs->ac, &w, m, fetched);
 
-	if (attr_cache_claim(fs->ac, path, NULL, 0, now_mono(),
-			     fs->conf->stat_timeout, true, st) == AC_VALID)
-		return 0;
-	key = key_of(fs, path, true);
-	pthread_mutex_unlock(&fs->lock);
-	rc = key ? fs->store->ops->head(fs->store, key, &obj) : -ENOMEM;
-	pthread_mutex_lock(&fs->lock);
-	if (rc == 0)
-		meta_attr_from_object(&fs->defaults, &obj, S_IFDIR, st);
-	else if (rc == -ENOENT)
-		meta_attr_default(&fs->defaults, S_IFDIR, 0, mtime, st);
-	if (rc == 0 || rc == -ENOENT) {
-		attr_cache_fill(fs->ac, path, NULL, 0, now_mono(), st);
-		rc = 0;
-	} else {
-		attr_cache_abandon(fs->ac, path);
+	if (rc == 0 && e->type == S_IFREG) {
+		/* the listing's size is as fresh as the metadata */
+		m->st.st_size = (off_t)e->size;
+		m->st.st_blocks = (blkcnt_t)((e->size + 511) / 512);
 	}
-	store_object_release(&obj);
-	free(key);
 	return rc;
 }
 
@@ -609,6 +621,67 @@ static void set_remote_attr(struct fs *fs, struct inode *in,
 	if (etag)
 		snprintf(in->etag, sizeof(in->etag), "%s", etag);
 	in->attr_expires = expires;
+}
+
+/*
+ * Locked.  A lookup in dir had to fetch name's metadata itself: nothing was
+ * queued ahead of it (past the entries prefetched at listing time, or a
+ * directory larger than the prefetch queue).  Queue the entries after
+ * it, as readers go on in listing order.
+ */
+static void prefetch_after(struct fs *fs, const char *dir, const char *name)
+{
+	const struct dir_listing *l;
+	const struct dir_entry *e;
+	size_t i, n;
+
+	if (attr_cache_queued(fs->ac) > 0)
+		return; /* it is busy with what a listing queued */
+	l = dir_cache_find(fs->dirs, dir, now_mono(), fs->conf->dir_timeout);
+	e = l ? dir_listing_find(l, name) : NULL;
+	if (!e)
+		return;
+	i = (size_t)(e - l->e) + 1;
+	n = l->n - i; /* the queue takes what fits (attrcache.h) */
+	attr_cache_prefetch(fs->ac, dir, &l->e[i], n, fs->conf->stat_timeout,
+			    false);
+}
+
+/*
+ * Locked.  A lookup in directory p found no listing cached: is it time to
+ * list p?  After a few such lookups in a row, not more often than every
+ * FS_RELIST_FOR_LOOKUPS seconds (a big directory's listing expires long
+ * before a walk through it ends).
+ */
+static bool list_for_lookups(struct inode *p, double now)
+{
+	if (now - p->lookup_since > FS_LOOKUP_WINDOW) {
+		p->lookup_since = now;
+		p->lookup_misses = 0;
+	}
+	if (++p->lookup_misses < FS_LIST_AFTER_LOOKUPS)
+		return false;
+	if (p->listed_for_lookups > 0 &&
+	    now - p->listed_for_lookups < FS_RELIST_FOR_LOOKUPS)
+		return false;
+	p->listed_for_lookups = now;
+	p->lookup_misses = 0;
+	return true;
+}
+
+/*
+ * Locked.  path's metadata as a HEAD showed it less than stat_timeout
+ * ago (a file first, as lookups find files first); false if none.
+ */
+static bool attr_known(struct fs *fs, const char *path, struct attr_meta *m)
+{
+	struct attr_want w = { path, S_IFREG, NULL, 0,
+			       fs->conf->stat_timeout };
+
+	if (attr_cache_peek(fs->ac, &w, m))
+		return true;
+	w.type = S_IFDIR;
+	return attr_cache_peek(fs->ac, &w, m);
 }
 
 /*
@@ -638,12 +711,14 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name,
 	const struct dir_listing *l;
 	const struct dir_entry *e;
 	struct probe_result pr;
+	struct attr_meta m;
 	struct inode *p, *in;
 	char *path = NULL;
 	double now = now_mono();
 	int rc = 0;
 
 	pthread_mutex_lock(&fs->lock);
+	fs->lookups++;
 	p = inode_find(fs->inodes, parent);
 	if (!p) {
 		rc = -ESTALE;
@@ -685,12 +760,31 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name,
 		goto found;
 	}
 	l = dir_cache_find(fs->dirs, p->path, now, fs->conf->dir_timeout);
+	if (!l && list_for_lookups(p, now)) {
+		/* one LIST per 1,000 names answers this lookup and the next
+		 * ones, whose metadata is prefetched in parallel */
+		char *ppath = strdup(p->path);
+
+		p->refs++;
+		pthread_mutex_unlock(&fs->lock);
+		if (ppath)
+			fetch_listing(fs, ppath, NULL); /* else: probe */
+		pthread_mutex_lock(&fs->lock);
+		p->refs--;
+		if (ppath && !strcmp(ppath, p->path))
+			l = dir_cache_find(fs->dirs, p->path, now_mono(),
+					   fs->conf->dir_timeout);
+		free(ppath);
+		if (inode_maybe_free(fs->inodes, p)) {
+			rc = -ESTALE;
+			goto out;
+		}
+	}
 	if (l) {
-		struct stat lst;
-		char etag[128], letag[128];
 		double expires = l->fetched + fs->conf->dir_timeout;
-		uint64_t size;
-		time_t lastmod;
+		struct dir_entry listed;
+		char letag[128];
+		bool fetched;
 		mode_t type;
 
 		e = dir_listing_find(l, name);
@@ -699,29 +793,34 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name,
 			goto out;
 		}
 		/* copy: the listing may change while the lock is dropped */
-		type = e->type;
-		size = e->size;
-		lastmod = e->mtime;
+		listed = *e;
 		snprintf(letag, sizeof(letag), "%s", e->etag ? e->etag : "");
-		if (type == S_IFREG) {
-			rc = listed_file_attr(fs, path, e->etag ? letag : NULL,
-					      lastmod, size, &lst, etag,
-					      sizeof(etag));
-			if (rc)
-				goto out;
-			type = lst.st_mode & S_IFMT; /* maybe a symlink */
-		} else {
-			rc = listed_dir_attr(fs, path, lastmod, &lst);
-			if (rc)
-				goto out;
-		}
+		listed.etag = letag;
+		rc = listed_attr(fs, path, &listed, &m, &fetched);
+		if (rc)
+			goto out;
+		if (fetched)
+			prefetch_after(fs, p->path, name);
+		type = m.st.st_mode & S_IFMT; /* a file may be a symlink */
 		in = inode_for(fs, path, type);
 		if (!in) {
 			rc = -ENOMEM;
 			goto out;
 		}
-		set_remote_attr(fs, in, &lst, true,
-				type == S_IFDIR ? NULL : etag, expires);
+		set_remote_attr(fs, in, &m.st, true,
+				S_ISDIR(type) ? NULL : m.etag, expires);
+		goto found;
+	}
+	if (attr_known(fs, path, &m)) {
+		/* the listing expired, but a HEAD of late still vouches */
+		in = inode_for(fs, path, m.st.st_mode & S_IFMT);
+		if (!in) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		set_remote_attr(fs, in, &m.st, true,
+				S_ISDIR(m.st.st_mode) ? NULL : m.etag,
+				m.fetched + fs->conf->stat_timeout);
 		goto found;
 	}
 	pthread_mutex_unlock(&fs->lock);
@@ -762,6 +861,7 @@ void fs_forget(struct fs *fs, uint64_t ino, uint64_t nlookup)
 int fs_getattr(struct fs *fs, uint64_t ino, struct stat *st)
 {
 	struct probe_result pr;
+	struct attr_meta m;
 	struct inode *in;
 	char *path = NULL;
 	double now = now_mono();
@@ -777,6 +877,12 @@ int fs_getattr(struct fs *fs, uint64_t ino, struct stat *st)
 	    in->unlinked || in->attr_expires > now ||
 	    S_ISDIR(in->attr.st_mode))
 		goto found;
+	if (attr_known(fs, in->path, &m) &&
+	    (m.st.st_mode & S_IFMT) == (in->attr.st_mode & S_IFMT)) {
+		set_remote_attr(fs, in, &m.st, true, m.etag,
+				m.fetched + fs->conf->stat_timeout);
+		goto found;
+	}
 	path = strdup(in->path);
 	if (!path) {
 		rc = -ENOMEM;
@@ -940,6 +1046,7 @@ static int ensure_stage(struct fs *fs, struct inode *in, uint64_t keep)
 	if (!in->stage) {
 		in->stage = st;
 		in->wb_id = id;
+		in->kcache_tag = 0; /* its bytes change here from now on */
 		/* our upload replaces the version we started from only */
 		wb_set_base(in, etag[0] ? WB_BASE_ETAG : WB_BASE_ANY, etag);
 		st = NULL;
@@ -1922,6 +2029,23 @@ static void file_free(struct fs_file *f)
 	free(f);
 }
 
+/* A nonzero 64-bit FNV-1a hash of an ETag. */
+static uint64_t etag_tag(const char *etag)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	while (*etag) {
+		h ^= (unsigned char)*etag++;
+		h *= 1099511628211ULL;
+	}
+	return h ? h : 1;
+}
+
+bool fs_file_keep_cache(const struct fs_file *f)
+{
+	return f->keep_cache;
+}
+
 int fs_open(struct fs *fs, uint64_t ino, int flags, struct fs_file **out)
 {
 	bool writer = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
@@ -1949,6 +2073,16 @@ int fs_open(struct fs *fs, uint64_t ino, int flags, struct fs_file **out)
 	if (writer)
 		in->writers++;
 	snprintf(f->etag, sizeof(f->etag), "%s", in->etag);
+	if (writer || in->stage || !in->etag[0]) {
+		in->kcache_tag = 0; /* local bytes: no version to keep */
+	} else {
+		/* pages read through an earlier open of this very version
+		 * stay valid: a second read costs no GET */
+		uint64_t tag = etag_tag(in->etag);
+
+		f->keep_cache = in->kcache_tag == tag;
+		in->kcache_tag = tag;
+	}
 	pthread_mutex_unlock(&fs->lock);
 
 	if (writer) {
@@ -2282,6 +2416,8 @@ static int list_dir(struct fs *fs, const char *path, struct dir_listing **out)
 		goto out;
 	dlen = strlen(dkey);
 	do {
+		size_t before = l->n;
+
 		rc = fs->store->ops->list(fs->store, dkey, "/", token,
 					  FS_LIST_PAGE, &page);
 		if (rc)
@@ -2300,6 +2436,20 @@ static int list_dir(struct fs *fs, const char *path, struct dir_listing **out)
 			if (name)
 				rc = dir_listing_add(l, name, S_IFDIR, 0,
 						     now_real().tv_sec, NULL);
+		}
+		if (!rc && before < FS_PREFETCH_EAGER && l->n > before) {
+			/* HEAD the first entries while the next page is
+			 * listed: "ls -l" wants their metadata first; the
+			 * rest once someone asks for it (fs_dir_will_need,
+			 * prefetch_after), as find(1) never does */
+			size_t n = l->n < FS_PREFETCH_EAGER ? l->n
+							    : FS_PREFETCH_EAGER;
+
+			pthread_mutex_lock(&fs->lock);
+			attr_cache_prefetch(fs->ac, path, &l->e[before],
+					    n - before,
+					    fs->conf->stat_timeout, false);
+			pthread_mutex_unlock(&fs->lock);
 		}
 		free(token);
 		token = page.truncated ? page.next_token : NULL;
@@ -2413,122 +2563,37 @@ static void add_local_children(struct fs *fs, struct dir_listing *fresh,
 }
 
 /*
- * Background HEADs for a freshly listed directory, so the lookups of a
- * following "ls -l" or rsync find metadata cached instead of asking one
- * by one.  Up to FS_PREFETCH_THREADS requests in flight; each path is
- * claimed in the attribute cache, so a lookup never HEADs it twice.
+ * List directory path from the store (its entries' metadata is prefetched
+ * meanwhile), add what only we know, and cache it.  Not locked.  With out,
+ * a private copy is returned too.
  */
-struct prefetch {
-	struct fs *fs;
-	struct dir_listing *l; /* private copy */
-	size_t next;           /* protected by the fs lock */
-	unsigned threads;      /* protected by the fs lock */
-};
-
-static void *prefetch_worker(void *arg)
+static int fetch_listing(struct fs *fs, const char *path,
+			 struct dir_listing **out)
 {
-	struct prefetch *pf = arg;
-	struct fs *fs = pf->fs;
-	struct store_object obj;
-	struct stat st;
-	char *path, *key;
-	size_t i;
-	int rc;
+	const struct dir_listing *cached;
+	struct dir_listing *l = NULL, *copy;
+	int rc = list_dir(fs, path, &l);
 
+	if (rc)
+		return rc;
 	pthread_mutex_lock(&fs->lock);
-	while (pf->next < pf->l->n) {
-		const struct dir_entry *e = &pf->l->e[pf->next++];
-		bool dir = e->type == S_IFDIR;
-		time_t mtime = e->mtime;
-
-		if (!dir && !e->etag)
-			continue;
-		path = child_path(pf->l->path, e->name);
-		if (!path)
-			break;
-		if (attr_cache_claim(fs->ac, path, dir ? NULL : e->etag,
-				     e->mtime, now_mono(),
-				     fs->conf->stat_timeout, false,
-				     &st) != AC_FETCH) {
-			free(path);
-			continue;
-		}
-		key = key_of(fs, path, dir);
-		pthread_mutex_unlock(&fs->lock);
-		memset(&obj, 0, sizeof(obj));
-		rc = key ? fs->store->ops->head(fs->store, key, &obj)
-			 : -ENOMEM;
-		if (rc == 0)
-			meta_attr_from_object(&fs->defaults, &obj,
-					      dir ? S_IFDIR : S_IFREG, &st);
-		else if (rc == -ENOENT && dir)
-			meta_attr_default(&fs->defaults, S_IFDIR, 0, mtime,
-					  &st);
-		pthread_mutex_lock(&fs->lock);
-		if (rc && !(rc == -ENOENT && dir))
-			attr_cache_abandon(fs->ac, path);
-		else
-			attr_cache_fill(fs->ac, path, dir ? NULL : obj.etag,
-					dir ? 0 : obj.last_modified,
-					now_mono(), &st);
-		store_object_release(&obj);
-		free(key);
-		free(path);
-	}
-	i = --pf->threads;
-	fs->nprefetch--;
-	if (fs->nprefetch == 0)
-		pthread_cond_broadcast(&fs->prefetch_done);
+	/* the expired listing still knows our unuploaded files */
+	cached = dir_cache_find(fs->dirs, path, now_mono(), 1e18);
+	add_local_children(fs, l, cached);
+	copy = out ? listing_dup(l) : NULL;
+	dir_cache_put(fs->dirs, l);
 	pthread_mutex_unlock(&fs->lock);
-	if (i == 0) {
-		dir_listing_free(pf->l);
-		free(pf);
+	if (out) {
+		*out = copy;
+		return copy ? 0 : -ENOMEM;
 	}
-	return NULL;
-}
-
-/* Locked.  Takes ownership of l. */
-static void prefetch_start(struct fs *fs, struct dir_listing *l)
-{
-	struct prefetch *pf;
-	pthread_attr_t attr;
-	pthread_t t;
-	size_t files = 0, i;
-	unsigned n;
-
-	files = l->n;
-	pf = files ? calloc(1, sizeof(*pf)) : NULL;
-	if (!pf) {
-		dir_listing_free(l);
-		return;
-	}
-	pf->fs = fs;
-	pf->l = l;
-	n = files < FS_PREFETCH_THREADS ? (unsigned)files
-					: FS_PREFETCH_THREADS;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
-	for (i = 0; i < n; i++) {
-		pf->threads++;
-		fs->nprefetch++;
-		if (pthread_create(&t, &attr, prefetch_worker, pf)) {
-			pf->threads--;
-			fs->nprefetch--;
-			break;
-		}
-	}
-	pthread_attr_destroy(&attr);
-	if (pf->threads == 0) {
-		dir_listing_free(l);
-		free(pf);
-	}
+	return 0;
 }
 
 int fs_opendir(struct fs *fs, uint64_t ino, struct fs_dir **out)
 {
 	const struct dir_listing *cached;
-	struct dir_listing *l = NULL, *copy = NULL;
+	struct dir_listing *l = NULL;
 	struct fs_dir *d = NULL;
 	struct inode *in;
 	char *path = NULL;
@@ -2558,20 +2623,9 @@ int fs_opendir(struct fs *fs, uint64_t ino, struct fs_dir **out)
 	if (rc)
 		goto out;
 	if (!l) {
-		rc = list_dir(fs, path, &l);
+		rc = fetch_listing(fs, path, &l);
 		if (rc)
 			goto out;
-		pthread_mutex_lock(&fs->lock);
-		/* the expired listing still knows our unuploaded files */
-		cached = dir_cache_find(fs->dirs, path, now_mono(), 1e18);
-		add_local_children(fs, l, cached);
-		copy = listing_dup(l);
-		if (copy)
-			dir_cache_put(fs->dirs, copy);
-		copy = listing_dup(l);
-		if (copy)
-			prefetch_start(fs, copy);
-		pthread_mutex_unlock(&fs->lock);
 	}
 	d = calloc(1, sizeof(*d));
 	if (!d || !(d->inos = calloc(l->n ? l->n : 1, sizeof(*d->inos)))) {
@@ -2616,6 +2670,92 @@ const char *fs_dir_entry(struct fs_dir *d, size_t i, mode_t *type,
 	return d->l->e[i].name;
 }
 
+void fs_dir_will_need(struct fs_dir *d, size_t from, size_t n)
+{
+	struct fs *fs = d->fs;
+
+	if (from >= d->l->n)
+		return;
+	if (n > d->l->n - from)
+		n = d->l->n - from;
+	pthread_mutex_lock(&fs->lock);
+	if (from > 0 && !d->queued_rest && from + n < d->l->n) {
+		/* a second batch with attributes: "ls -l" (the kernel asks
+		 * again only when the first batch's entries were used), so
+		 * the rest of the directory follows */
+		attr_cache_prefetch(fs->ac, d->l->path, &d->l->e[from + n],
+				    d->l->n - from - n,
+				    fs->conf->stat_timeout, false);
+		d->queued_rest = true;
+	}
+	attr_cache_prefetch(fs->ac, d->l->path, &d->l->e[from], n,
+			    fs->conf->stat_timeout, true);
+	pthread_mutex_unlock(&fs->lock);
+}
+
+int fs_dir_entry_plus(struct fs_dir *d, size_t i, struct stat *st)
+{
+	struct fs *fs = d->fs;
+	const struct dir_entry *e;
+	struct attr_meta m;
+	struct inode *in;
+	double now = now_mono();
+	bool stale;
+	char *path;
+	int rc = 0;
+
+	if (i >= d->l->n)
+		return 0;
+	e = &d->l->e[i];
+	path = child_path(d->l->path, e->name);
+	if (!path)
+		return -ENOMEM;
+	pthread_mutex_lock(&fs->lock);
+	in = inode_find_path(fs->inodes, path);
+	if (in && (in->stage || in->wb_state != WB_CLEAN ||
+		   in->attr_expires > now))
+		goto found;
+	if (is_doomed(fs, path))
+		goto out; /* the kernel will look it up (and not find it) */
+	/* A listing older than dir_timeout no longer vouches for the
+	 * entry's version: then only a recent HEAD does. */
+	stale = now > d->l->fetched + fs->conf->dir_timeout;
+	{
+		struct attr_want w = {
+			.path = path,
+			.type = e->type,
+			.etag = !stale && e->type == S_IFREG && e->etag &&
+					e->etag[0] ? e->etag : NULL,
+			.lastmod = e->mtime,
+			.ttl = fs->conf->stat_timeout,
+		};
+
+		if (attr_cache_wait(fs->ac, &w, &m))
+			goto out; /* the kernel will look it up */
+	}
+	if (!stale && S_ISREG(e->type)) {
+		m.st.st_size = (off_t)e->size;
+		m.st.st_blocks = (blkcnt_t)((e->size + 511) / 512);
+	}
+	in = inode_for(fs, path, m.st.st_mode & S_IFMT);
+	if (!in) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	set_remote_attr(fs, in, &m.st, true,
+			S_ISDIR(m.st.st_mode) ? NULL : m.etag,
+			stale ? m.fetched + fs->conf->stat_timeout
+			      : d->l->fetched + fs->conf->dir_timeout);
+found:
+	in->nlookup++;
+	fill_attr(in, st);
+	rc = 1;
+out:
+	pthread_mutex_unlock(&fs->lock);
+	free(path);
+	return rc;
+}
+
 void fs_releasedir(struct fs_dir *d)
 {
 	if (!d)
@@ -2650,21 +2790,27 @@ static bool is_user_xattr(const char *name)
 int fs_stats_text(struct fs *fs, char *buf, size_t len)
 {
 	struct store_stats n = { 0 };
+	struct attr_cache_stats ac;
+	uint64_t bytes, lookups;
 	size_t files;
-	uint64_t bytes;
 	int w;
 
 	if (fs->store->ops->stats)
 		fs->store->ops->stats(fs->store, &n);
 	pthread_mutex_lock(&fs->lock);
 	wb_pending_stats(fs->wb, &files, &bytes);
+	attr_cache_stats(fs->ac, &ac);
+	lookups = fs->lookups;
 	pthread_mutex_unlock(&fs->lock);
 	w = snprintf(buf, len,
 		     "class_a_requests %llu\nclass_b_requests %llu\n"
 		     "retries %llu\nthrottled_429 %llu\nfailures %llu\n"
 		     "bytes_up %llu\nbytes_down %llu\n"
 		     "pending_files %zu\npending_bytes %llu\n"
-		     "estimated_cost_usd %.6f\n",
+		     "estimated_cost_usd %.6f\n"
+		     "lookups %llu\nmetadata_cached %zu\n"
+		     "metadata_prefetched %llu\nmetadata_fetched %llu\n"
+		     "metadata_hits %llu\n",
 		     (unsigned long long)n.class_a,
 		     (unsigned long long)n.class_b,
 		     (unsigned long long)n.retries,
@@ -2672,7 +2818,11 @@ int fs_stats_text(struct fs *fs, char *buf, size_t len)
 		     (unsigned long long)n.failures,
 		     (unsigned long long)n.bytes_up,
 		     (unsigned long long)n.bytes_down, files,
-		     (unsigned long long)bytes, store_stats_cost(&n));
+		     (unsigned long long)bytes, store_stats_cost(&n),
+		     (unsigned long long)lookups, ac.entries,
+		     (unsigned long long)ac.prefetches,
+		     (unsigned long long)ac.fetches,
+		     (unsigned long long)(ac.hits + ac.waits));
 	return w < 0 || (size_t)w >= len ? -ERANGE : w;
 }
 

@@ -19,6 +19,7 @@
 #ifndef R2FS_FS_H
 #define R2FS_FS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -49,6 +50,13 @@ int fs_start(struct fs *fs);
 /* Unmounted: upload what is pending now; keep failures for next time. */
 void fs_shutdown(struct fs *fs);
 void fs_free(struct fs *fs);
+
+/*
+ * Connections the mount's threads can use at once: metadata prefetch,
+ * read-ahead and upload workers, plus room for requests made on behalf of
+ * callers; the default for -o http_handles.
+ */
+unsigned fs_connections_wanted(const struct r2fs_conf *conf);
 
 /* Seconds the kernel may cache entries and attributes. */
 double fs_attr_timeout(const struct fs *fs);
@@ -87,6 +95,9 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name,
 	      uint64_t newparent, const char *newname, unsigned flags);
 
 int fs_open(struct fs *fs, uint64_t ino, int flags, struct fs_file **out);
+/* May the kernel keep the file's cached pages (read through an earlier
+ * open of the same object version)? */
+bool fs_file_keep_cache(const struct fs_file *f);
 int fs_create(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 	      int flags, const struct fs_ctx *ctx, struct stat *st,
 	      struct fs_file **out);
@@ -103,6 +114,20 @@ size_t fs_dir_count(const struct fs_dir *d);
 /* Name and type (S_IFDIR/S_IFREG) of entry i; ino is 0 if unknown. */
 const char *fs_dir_entry(struct fs_dir *d, size_t i, mode_t *type,
 			 uint64_t *ino);
+/*
+ * For readdirplus: entries [from, from + n) are about to be asked for with
+ * their attributes; their metadata is fetched first, before other
+ * prefetching.
+ */
+void fs_dir_will_need(struct fs_dir *d, size_t from, size_t n);
+/*
+ * Entry i with its attributes, when they are known or being fetched (a
+ * listed directory's entries are prefetched in order): waits for them,
+ * fills st, counts one kernel lookup on the inode and returns 1.  0 when
+ * they are not known without a request of the caller's own (the kernel
+ * then looks the entry up as usual).  Negative errno on failure.
+ */
+int fs_dir_entry_plus(struct fs_dir *d, size_t i, struct stat *st);
 void fs_releasedir(struct fs_dir *d);
 
 int fs_statfs(struct fs *fs, struct statvfs *sv);

@@ -49,8 +49,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ASYNC_READ;
 	conn->max_write = 1 << 20;
 	conn->max_readahead = 1 << 20;
-	/* The kernel's page cache would hide other clients' changes until
-	 * we know to invalidate it (keep_cache comes with ETag tracking). */
+	/* Writes go through us (the journal stages them); the page cache
+	 * is kept across opens only while the object's ETag is unchanged
+	 * (fs_file_keep_cache). */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 }
 
@@ -209,6 +210,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->fh = (uintptr_t)f;
+	fi->keep_cache = fs_file_keep_cache(f);
 	if (fuse_reply_open(req, fi))
 		fs_release(f); /* the open was interrupted */
 }
@@ -352,6 +354,74 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	free(buf);
 }
 
+/*
+ * Like op_readdir, with each entry's attributes where fs.c knows them:
+ * "ls -l" and rsync then need no lookup per entry.  Entries without
+ * attributes go out with inode 0, which the kernel takes as "look it up".
+ */
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+			   off_t off, struct fuse_file_info *fi)
+{
+	struct fs_dir *d = (struct fs_dir *)(uintptr_t)fi->fh;
+	size_t used = 0, n = fs_dir_count(d), len;
+	double t = fs_attr_timeout(fs_of(req));
+	struct fuse_entry_param e;
+	char *buf = malloc(size);
+	const char *name;
+	uint64_t cino;
+	mode_t type;
+	int rc;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if ((size_t)off < n + 2) {
+		/* roughly what fits: an entry takes 152 bytes and its name */
+		size_t from = off < 2 ? 0 : (size_t)off - 2;
+
+		fs_dir_will_need(d, from, size / 160 + 1);
+	}
+	for (; (size_t)off < n + 2; off++) {
+		memset(&e, 0, sizeof(e));
+		if (off == 0) {
+			name = ".";
+			e.attr.st_ino = ino;
+			e.attr.st_mode = S_IFDIR;
+		} else if (off == 1) {
+			name = "..";
+			e.attr.st_ino = R2FS_UNKNOWN_INO;
+			e.attr.st_mode = S_IFDIR;
+		} else {
+			name = fs_dir_entry(d, (size_t)off - 2, &type, &cino);
+			e.attr.st_ino = cino ? cino : R2FS_UNKNOWN_INO;
+			e.attr.st_mode = type;
+		}
+		len = fuse_add_direntry_plus(req, NULL, 0, name, NULL, 0);
+		if (len > size - used)
+			break;
+		if (off >= 2) {
+			rc = fs_dir_entry_plus(d, (size_t)off - 2, &e.attr);
+			if (rc < 0 && used == 0) {
+				free(buf);
+				fuse_reply_err(req, -rc);
+				return;
+			}
+			if (rc < 0)
+				break;
+			if (rc == 1) {
+				e.ino = e.attr.st_ino;
+				e.attr_timeout = t;
+				e.entry_timeout = t;
+			}
+		}
+		used += fuse_add_direntry_plus(req, buf + used, size - used,
+					       name, &e, off + 1);
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
@@ -446,6 +516,7 @@ const struct fuse_lowlevel_ops r2fs_fuse_ops = {
 	.release = op_release,
 	.opendir = op_opendir,
 	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
 	.releasedir = op_releasedir,
 	.statfs = op_statfs,
 	.getxattr = op_getxattr,

@@ -37,6 +37,13 @@ struct inode {
 	char etag[128];     /* of the object as last seen; "" if none */
 	struct xattrs xattrs; /* user.* attributes, when xattrs_known */
 	bool xattrs_known;
+	/* hash of the ETag whose bytes the kernel's page cache may hold
+	 * (read through an earlier open); 0: none known */
+	uint64_t kcache_tag;
+	/* directories: lookups in it that found no listing cached, counted
+	 * since lookup_since (monotonic s); when it was listed for them */
+	unsigned lookup_misses;
+	double lookup_since, listed_for_lookups;
 	/* write state */
 	struct stage *stage; /* staged contents while open for writing */
 	unsigned writers;    /* open handles that may write */

@@ -108,7 +108,8 @@ static void usage(const char *prog)
 "    -o dir_timeout=S       seconds a directory listing is trusted (default 3)\n"
 "    -o retries=N           retries per request on 429/5xx/network errors (default 5)\n"
 "    -o connect_timeout=S   connect timeout in seconds (default 10)\n"
-"    -o http_handles=N      parallel connections (default 16)\n"
+"    -o http_handles=N      parallel connections (default: what the\n"
+"                           workers need, 88 with the defaults)\n"
 "    -o writeback_delay=S   quiet period after a file's last change before\n"
 "                           its upload (default 1; changes meanwhile fold\n"
 "                           into the same PUT)\n"
@@ -215,7 +216,8 @@ static int run(int argc, char *argv[])
 		.bucket = conf->bucket,
 		.region = conf->region,
 		.creds = &creds,
-		.handles = conf->http_handles,
+		.handles = conf->http_handles ? conf->http_handles
+					      : fs_connections_wanted(conf),
 		.retries = conf->retries,
 		.connect_timeout_ms = (long)conf->connect_timeout * 1000,
 		.verbose_http = 0,

@@ -1,0 +1,151 @@
+"""The listing fast path: "ls -l" of a big directory costs one LIST per
+1,000 entries and at most one HEAD per entry (fetched ahead, in parallel,
+and handed to the kernel with readdirplus), with every entry's metadata
+right; names looked up one by one (rsync, tar) get their directory
+listed after a few; a file read twice through two opens is fetched once
+while its ETag stays the same."""
+
+import collections
+import os
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from conftest import r2fs_binary
+
+META = {"mode": str(0o100750), "uid": "1234", "gid": "99",
+        "mtime": "1600000000"}
+
+
+def stats(path):
+    out = subprocess.run([r2fs_binary(), "stats", path], check=True,
+                         capture_output=True, text=True).stdout
+    return {k: float(v) for k, v in (l.split() for l in out.splitlines())}
+
+
+def put_many(s3, bucket, keys, meta_every=2):
+    """Objects keys[i] of 10 + i % 100 bytes; every meta_every-th one
+    with r2fs/s3fs metadata (0750, uid 1234, gid 99, mtime 1600000000)."""
+    def one(i):
+        kw = {"Metadata": META} if i % meta_every == 0 else {}
+        s3.put_object(Bucket=bucket, Key=keys[i],
+                      Body=b"x" * (10 + i % 100), **kw)
+    with ThreadPoolExecutor(16) as ex:
+        list(ex.map(one, range(len(keys))))
+
+
+def heads_per_key(reqs, bucket):
+    c = collections.Counter()
+    for meth, target, _ in reqs:
+        if meth == "HEAD":
+            c[target[len(bucket) + 2:]] += 1
+    return c
+
+
+def lists_of(reqs, prefix):
+    """Pages of directory listings (delimiter "/") of prefix."""
+    enc = prefix.replace("/", "%2F")
+    return sum(1 for meth, t, _ in reqs
+               if meth == "GET" and "list-type=2" in t and
+               "delimiter=%2F" in t and f"prefix={enc}&" in t + "&")
+
+
+def parse_ls(out):
+    """name -> (mode string, uid, gid, size, mtime) from ls -ln."""
+    got = {}
+    for line in out.splitlines()[1:]:  # "total N" first
+        f = line.split()
+        got[f[6]] = (f[0], int(f[2]), int(f[3]), int(f[4]), int(f[5]))
+    return got
+
+
+def test_ls_l_of_a_big_directory(mounter, bucket, s3, reqlog):
+    n = 2500
+    names = [f"f{i:05d}" for i in range(n)]
+    put_many(s3, bucket, ["big/" + x for x in names])
+    m = mounter(bucket)
+    p = subprocess.run(["ls", "-ln", "--time-style=+%s", m.path("big")],
+                       check=True, capture_output=True, text=True)
+    got = parse_ls(p.stdout)
+    assert sorted(got) == names
+    lm = int(s3.head_object(Bucket=bucket, Key="big/f00001")
+             ["LastModified"].timestamp())
+    for i, name in enumerate(names):
+        if i % 2 == 0:
+            want = ("-rwxr-x---", 1234, 99, 10 + i % 100, 1600000000)
+        else:
+            want = ("-rw-r--r--", os.getuid(), os.getgid(), 10 + i % 100)
+        assert got[name][:len(want)] == want, name
+        if i % 2:
+            assert abs(got[name][4] - lm) < 120, name  # Last-Modified
+    reqs = reqlog.requests()
+    assert lists_of(reqs, "big/") == 3  # 1,000 keys a page
+    heads = heads_per_key(reqs, bucket)
+    files = {k: v for k, v in heads.items() if k.startswith("big/f")}
+    assert len(files) == n and max(files.values()) == 1, \
+        "every object HEADed exactly once"
+    st = stats(m.dir)
+    assert st["metadata_prefetched"] >= n - 10
+    # readdirplus handed the kernel the attributes: no lookup per entry
+    assert st["lookups"] < 50, st
+    # within dir_timeout a second ls -l asks the server nothing
+    before = len(reqlog.requests(settle=0))
+    p2 = subprocess.run(["ls", "-ln", "--time-style=+%s", m.path("big")],
+                        check=True, capture_output=True, text=True)
+    assert parse_ls(p2.stdout) == got
+    assert len(reqlog.requests()) == before
+
+
+def test_stat_one_by_one_lists_the_directory(mounter, bucket, s3, reqlog):
+    """rsync and tar stat names in a directory they never read: after a
+    few lookups the directory is listed once and the rest is prefetched,
+    instead of one HEAD after another (and a LIST for every name that is
+    not there)."""
+    n = 40
+    names = [f"n{i:03d}" for i in range(n)]
+    put_many(s3, bucket, ["r/" + x for x in names], meta_every=1)
+    m = mounter(bucket)
+    for x in names:
+        st = os.lstat(m.path("r", x))
+        assert (st.st_mode, st.st_uid, st.st_mtime) == \
+            (0o100750, 1234, 1600000000), x
+    for x in ("missing1", "missing2", "missing3"):
+        assert not os.path.exists(m.path("r", x))
+    reqs = reqlog.requests()
+    assert lists_of(reqs, "r/") == 1
+    heads = heads_per_key(reqs, bucket)
+    files = {k: v for k, v in heads.items() if k.startswith("r/n")}
+    assert len(files) == n and max(files.values()) == 1
+    # the names that are not there were answered from the listing
+    assert not any(k.startswith("r/missing") for k in heads)
+    assert stats(m.dir)["metadata_prefetched"] >= n - 5
+
+
+def test_second_read_of_an_unchanged_file_is_cached(mounter, bucket, s3,
+                                                    reqlog):
+    data = os.urandom(3 << 20)
+    s3.put_object(Bucket=bucket, Key="k.bin", Body=data)
+    m = mounter(bucket)
+
+    def gets():
+        return sum(1 for meth, t, _ in reqlog.requests()
+                   if meth == "GET" and t.endswith("/k.bin"))
+    with open(m.path("k.bin"), "rb") as f:
+        assert f.read() == data
+    first = gets()
+    assert first >= 1
+    with open(m.path("k.bin"), "rb") as f:
+        assert f.read() == data
+    assert gets() == first, "same ETag: the kernel's pages were kept"
+    # another client's version: seen once the attributes expire (3 s),
+    # and the old pages are not shown
+    new = os.urandom(3 << 20)
+    s3.put_object(Bucket=bucket, Key="k.bin", Body=new)
+    time.sleep(4)
+    with open(m.path("k.bin"), "rb") as f:
+        assert f.read() == new
+    # and our own write of it is read back, then kept
+    with open(m.path("k.bin"), "r+b") as f:
+        f.write(b"ours")
+    with open(m.path("k.bin"), "rb") as f:
+        assert f.read(4) == b"ours"
