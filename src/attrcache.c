@@ -415,6 +415,23 @@ void attr_cache_forget(struct attr_cache *ac, const char *path)
 	forget_key(ac, path, S_IFDIR);
 }
 
+void attr_cache_forget_tree(struct attr_cache *ac, const char *path)
+{
+	size_t n = strlen(path);
+	struct ac_entry *e, *next;
+
+	for (e = ac->qhead; e; e = next) {
+		next = e->qnext;
+		if (strncmp(e->key, path, n) ||
+		    (e->key[n] != '\0' && e->key[n] != '/'))
+			continue;
+		if (e->fetching)
+			e->forgotten = true;
+		else
+			remove_entry(ac, e);
+	}
+}
+
 void attr_cache_prefetch(struct attr_cache *ac, const char *dir,
 			 const struct dir_entry *e, size_t n, double ttl,
 			 bool urgent)

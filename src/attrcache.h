@@ -102,6 +102,10 @@ void attr_cache_fill(struct attr_cache *ac, const char *path, mode_t type,
  * directory); a fetch in flight for it is not stored. */
 void attr_cache_forget(struct attr_cache *ac, const char *path);
 
+/* Locked.  Like attr_cache_forget for path and everything below it (a
+ * directory renamed or replaced). */
+void attr_cache_forget_tree(struct attr_cache *ac, const char *path);
+
 /*
  * Locked.  Queue background fetches for the listed entries e[0..n) of
  * directory dir ("" for the root), in that order: after what is queued,

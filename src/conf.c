@@ -25,9 +25,10 @@ void conf_init(struct r2fs_conf *c)
 	c->connect_timeout = 10;
 	c->http_handles = 0; /* as many as the mount's workers use */
 	c->writeback_delay = 1.0;
-	c->upload_workers = 8;
+	c->upload_workers = 16;
 	c->multipart_threshold_mb = 64;
 	c->readahead_max_mb = 128;
+	c->max_inodes = 100000;
 }
 
 void conf_release(struct r2fs_conf *c)
@@ -292,6 +293,11 @@ int conf_finish(struct r2fs_conf *c, char *err, size_t errlen)
 	if (!(c->writeback_delay >= 0 && c->writeback_delay <= 3600)) {
 		snprintf(err, errlen, "writeback_delay must be between 0 and "
 			 "3600 seconds");
+		return -EINVAL;
+	}
+	if (c->max_inodes < 100 || c->max_inodes > 100000000) {
+		snprintf(err, errlen, "max_inodes must be between 100 and "
+			 "100000000");
 		return -EINVAL;
 	}
 	if (c->upload_workers < 1 || c->upload_workers > 64) {

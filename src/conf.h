@@ -40,6 +40,7 @@ struct r2fs_conf {
 	unsigned connect_timeout; /* seconds */
 	unsigned http_handles;    /* 0: what the mount's workers need */
 	unsigned readahead_max_mb; /* read-ahead memory of the mount */
+	unsigned max_inodes; /* files and directories the kernel may keep */
 	/* write-back */
 	double writeback_delay;   /* quiet period before an upload, s */
 	unsigned upload_workers;  /* parallel uploads */

@@ -55,10 +55,13 @@
 /* entries of a listing prefetched while it is listed; the rest once
  * someone asks for metadata there (fs_dir_will_need, prefetch_after) */
 #define FS_PREFETCH_EAGER 1000
+/* entries queued ahead of a reader of a listing: enough to keep the
+ * prefetch threads busy, few enough to fit in the attribute cache */
+#define FS_PREFETCH_AHEAD 4096
 /* lookups in one directory, within FS_LOOKUP_WINDOW seconds and with no
  * listing cached, after which it is listed (rsync, tar -x, git checkout
  * stat many names in a directory they never read) ... */
-#define FS_LIST_AFTER_LOOKUPS 3
+#define FS_LIST_AFTER_LOOKUPS 2
 #define FS_LOOKUP_WINDOW 2.0
 /* ... at most once in this many seconds */
 #define FS_RELIST_FOR_LOOKUPS 30.0
@@ -106,7 +109,8 @@ struct fs_dir {
 	struct fs *fs;
 	struct dir_listing *l;
 	uint64_t *inos; /* known inode numbers, 0 if none */
-	bool queued_rest; /* all of l queued for prefetching; under lock */
+	size_t queued_upto; /* entries before it were queued for prefetching
+			       (beyond the first batches); under lock */
 };
 
 static double now_mono(void)
@@ -642,26 +646,34 @@ static void prefetch_after(struct fs *fs, const char *dir, const char *name)
 	if (!e)
 		return;
 	i = (size_t)(e - l->e) + 1;
-	n = l->n - i; /* the queue takes what fits (attrcache.h) */
+	n = l->n - i < FS_PREFETCH_AHEAD ? l->n - i : FS_PREFETCH_AHEAD;
 	attr_cache_prefetch(fs->ac, dir, &l->e[i], n, fs->conf->stat_timeout,
 			    false);
 }
 
 /*
- * Locked.  A lookup in directory p found no listing cached: is it time to
- * list p?  After a few such lookups in a row, not more often than every
- * FS_RELIST_FOR_LOOKUPS seconds (a big directory's listing expires long
- * before a walk through it ends).
+ * Locked.  A lookup in directory p found no fresh listing: is it time to
+ * list p?  A listing that expired and took one page is simply fetched
+ * again: one request answers every name, where a probe of a name that is
+ * not there costs three (HEAD, HEAD of the marker, LIST).  Otherwise after
+ * a second such lookup in a row, and a big directory not more often than
+ * every FS_RELIST_FOR_LOOKUPS seconds (its listing takes many pages and
+ * expires long before a walk through it ends).
  */
-static bool list_for_lookups(struct inode *p, double now)
+static bool list_for_lookups(struct fs *fs, struct inode *p, double now)
 {
+	const struct dir_listing *old = dir_cache_find(fs->dirs, p->path, now,
+						       1e18);
+
+	if (old && old->n < FS_LIST_PAGE)
+		return true;
 	if (now - p->lookup_since > FS_LOOKUP_WINDOW) {
 		p->lookup_since = now;
 		p->lookup_misses = 0;
 	}
 	if (++p->lookup_misses < FS_LIST_AFTER_LOOKUPS)
 		return false;
-	if (p->listed_for_lookups > 0 &&
+	if (old && p->listed_for_lookups > 0 &&
 	    now - p->listed_for_lookups < FS_RELIST_FOR_LOOKUPS)
 		return false;
 	p->listed_for_lookups = now;
@@ -760,7 +772,7 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name,
 		goto found;
 	}
 	l = dir_cache_find(fs->dirs, p->path, now, fs->conf->dir_timeout);
-	if (!l && list_for_lookups(p, now)) {
+	if (!l && list_for_lookups(fs, p, now)) {
 		/* one LIST per 1,000 names answers this lookup and the next
 		 * ones, whose metadata is prefetched in parallel */
 		char *ppath = strdup(p->path);
@@ -838,11 +850,52 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name,
 			now + fs->conf->stat_timeout);
 found:
 	in->nlookup++;
+	inode_touch(fs->inodes, in);
 	fill_attr(in, st);
 out:
 	pthread_mutex_unlock(&fs->lock);
 	free(path);
 	return rc;
+}
+
+size_t fs_evict_candidates(struct fs *fs, struct fs_evict *out, size_t max)
+{
+	struct inode *in, *next, *p;
+	size_t n = 0, count, limit = fs->conf->max_inodes;
+	char ppath[PATH_MAX];
+
+	struct inode *moved = NULL;
+
+	pthread_mutex_lock(&fs->lock);
+	count = inode_table_count(fs->inodes);
+	if (count <= limit)
+		goto out;
+	/* down to 90% of the limit, so it is not crossed again at once */
+	for (in = inode_lru_first(fs->inodes);
+	     in && in != moved && n < max && count - n > limit - limit / 10;
+	     in = next) {
+		next = in->lru_next;
+		if (in->ino == INODE_ROOT || in->nlookup == 0 || in->refs ||
+		    in->opens || in->stage || in->wb_state != WB_CLEAN ||
+		    in->wb_pending || in->meta_dirty || in->unlinked)
+			continue;
+		p = inode_find_path(fs->inodes,
+				    parent_of(in->path, ppath, sizeof(ppath)));
+		if (!p)
+			continue;
+		out[n].name = strdup(base_of(in->path));
+		if (!out[n].name)
+			break;
+		out[n].parent = p->ino;
+		n++;
+		/* asked once: not again before everything else */
+		inode_touch(fs->inodes, in);
+		if (!moved)
+			moved = in;
+	}
+out:
+	pthread_mutex_unlock(&fs->lock);
+	return n;
 }
 
 void fs_forget(struct fs *fs, uint64_t ino, uint64_t nlookup)
@@ -903,6 +956,7 @@ int fs_getattr(struct fs *fs, uint64_t ino, struct stat *st)
 		goto out;
 	}
 found:
+	inode_touch(fs->inodes, in);
 	fill_attr(in, st);
 out:
 	pthread_mutex_unlock(&fs->lock);
@@ -1187,11 +1241,12 @@ int fs_setattr(struct fs *fs, uint64_t ino, struct fs_file *f,
 		pthread_rwlock_wrlock(&in->stage_lock);
 		rc = wb_commit(fs->wb, in);
 		pthread_rwlock_unlock(&in->stage_lock);
-	} else if (!staged && !S_ISDIR(newattr.st_mode) &&
-		   (to_set & (FS_SET_MODE | FS_SET_UID | FS_SET_GID |
-			      FS_SET_MTIME | FS_SET_MTIME_NOW))) {
-		/* an uploaded file: one CopyObject after the quiet period
-		 * carries this and whatever chmod, chown or touch follows */
+	} else if (!staged && (to_set & (FS_SET_MODE | FS_SET_UID |
+					 FS_SET_GID | FS_SET_MTIME |
+					 FS_SET_MTIME_NOW))) {
+		/* an uploaded file or a directory: one CopyObject (or marker
+		 * PUT) after the quiet period carries this and whatever
+		 * chmod, chown or touch follows */
 		pthread_mutex_lock(&fs->lock);
 		attr_cache_forget(fs->ac, path);
 		in->attr = newattr;
@@ -1200,26 +1255,6 @@ int fs_setattr(struct fs *fs, uint64_t ino, struct fs_file *f,
 		pthread_mutex_unlock(&fs->lock);
 		if (fs->conf->sync_upload)
 			rc = wb_sync(fs->wb, in);
-	} else if (!staged && (to_set & (FS_SET_MODE | FS_SET_UID |
-					 FS_SET_GID | FS_SET_MTIME |
-					 FS_SET_MTIME_NOW))) {
-		char *xa = NULL;
-
-		rc = load_xattrs(fs, in); /* a COPY replaces them all */
-		if (!rc) {
-			pthread_mutex_lock(&fs->lock);
-			xa = xattrs_encode(&in->xattrs);
-			pthread_mutex_unlock(&fs->lock);
-			rc = xa ? push_meta(fs, path, &newattr, xa) : -ENOMEM;
-			free(xa);
-		}
-		if (rc == 0) {
-			pthread_mutex_lock(&fs->lock);
-			attr_cache_forget(fs->ac, path);
-			in->attr = newattr;
-			in->has_meta = true;
-			pthread_mutex_unlock(&fs->lock);
-		}
 	} else if (!staged) {
 		pthread_mutex_lock(&fs->lock);
 		in->attr.st_atim = newattr.st_atim; /* atime is not kept */
@@ -1284,12 +1319,10 @@ static struct inode *entry_created(struct fs *fs, const char *path,
 int fs_mkdir(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 	     const struct fs_ctx *ctx, struct stat *st)
 {
-	struct store_put_opts opts = { 0 };
 	struct dir_listing *empty = NULL;
-	struct meta_headers mh;
-	struct inode *p;
+	struct inode *p, *in;
 	struct stat attr;
-	char *path = NULL, *key = NULL;
+	char *path = NULL;
 	int rc;
 
 	pthread_mutex_lock(&fs->lock);
@@ -1297,9 +1330,8 @@ int fs_mkdir(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 	pthread_mutex_unlock(&fs->lock);
 	if (rc)
 		goto out;
-	key = key_of(fs, path, true);
 	empty = dir_listing_new(path);
-	if (!key || !empty) {
+	if (!empty) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -1310,18 +1342,18 @@ int fs_mkdir(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 	attr.st_mtim = now_real();
 	attr.st_ctim = attr.st_mtim;
 	attr.st_atim = attr.st_mtim;
-	meta_to_headers(&attr, &mh);
-	opts.meta = mh.kv;
-	opts.nmeta = mh.n;
-	rc = fs->store->ops->put_fd(fs->store, key, -1, 0, &opts, NULL);
-	if (rc)
-		goto out;
 	pthread_mutex_lock(&fs->lock);
-	if (!entry_created(fs, path, &attr, NULL, st)) {
+	in = entry_created(fs, path, &attr, NULL, st);
+	if (!in) {
 		pthread_mutex_unlock(&fs->lock);
 		rc = -ENOMEM;
 		goto out;
 	}
+	in->xattrs_known = true; /* none yet */
+	/* Its marker goes up after the quiet period, with whatever chmod
+	 * and utime follow (cp -p, rsync -a and tar set them at the end):
+	 * one PUT, and mkdir costs no round trip. */
+	wb_touch_meta(fs->wb, in);
 	dir_cache_upsert(fs->dirs, p->path, name, S_IFDIR, 0,
 			 attr.st_mtim.tv_sec, NULL);
 	/* A new directory is empty: lookups in it need no request. */
@@ -1329,9 +1361,10 @@ int fs_mkdir(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 	dir_cache_put(fs->dirs, empty);
 	empty = NULL;
 	pthread_mutex_unlock(&fs->lock);
+	if (fs->conf->sync_upload)
+		rc = wb_sync(fs->wb, in);
 out:
 	dir_listing_free(empty);
-	free(key);
 	free(path);
 	return rc;
 }
@@ -1488,6 +1521,7 @@ int fs_rmdir(struct fs *fs, uint64_t parent, const char *name)
 	struct store_list l = { 0 };
 	struct inode *p, *in;
 	char *path = NULL, *key = NULL, *ppath = NULL;
+	bool was_pending = false;
 	size_t i;
 	int rc;
 
@@ -1499,7 +1533,8 @@ int fs_rmdir(struct fs *fs, uint64_t parent, const char *name)
 			rc = -ENOTDIR;
 		cached = dir_cache_find(fs->dirs, path, now_mono(),
 					fs->conf->dir_timeout);
-		if (!rc && cached && cached->n > 0)
+		if (!rc && ((cached && cached->n > 0) ||
+			    wb_dir_has_pending(fs->wb, path)))
 			rc = -ENOTEMPTY;
 		ppath = strdup(p->path);
 		if (!ppath)
@@ -1523,15 +1558,32 @@ int fs_rmdir(struct fs *fs, uint64_t parent, const char *name)
 		rc = -ENOTEMPTY;
 	if (rc)
 		goto out;
-	rc = fs->store->ops->remove(fs->store, key);
-	if (rc)
-		goto out;
 	pthread_mutex_lock(&fs->lock);
 	in = inode_find_path(fs->inodes, path);
 	if (in) {
-		inode_unhash_path(fs->inodes, in);
-		in->attr.st_nlink = 0;
+		/* a marker PUT still to come must not land after the
+		 * DELETE */
+		in->refs++;
+		wb_wait_idle(fs->wb, in);
+		was_pending = in->wb_pending;
+		wb_forget(fs->wb, in);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	rc = fs->store->ops->remove(fs->store, key);
+	pthread_mutex_lock(&fs->lock);
+	if (in) {
+		in->refs--;
+		if (!rc) {
+			inode_unhash_path(fs->inodes, in);
+			in->attr.st_nlink = 0;
+		} else if (was_pending) {
+			wb_touch_meta(fs->wb, in);
+		}
 		inode_maybe_free(fs->inodes, in);
+	}
+	if (rc) {
+		pthread_mutex_unlock(&fs->lock);
+		goto out;
 	}
 	dir_cache_remove(fs->dirs, ppath, name);
 	dir_cache_drop(fs->dirs, path);
@@ -1861,6 +1913,8 @@ static int rename_dir(struct fs *fs, const char *path, const char *npath,
 	pthread_mutex_lock(&fs->lock);
 	rc = repath_tree(fs, path, npath, &list, &n);
 	dir_cache_clear(fs->dirs);
+	attr_cache_forget_tree(fs->ac, path);
+	attr_cache_forget_tree(fs->ac, npath);
 	pthread_mutex_unlock(&fs->lock);
 	/* files not uploaded yet: their records now name the new paths;
 	 * open files' stages fetch the rest before their objects move */
@@ -2496,7 +2550,8 @@ static void add_pending(void *arg, struct inode *in)
 	name[n] = '\0';
 	if (dir_listing_find(ls->l, name))
 		return;
-	dir_listing_add(ls->l, name, slash ? S_IFDIR : S_IFREG,
+	dir_listing_add(ls->l, name,
+			slash || S_ISDIR(in->attr.st_mode) ? S_IFDIR : S_IFREG,
 			slash ? 0 : in->stage ? in->stage->size
 					      : (uint64_t)in->attr.st_size,
 			in->attr.st_mtim.tv_sec, NULL);
@@ -2679,17 +2734,24 @@ void fs_dir_will_need(struct fs_dir *d, size_t from, size_t n)
 	if (n > d->l->n - from)
 		n = d->l->n - from;
 	pthread_mutex_lock(&fs->lock);
-	if (from > 0 && !d->queued_rest && from + n < d->l->n) {
-		/* a second batch with attributes: "ls -l" (the kernel asks
-		 * again only when the first batch's entries were used), so
-		 * the rest of the directory follows */
-		attr_cache_prefetch(fs->ac, d->l->path, &d->l->e[from + n],
-				    d->l->n - from - n,
-				    fs->conf->stat_timeout, false);
-		d->queued_rest = true;
-	}
 	attr_cache_prefetch(fs->ac, d->l->path, &d->l->e[from], n,
 			    fs->conf->stat_timeout, true);
+	if (from > 0 && d->queued_upto < from + n + FS_PREFETCH_AHEAD / 2) {
+		/* a second batch with attributes means "ls -l" (the kernel
+		 * asks again only when the first batch's entries were
+		 * used): keep the next entries coming, a window ahead */
+		size_t start = d->queued_upto > from + n ? d->queued_upto
+							 : from + n;
+		size_t end = from + n + FS_PREFETCH_AHEAD;
+
+		if (end > d->l->n)
+			end = d->l->n;
+		if (start < end)
+			attr_cache_prefetch(fs->ac, d->l->path,
+					    &d->l->e[start], end - start,
+					    fs->conf->stat_timeout, false);
+		d->queued_upto = end;
+	}
 	pthread_mutex_unlock(&fs->lock);
 }
 
@@ -2748,11 +2810,32 @@ int fs_dir_entry_plus(struct fs_dir *d, size_t i, struct stat *st)
 			      : d->l->fetched + fs->conf->dir_timeout);
 found:
 	in->nlookup++;
+	inode_touch(fs->inodes, in);
 	fill_attr(in, st);
 	rc = 1;
 out:
 	pthread_mutex_unlock(&fs->lock);
 	free(path);
+	return rc;
+}
+
+int fs_fsyncdir(struct fs *fs, uint64_t ino)
+{
+	struct inode *in;
+	int rc;
+
+	pthread_mutex_lock(&fs->lock);
+	in = inode_find(fs->inodes, ino);
+	if (in)
+		in->refs++;
+	pthread_mutex_unlock(&fs->lock);
+	if (!in)
+		return -ESTALE;
+	rc = wb_sync(fs->wb, in);
+	pthread_mutex_lock(&fs->lock);
+	in->refs--;
+	inode_maybe_free(fs->inodes, in);
+	pthread_mutex_unlock(&fs->lock);
 	return rc;
 }
 
@@ -2792,7 +2875,7 @@ int fs_stats_text(struct fs *fs, char *buf, size_t len)
 	struct store_stats n = { 0 };
 	struct attr_cache_stats ac;
 	uint64_t bytes, lookups;
-	size_t files;
+	size_t files, inodes;
 	int w;
 
 	if (fs->store->ops->stats)
@@ -2801,6 +2884,7 @@ int fs_stats_text(struct fs *fs, char *buf, size_t len)
 	wb_pending_stats(fs->wb, &files, &bytes);
 	attr_cache_stats(fs->ac, &ac);
 	lookups = fs->lookups;
+	inodes = inode_table_count(fs->inodes);
 	pthread_mutex_unlock(&fs->lock);
 	w = snprintf(buf, len,
 		     "class_a_requests %llu\nclass_b_requests %llu\n"
@@ -2808,7 +2892,7 @@ int fs_stats_text(struct fs *fs, char *buf, size_t len)
 		     "bytes_up %llu\nbytes_down %llu\n"
 		     "pending_files %zu\npending_bytes %llu\n"
 		     "estimated_cost_usd %.6f\n"
-		     "lookups %llu\nmetadata_cached %zu\n"
+		     "lookups %llu\ninodes %zu\nmetadata_cached %zu\n"
 		     "metadata_prefetched %llu\nmetadata_fetched %llu\n"
 		     "metadata_hits %llu\n",
 		     (unsigned long long)n.class_a,
@@ -2819,7 +2903,7 @@ int fs_stats_text(struct fs *fs, char *buf, size_t len)
 		     (unsigned long long)n.bytes_up,
 		     (unsigned long long)n.bytes_down, files,
 		     (unsigned long long)bytes, store_stats_cost(&n),
-		     (unsigned long long)lookups, ac.entries,
+		     (unsigned long long)lookups, inodes, ac.entries,
 		     (unsigned long long)ac.prefetches,
 		     (unsigned long long)ac.fetches,
 		     (unsigned long long)(ac.hits + ac.waits));

@@ -64,6 +64,19 @@ double fs_attr_timeout(const struct fs *fs);
 int fs_lookup(struct fs *fs, uint64_t parent, const char *name,
 	      struct stat *st);
 void fs_forget(struct fs *fs, uint64_t ino, uint64_t nlookup);
+
+/*
+ * Memory stays bounded however many files are looked at: when more than
+ * -o max_inodes inodes exist, up to max of the least recently used idle
+ * ones (not open, nothing pending) are returned as (parent inode, name)
+ * for the kernel to drop; it then forgets them (fs_forget) and they are
+ * freed.  Names are malloc'd, the caller frees them.  Returns the count.
+ */
+struct fs_evict {
+	uint64_t parent;
+	char *name;
+};
+size_t fs_evict_candidates(struct fs *fs, struct fs_evict *out, size_t max);
 int fs_getattr(struct fs *fs, uint64_t ino, struct stat *st);
 
 #define FS_SET_MODE (1 << 0)
@@ -129,6 +142,9 @@ void fs_dir_will_need(struct fs_dir *d, size_t from, size_t n);
  */
 int fs_dir_entry_plus(struct fs_dir *d, size_t i, struct stat *st);
 void fs_releasedir(struct fs_dir *d);
+/* The directory's marker and metadata are in the bucket when it returns
+ * 0 (mkdir and chmod of a directory go up after the quiet period). */
+int fs_fsyncdir(struct fs *fs, uint64_t ino);
 
 int fs_statfs(struct fs *fs, struct statvfs *sv);
 

@@ -8,6 +8,9 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <time.h>
 #include <stdio.h> /* RENAME_* */
 #include <stdlib.h>
 #include <string.h>
@@ -422,6 +425,14 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 	free(buf);
 }
 
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+			struct fuse_file_info *fi)
+{
+	(void)datasync;
+	(void)fi;
+	fuse_reply_err(req, -fs_fsyncdir(fs_of(req), ino));
+}
+
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
@@ -493,6 +504,82 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	fuse_reply_err(req, -fs_removexattr(fs_of(req), ino, name));
 }
 
+struct fuse_ops_evictor {
+	struct fuse_session *se;
+	struct fs *fs;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop; /* protected by lock */
+};
+
+#define EVICT_BATCH 4096
+
+static void *evictor_thread(void *arg)
+{
+	struct fuse_ops_evictor *ev = arg;
+	struct fs_evict *batch = calloc(EVICT_BATCH, sizeof(*batch));
+	struct timespec until;
+	size_t i, n;
+
+	pthread_mutex_lock(&ev->lock);
+	while (batch && !ev->stop) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		pthread_cond_timedwait(&ev->cond, &ev->lock, &until);
+		if (ev->stop)
+			break;
+		pthread_mutex_unlock(&ev->lock);
+		n = fs_evict_candidates(ev->fs, batch, EVICT_BATCH);
+		for (i = 0; i < n; i++) {
+			/* -ENOENT: the kernel had dropped it already */
+			fuse_lowlevel_notify_inval_entry(ev->se,
+							 batch[i].parent,
+							 batch[i].name,
+							 strlen(batch[i].name));
+			free(batch[i].name);
+		}
+		pthread_mutex_lock(&ev->lock);
+	}
+	pthread_mutex_unlock(&ev->lock);
+	free(batch);
+	return NULL;
+}
+
+struct fuse_ops_evictor *fuse_ops_evictor_start(struct fuse_session *se,
+						struct fs *fs)
+{
+	struct fuse_ops_evictor *ev = calloc(1, sizeof(*ev));
+
+	if (!ev)
+		return NULL;
+	ev->se = se;
+	ev->fs = fs;
+	pthread_mutex_init(&ev->lock, NULL);
+	pthread_cond_init(&ev->cond, NULL);
+	if (pthread_create(&ev->thread, NULL, evictor_thread, ev)) {
+		pthread_cond_destroy(&ev->cond);
+		pthread_mutex_destroy(&ev->lock);
+		free(ev);
+		return NULL;
+	}
+	return ev;
+}
+
+void fuse_ops_evictor_stop(struct fuse_ops_evictor *ev)
+{
+	if (!ev)
+		return;
+	pthread_mutex_lock(&ev->lock);
+	ev->stop = true;
+	pthread_cond_signal(&ev->cond);
+	pthread_mutex_unlock(&ev->lock);
+	pthread_join(ev->thread, NULL);
+	pthread_cond_destroy(&ev->cond);
+	pthread_mutex_destroy(&ev->lock);
+	free(ev);
+}
+
 const struct fuse_lowlevel_ops r2fs_fuse_ops = {
 	.init = op_init,
 	.lookup = op_lookup,
@@ -518,6 +605,7 @@ const struct fuse_lowlevel_ops r2fs_fuse_ops = {
 	.readdir = op_readdir,
 	.readdirplus = op_readdirplus,
 	.releasedir = op_releasedir,
+	.fsyncdir = op_fsyncdir,
 	.statfs = op_statfs,
 	.getxattr = op_getxattr,
 	.setxattr = op_setxattr,

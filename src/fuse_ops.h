@@ -11,4 +11,18 @@
 
 extern const struct fuse_lowlevel_ops r2fs_fuse_ops;
 
+struct fs;
+struct fuse_ops_evictor;
+
+/*
+ * A thread that keeps the inodes the kernel holds near -o max_inodes: once
+ * a second it asks the kernel to drop the dentries used least lately
+ * (fs_evict_candidates); the kernel then forgets their inodes.  libfuse
+ * wants such notifications outside any request's path, hence a thread.
+ * NULL on failure (the mount works without it).
+ */
+struct fuse_ops_evictor *fuse_ops_evictor_start(struct fuse_session *se,
+						struct fs *fs);
+void fuse_ops_evictor_stop(struct fuse_ops_evictor *ev);
+
 #endif

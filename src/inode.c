@@ -17,7 +17,45 @@ struct inode_table {
 	size_t nbuckets; /* power of two */
 	size_t count;
 	uint64_t next_ino;
+	struct inode *lru_head, *lru_tail; /* oldest first */
 };
+
+static void lru_unlink(struct inode_table *t, struct inode *in)
+{
+	if (in->lru_prev)
+		in->lru_prev->lru_next = in->lru_next;
+	else
+		t->lru_head = in->lru_next;
+	if (in->lru_next)
+		in->lru_next->lru_prev = in->lru_prev;
+	else
+		t->lru_tail = in->lru_prev;
+	in->lru_prev = in->lru_next = NULL;
+}
+
+static void lru_append(struct inode_table *t, struct inode *in)
+{
+	in->lru_prev = t->lru_tail;
+	in->lru_next = NULL;
+	if (t->lru_tail)
+		t->lru_tail->lru_next = in;
+	else
+		t->lru_head = in;
+	t->lru_tail = in;
+}
+
+void inode_touch(struct inode_table *t, struct inode *in)
+{
+	if (t->lru_tail == in)
+		return;
+	lru_unlink(t, in);
+	lru_append(t, in);
+}
+
+struct inode *inode_lru_first(struct inode_table *t)
+{
+	return t->lru_head;
+}
 
 static uint64_t hash_u64(uint64_t x)
 {
@@ -133,6 +171,7 @@ static struct inode *inode_alloc(struct inode_table *t, const char *path,
 	pthread_rwlock_init(&in->stage_lock, NULL);
 	link_ino(t->by_ino, t->nbuckets, in);
 	link_path(t->by_path, t->nbuckets, in);
+	lru_append(t, in);
 	t->count++;
 	maybe_grow(t);
 	return in;
@@ -240,6 +279,7 @@ bool inode_maybe_free(struct inode_table *t, struct inode *in)
 		return false;
 	unlink_path(t, in);
 	unlink_ino(t, in);
+	lru_unlink(t, in);
 	t->count--;
 	inode_destroy(in);
 	return true;

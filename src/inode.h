@@ -70,6 +70,8 @@ struct inode {
 	/* hash chains */
 	struct inode *next_by_ino;
 	struct inode *next_by_path;
+	/* least recently used first (inode_touch) */
+	struct inode *lru_prev, *lru_next;
 };
 
 struct inode_table;
@@ -98,6 +100,11 @@ void inode_unhash_path(struct inode_table *t, struct inode *in);
 bool inode_maybe_free(struct inode_table *t, struct inode *in);
 
 size_t inode_table_count(const struct inode_table *t);
+
+/* in was just used: it goes to the end of the least-recently-used order. */
+void inode_touch(struct inode_table *t, struct inode *in);
+/* The least recently used inode (then follow lru_next), or NULL. */
+struct inode *inode_lru_first(struct inode_table *t);
 
 /* Call fn for every inode; fn must not add or remove inodes. */
 void inode_for_each(struct inode_table *t,

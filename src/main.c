@@ -51,6 +51,7 @@ static const struct fuse_opt r2fs_opts[] = {
 	R2_OPT("upload_workers=%u", upload_workers),
 	R2_OPT("multipart_threshold=%u", multipart_threshold_mb),
 	R2_OPT("readahead_max=%u", readahead_max_mb),
+	R2_OPT("max_inodes=%u", max_inodes),
 	R2_OPT("cache_min_free=%u", cache_min_free_mb),
 	{ "sync_upload", offsetof(struct r2fs_conf, sync_upload), 1 },
 	FUSE_OPT_END
@@ -109,15 +110,18 @@ static void usage(const char *prog)
 "    -o retries=N           retries per request on 429/5xx/network errors (default 5)\n"
 "    -o connect_timeout=S   connect timeout in seconds (default 10)\n"
 "    -o http_handles=N      parallel connections (default: what the\n"
-"                           workers need, 88 with the defaults)\n"
+"                           workers need, 120 with the defaults)\n"
 "    -o writeback_delay=S   quiet period after a file's last change before\n"
 "                           its upload (default 1; changes meanwhile fold\n"
 "                           into the same PUT)\n"
-"    -o upload_workers=N    parallel uploads (default 8)\n"
+"    -o upload_workers=N    parallel uploads (default 16)\n"
 "    -o multipart_threshold=MIB  files larger than this go up in parts\n"
 "                           (default 64)\n"
 "    -o readahead_max=MIB   memory for reading ahead, all files together\n"
 "                           (default 128)\n"
+"    -o max_inodes=N        files and directories kept in memory; beyond,\n"
+"                           the kernel is asked to drop the least recently\n"
+"                           used (default 100000, about 80 MB)\n"
 "    -o sync_upload         close() waits for the upload and returns its error\n"
 "    -o cache_min_free=MIB  free space kept on the cache disk: writes wait for\n"
 "                           uploads, then fail with ENOSPC (default: 5%% of the\n"
@@ -162,6 +166,7 @@ static int run(int argc, char *argv[])
 	struct creds creds = { 0 };
 	struct store *store = NULL;
 	struct fuse_session *se = NULL;
+	struct fuse_ops_evictor *evictor = NULL;
 	struct fs *fs = NULL;
 	struct s3_opts so;
 	char err[512] = "";
@@ -264,6 +269,7 @@ static int run(int argc, char *argv[])
 		goto out;
 	}
 	started = 1;
+	evictor = fuse_ops_evictor_start(se, fs);
 	if (fopts.singlethread) {
 		rc = fuse_session_loop(se);
 	} else {
@@ -277,6 +283,7 @@ static int run(int argc, char *argv[])
 	}
 	rc = rc ? 1 : 0;
 out:
+	fuse_ops_evictor_stop(evictor);
 	if (mounted)
 		fuse_session_unmount(se);
 	if (started) {

@@ -353,11 +353,10 @@ const struct dir_listing *dir_cache_find(struct dir_cache *dc,
 
 	if (i < 0)
 		return NULL;
-	if (now - dc->slot[i]->fetched > ttl) {
-		dir_listing_free(dc->slot[i]);
-		dc->slot[i] = NULL;
+	/* an expired listing stays (until replaced or evicted): it still
+	 * tells how big the directory was and what we had added to it */
+	if (now - dc->slot[i]->fetched > ttl)
 		return NULL;
-	}
 	dc->used[i] = ++dc->tick;
 	return dc->slot[i];
 }

@@ -86,7 +86,8 @@ struct dir_cache;
 
 struct dir_cache *dir_cache_new(size_t max_dirs);
 void dir_cache_free(struct dir_cache *dc);
-/* A listing no older than ttl seconds at now, or NULL. */
+/* A listing no older than ttl seconds at now, or NULL (an older one is
+ * kept until replaced or evicted: ask with a larger ttl to see it). */
 const struct dir_listing *dir_cache_find(struct dir_cache *dc,
 					 const char *path, double now,
 					 double ttl);

@@ -745,6 +745,17 @@ static char *key_for(struct wb *wb, const char *path)
 	return k;
 }
 
+/* A directory's marker key: PREFIX + path + "/". */
+static char *dir_key_for(struct wb *wb, const char *path)
+{
+	size_t n = strlen(wb->prefix) + strlen(path) + 2;
+	char *k = malloc(n);
+
+	if (k)
+		snprintf(k, n, "%s%s/", wb->prefix, path);
+	return k;
+}
+
 static double backoff(unsigned attempts)
 {
 	double d = 1.0;
@@ -781,7 +792,8 @@ static int load_object_xattrs(struct wb *wb, struct inode *in,
 
 /*
  * Push the metadata of in, claimed like an upload but without a stage
- * (wb_touch_meta): one CopyObject of its key onto itself.
+ * (wb_touch_meta): one CopyObject of a file's key onto itself, or one PUT
+ * of a directory's zero-byte marker "path/" (new, or rewritten).
  */
 static int copy_meta_claimed(struct wb *wb, struct inode *in)
 {
@@ -790,20 +802,24 @@ static int copy_meta_claimed(struct wb *wb, struct inode *in)
 	char *key = NULL, *path, *xa = NULL;
 	struct stat attr;
 	uint64_t gen;
-	bool need_xattrs;
+	bool need_xattrs, dir;
 	int rc = 0;
 
 	pthread_mutex_lock(wb->lock);
 	gen = in->wb_gen;
 	attr = in->attr;
+	dir = S_ISDIR(attr.st_mode);
 	path = strdup(in->path);
 	need_xattrs = !in->xattrs_known;
 	pthread_mutex_unlock(wb->lock);
-	key = path ? key_for(wb, path) : NULL;
+	key = path ? (dir ? dir_key_for(wb, path) : key_for(wb, path)) : NULL;
 	if (!key)
 		rc = -ENOMEM;
-	if (!rc && need_xattrs) /* the COPY replaces them all */
+	if (!rc && need_xattrs) { /* the COPY or PUT replaces them all */
 		rc = load_object_xattrs(wb, in, key);
+		if (rc == -ENOENT && dir)
+			rc = 0; /* no marker yet (implied): nothing to keep */
+	}
 	if (!rc) {
 		pthread_mutex_lock(wb->lock);
 		xa = xattrs_encode(&in->xattrs);
@@ -816,8 +832,13 @@ static int copy_meta_claimed(struct wb *wb, struct inode *in)
 		meta_headers_add_xattrs(&mh, xa);
 		opts.meta = mh.kv;
 		opts.nmeta = mh.n;
-		opts.content_type = mime_type_for(path);
-		rc = wb->store->ops->copy(wb->store, key, key, &opts);
+		if (dir) {
+			rc = wb->store->ops->put_fd(wb->store, key, -1, 0,
+						    &opts, NULL);
+		} else {
+			opts.content_type = mime_type_for(path);
+			rc = wb->store->ops->copy(wb->store, key, key, &opts);
+		}
 	}
 	if (rc == -ENOENT) {
 		log_info("%s is gone from the bucket; its new metadata is "

@@ -114,8 +114,9 @@ void wb_touch(struct wb *wb, struct inode *in);
 /*
  * Locked: the metadata (attributes, xattrs) of in, a file whose contents
  * are in the bucket, changed: one CopyObject onto itself after the quiet
- * period carries this change and every one that follows meanwhile.  Like
- * a local filesystem's metadata before sync, it is not journaled: fsync,
+ * period carries this change and every one that follows meanwhile.  For
+ * a directory (new, or changed), one PUT of its marker does.  Like a
+ * local filesystem's metadata before sync, it is not journaled: fsync,
  * r2fs sync and unmount push it.
  */
 void wb_touch_meta(struct wb *wb, struct inode *in);

@@ -149,3 +149,34 @@ def test_second_read_of_an_unchanged_file_is_cached(mounter, bucket, s3,
         f.write(b"ours")
     with open(m.path("k.bin"), "rb") as f:
         assert f.read(4) == b"ours"
+
+
+def test_memory_stays_bounded_with_many_files_seen(mounter, bucket, s3):
+    """-o max_inodes: beyond it the kernel is asked to drop the entries
+    used least lately, and forgets them; nothing open or pending goes."""
+    n = 1200
+    names = [f"f{i:04d}" for i in range(n)]
+    put_many(s3, bucket, ["many/" + x for x in names])
+    m = mounter(bucket, opts=["max_inodes=300"])
+    os.makedirs(m.path("keep"))
+    with open(m.path("keep", "open.txt"), "wb") as held:
+        held.write(b"pending")
+        subprocess.run(["ls", "-l", m.path("many")], check=True,
+                       capture_output=True)
+        peak = stats(m.dir)["inodes"]
+        assert peak > 1000  # every listed file became an inode
+        deadline = time.time() + 20
+        while stats(m.dir)["inodes"] > 300 and time.time() < deadline:
+            time.sleep(0.5)
+        assert stats(m.dir)["inodes"] <= 300
+        # what was dropped comes back on use, with its metadata
+        st = os.lstat(m.path("many", "f0000"))
+        assert (st.st_mode, st.st_uid) == (0o100750, 1234)
+        assert os.lstat(m.path("many", "f0001")).st_uid == os.getuid()
+        assert len(os.listdir(m.path("many"))) == n
+    # the open file (and its pending upload) were never dropped
+    with open(m.path("keep", "open.txt"), "rb") as f:
+        assert f.read() == b"pending"
+    m.sync()
+    assert s3.get_object(Bucket=bucket, Key="keep/open.txt")["Body"].read() \
+        == b"pending"

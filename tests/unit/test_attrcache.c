@@ -169,6 +169,23 @@ static void test_get_and_validate(void)
 	TAP_OK(!attr_cache_peek(ac, &w, &m), "forget drops the file");
 	w.type = S_IFDIR;
 	TAP_OK(!attr_cache_peek(ac, &w, &m), "and the directory");
+	/* a renamed directory: it and everything below go, nothing else */
+	w.type = S_IFDIR;
+	w.ttl = 1000;
+	w.path = "t";
+	attr_cache_get(ac, &w, &m, NULL);
+	w.path = "t/x";
+	attr_cache_get(ac, &w, &m, NULL);
+	w.path = "tt";
+	attr_cache_get(ac, &w, &m, NULL);
+	attr_cache_forget_tree(ac, "t");
+	w.path = "t";
+	TAP_OK(!attr_cache_peek(ac, &w, &m), "forget_tree drops the directory");
+	w.path = "t/x";
+	TAP_OK(!attr_cache_peek(ac, &w, &m), "... and what is below it");
+	w.path = "tt";
+	TAP_OK(attr_cache_peek(ac, &w, &m), "... but not a sibling");
+	w.path = "a/f";
 	/* errors */
 	F.fail = -EACCES;
 	w.type = S_IFREG;
