@@ -23,9 +23,11 @@
 #include "attrcache.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct ac_entry {
 	char *key;
@@ -626,6 +628,121 @@ void attr_cache_stop(struct attr_cache *ac)
 	pthread_mutex_unlock(ac->lock);
 	free(ac->threads);
 	ac->threads = NULL;
+}
+
+/*
+ * The saved form: a line "r2fs-metadata 1", then per entry a line
+ * "KEYLEN ETAG LASTMOD MODE UID GID MSEC MNSEC CSEC CNSEC ASEC ANSEC"
+ * followed by the key's KEYLEN bytes and a newline (keys may hold any
+ * byte but NUL).
+ */
+#define AC_SAVE_MAGIC "r2fs-metadata 1\n"
+
+int attr_cache_save(struct attr_cache *ac, const char *file)
+{
+	size_t n = strlen(file) + 8;
+	char *tmp = malloc(n);
+	struct ac_entry *e;
+	FILE *f = NULL;
+	int fd, rc = 0;
+
+	if (!tmp)
+		return -ENOMEM;
+	snprintf(tmp, n, "%s.tmp", file);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!f) {
+		rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	fputs(AC_SAVE_MAGIC, f);
+	pthread_mutex_lock(ac->lock);
+	for (e = ac->qhead; e; e = e->qnext) {
+		const struct stat *st = &e->st;
+
+		if (e->fetching || !e->etag[0] ||
+		    strpbrk(e->etag, " \t\r\n"))
+			continue;
+		fprintf(f, "%zu %s %lld %o %u %u %lld %ld %lld %ld %lld %ld\n",
+			strlen(e->key), e->etag, (long long)e->lastmod,
+			(unsigned)st->st_mode, (unsigned)st->st_uid,
+			(unsigned)st->st_gid, (long long)st->st_mtim.tv_sec,
+			st->st_mtim.tv_nsec, (long long)st->st_ctim.tv_sec,
+			st->st_ctim.tv_nsec, (long long)st->st_atim.tv_sec,
+			st->st_atim.tv_nsec);
+		fputs(e->key, f);
+		fputc('\n', f);
+	}
+	pthread_mutex_unlock(ac->lock);
+	if (fflush(f) || fsync(fileno(f)))
+		rc = -errno;
+	if (fclose(f) && !rc)
+		rc = -errno;
+	if (!rc && rename(tmp, file))
+		rc = -errno;
+	if (rc)
+		unlink(tmp);
+out:
+	free(tmp);
+	return rc;
+}
+
+int attr_cache_load(struct attr_cache *ac, const char *file)
+{
+	FILE *f = fopen(file, "re");
+	char line[512], etag[AC_ETAG_MAX], *key = NULL;
+	long long lm, ms, cs, as;
+	long mn, cn, an;
+	unsigned mode, uid, gid;
+	struct ac_entry *e;
+	size_t klen;
+	int rc = 0;
+
+	if (!f)
+		return errno == ENOENT ? 0 : -errno;
+	if (!fgets(line, sizeof(line), f) || strcmp(line, AC_SAVE_MAGIC))
+		goto out; /* another format: start afresh */
+	pthread_mutex_lock(ac->lock);
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%zu %127s %lld %o %u %u %lld %ld %lld %ld "
+			   "%lld %ld", &klen, etag, &lm, &mode, &uid, &gid,
+			   &ms, &mn, &cs, &cn, &as, &an) != 12 ||
+		    klen == 0 || klen > 4096)
+			break;
+		key = malloc(klen + 1);
+		if (!key || fread(key, 1, klen + 1, f) != klen + 1 ||
+		    key[klen] != '\n' || memchr(key, '\0', klen))
+			break;
+		key[klen] = '\0';
+		if (!*slot(ac, key) && (e = add_entry(ac, key))) {
+			snprintf(e->etag, sizeof(e->etag), "%s", etag);
+			e->lastmod = (time_t)lm;
+			e->st.st_mode = (mode_t)mode;
+			e->st.st_nlink = 1;
+			e->st.st_uid = (uid_t)uid;
+			e->st.st_gid = (gid_t)gid;
+			e->st.st_blksize = 4096;
+			e->st.st_mtim.tv_sec = (time_t)ms;
+			e->st.st_mtim.tv_nsec = mn;
+			e->st.st_ctim.tv_sec = (time_t)cs;
+			e->st.st_ctim.tv_nsec = cn;
+			e->st.st_atim.tv_sec = (time_t)as;
+			e->st.st_atim.tv_nsec = an;
+			e->fetched = -1e18; /* never valid by age */
+			ac->stats.loaded++;
+		}
+		free(key);
+		key = NULL;
+	}
+	pthread_mutex_unlock(ac->lock);
+	if (ferror(f))
+		rc = -EIO;
+out:
+	free(key);
+	fclose(f);
+	return rc;
 }
 
 size_t attr_cache_queued(const struct attr_cache *ac)

@@ -120,12 +120,25 @@ void attr_cache_prefetch(struct attr_cache *ac, const char *dir,
 /* Locked.  Entries waiting for a prefetch thread. */
 size_t attr_cache_queued(const struct attr_cache *ac);
 
+/*
+ * Metadata that outlives the mount.  save writes every file entry that a
+ * listing can validate (it has an ETag) to file (a new file renamed over
+ * the old one; mode 0600); load reads them back, before any request.
+ * Loaded entries are valid only while a listing shows the same ETag and
+ * Last-Modified, never by age: "ls -l" or rsync after a remount HEAD
+ * only what changed.  Not locked; load before attr_cache_start, save
+ * after attr_cache_stop.  0 or -errno (a missing file loads nothing).
+ */
+int attr_cache_save(struct attr_cache *ac, const char *file);
+int attr_cache_load(struct attr_cache *ac, const char *file);
+
 /* Counters, for tests and stats. */
 struct attr_cache_stats {
 	uint64_t hits;       /* get/peek answered from the cache */
 	uint64_t waits;      /* get waited for another thread's fetch */
 	uint64_t fetches;    /* fetches made by get itself */
 	uint64_t prefetches; /* fetches made by the prefetch threads */
+	uint64_t loaded;     /* entries read by attr_cache_load */
 	size_t entries;
 	size_t queued;       /* entries waiting for a prefetch thread */
 };

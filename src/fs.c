@@ -89,6 +89,7 @@ struct fs {
 	} *recent;
 	size_t nrecent;
 	uint64_t lookups; /* fs_lookup calls, for stats; protected by lock */
+	pthread_cond_t listed; /* a listing for lookups ended (under lock) */
 };
 
 struct fs_file {
@@ -347,10 +348,23 @@ static void on_uploaded(void *arg, struct inode *in, const char *etag,
 	maybe_drop_stage(in);
 }
 
+/* Where the attribute cache is kept between mounts; malloc'd. */
+static char *meta_file(struct fs *fs)
+{
+	const char *dir = wb_dir(fs->wb);
+	size_t n = strlen(dir) + sizeof("/metadata");
+	char *p = malloc(n);
+
+	if (p)
+		snprintf(p, n, "%s/metadata", dir);
+	return p;
+}
+
 int fs_new(const struct r2fs_conf *conf, struct store *store,
 	   struct fs **out, char *err, size_t errlen)
 {
 	struct fs *fs = calloc(1, sizeof(*fs));
+	char *meta;
 	struct wb_opts wo;
 	struct inode *root;
 	int rc = -ENOMEM;
@@ -358,6 +372,7 @@ int fs_new(const struct r2fs_conf *conf, struct store *store,
 	if (!fs)
 		return -ENOMEM;
 	pthread_mutex_init(&fs->lock, NULL);
+	pthread_cond_init(&fs->listed, NULL);
 	fs->conf = conf;
 	fs->store = store;
 	fs->defaults.uid = conf->uid != CONF_UNSET ? conf->uid : getuid();
@@ -391,6 +406,11 @@ int fs_new(const struct r2fs_conf *conf, struct store *store,
 		    errlen, &fs->wb);
 	if (rc)
 		goto fail;
+	meta = meta_file(fs);
+	if (meta && attr_cache_load(fs->ac, meta))
+		log_warn("%s could not be read; metadata is fetched afresh",
+			 meta);
+	free(meta);
 	rc = wb_replay(fs->wb);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot read the journal in %s: %s",
@@ -420,8 +440,16 @@ int fs_start(struct fs *fs)
 
 void fs_shutdown(struct fs *fs)
 {
+	char *meta;
+
 	attr_cache_stop(fs->ac);
 	wb_shutdown(fs->wb);
+	/* metadata HEADed this time spares HEADs next time (after the
+	 * uploads: what they replaced is forgotten by then) */
+	meta = meta_file(fs);
+	if (meta && attr_cache_save(fs->ac, meta))
+		log_warn("cannot save metadata in %s", meta);
+	free(meta);
 	if (fs->store->ops->stats) {
 		struct store_stats n;
 
@@ -454,6 +482,7 @@ void fs_free(struct fs *fs)
 	while (fs->nrecent)
 		free(fs->recent[--fs->nrecent].path);
 	free(fs->recent);
+	pthread_cond_destroy(&fs->listed);
 	pthread_mutex_destroy(&fs->lock);
 	free(fs);
 }
@@ -772,18 +801,25 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name,
 		goto found;
 	}
 	l = dir_cache_find(fs->dirs, p->path, now, fs->conf->dir_timeout);
-	if (!l && list_for_lookups(fs, p, now)) {
+	if (!l && (p->listing_for_lookups || list_for_lookups(fs, p, now))) {
 		/* one LIST per 1,000 names answers this lookup and the next
-		 * ones, whose metadata is prefetched in parallel */
+		 * ones, whose metadata is prefetched in parallel; lookups
+		 * meanwhile wait for it rather than list again */
 		char *ppath = strdup(p->path);
 
 		p->refs++;
-		pthread_mutex_unlock(&fs->lock);
-		if (ppath)
-			fetch_listing(fs, ppath, NULL); /* else: probe */
-		pthread_mutex_lock(&fs->lock);
+		if (!p->listing_for_lookups && ppath) {
+			p->listing_for_lookups = true;
+			pthread_mutex_unlock(&fs->lock);
+			fetch_listing(fs, ppath, NULL); /* failed: a probe */
+			pthread_mutex_lock(&fs->lock);
+			p->listing_for_lookups = false;
+			pthread_cond_broadcast(&fs->listed);
+		}
+		while (p->listing_for_lookups)
+			pthread_cond_wait(&fs->listed, &fs->lock);
 		p->refs--;
-		if (ppath && !strcmp(ppath, p->path))
+		if (ppath && !strcmp(ppath, p->path)) /* not renamed */
 			l = dir_cache_find(fs->dirs, p->path, now_mono(),
 					   fs->conf->dir_timeout);
 		free(ppath);
@@ -2894,7 +2930,7 @@ int fs_stats_text(struct fs *fs, char *buf, size_t len)
 		     "estimated_cost_usd %.6f\n"
 		     "lookups %llu\ninodes %zu\nmetadata_cached %zu\n"
 		     "metadata_prefetched %llu\nmetadata_fetched %llu\n"
-		     "metadata_hits %llu\n",
+		     "metadata_hits %llu\nmetadata_loaded %llu\n",
 		     (unsigned long long)n.class_a,
 		     (unsigned long long)n.class_b,
 		     (unsigned long long)n.retries,
@@ -2906,7 +2942,8 @@ int fs_stats_text(struct fs *fs, char *buf, size_t len)
 		     (unsigned long long)lookups, inodes, ac.entries,
 		     (unsigned long long)ac.prefetches,
 		     (unsigned long long)ac.fetches,
-		     (unsigned long long)(ac.hits + ac.waits));
+		     (unsigned long long)(ac.hits + ac.waits),
+		     (unsigned long long)ac.loaded);
 	return w < 0 || (size_t)w >= len ? -ERANGE : w;
 }
 

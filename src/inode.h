@@ -44,6 +44,7 @@ struct inode {
 	 * since lookup_since (monotonic s); when it was listed for them */
 	unsigned lookup_misses;
 	double lookup_since, listed_for_lookups;
+	bool listing_for_lookups; /* a lookup lists it now; others wait */
 	/* write state */
 	struct stage *stage; /* staged contents while open for writing */
 	unsigned writers;    /* open handles that may write */

@@ -1518,3 +1518,8 @@ void wb_pending_stats(struct wb *wb, size_t *files, uint64_t *bytes)
 			*bytes += in->stage->size;
 	}
 }
+
+const char *wb_dir(const struct wb *wb)
+{
+	return wb->dir;
+}

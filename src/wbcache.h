@@ -187,6 +187,10 @@ void wb_intent_replay(struct wb *wb,
 		      int (*fn)(void *arg, const char *from, const char *to),
 		      void *arg);
 
+/* The journal's directory (CACHE_DIR/journal-HASH), for other state of
+ * this endpoint, bucket and prefix that should outlive the mount. */
+const char *wb_dir(const struct wb *wb);
+
 /* Number of files and bytes waiting for upload (locked). */
 void wb_pending_stats(struct wb *wb, size_t *files, uint64_t *bytes);
 

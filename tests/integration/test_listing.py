@@ -180,3 +180,36 @@ def test_memory_stays_bounded_with_many_files_seen(mounter, bucket, s3):
     m.sync()
     assert s3.get_object(Bucket=bucket, Key="keep/open.txt")["Body"].read() \
         == b"pending"
+
+
+def test_metadata_outlives_the_mount(mounter, bucket, s3, reqlog):
+    """HEADs made by one mount spare the next mount of the same cache
+    directory from making them again, while the listing shows the same
+    ETag and Last-Modified; a changed object is HEADed again."""
+    import tempfile
+    n = 300
+    names = [f"f{i:03d}" for i in range(n)]
+    put_many(s3, bucket, ["m/" + x for x in names], meta_every=1)
+    cache = tempfile.mkdtemp(prefix="r2fs-cache-")
+    try:
+        m = mounter(bucket, cache=cache)
+        first = parse_ls(subprocess.run(
+            ["ls", "-ln", "--time-style=+%s", m.path("m")], check=True,
+            capture_output=True, text=True).stdout)
+        m.unmount()
+        s3.put_object(Bucket=bucket, Key="m/f007", Body=b"changed",
+                      Metadata=META)
+        start = len(reqlog.requests())
+        m2 = mounter(bucket, cache=cache)
+        again = parse_ls(subprocess.run(
+            ["ls", "-ln", "--time-style=+%s", m2.path("m")], check=True,
+            capture_output=True, text=True).stdout)
+        heads = heads_per_key(reqlog.requests()[start:], bucket)
+        assert {k for k in heads if k.startswith("m/f")} == {"m/f007"}
+        assert again["f007"][3] == 7
+        del first["f007"], again["f007"]
+        assert again == first
+        assert stats(m2.dir)["metadata_loaded"] >= n
+        m2.unmount()
+    finally:
+        subprocess.run(["rm", "-rf", cache], check=False)
