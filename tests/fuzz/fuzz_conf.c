@@ -166,6 +166,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c.multipart_threshold_mb = take_num(&s) * 20;
 	c.sync_upload = (int)(fuzz_byte(&s) & 1);
 	c.cache_min_free_mb = take_num(&s);
+	c.max_inodes = take_num(&s) * 1000;
 	errlen = 1 + fuzz_byte(&s) * 2; /* 1..511: truncated sentences too */
 	hostlen = 1 + fuzz_byte(&s);
 
@@ -200,8 +201,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(c.umask <= 0777 && c.retries <= 100);
 		CHECK(c.stat_timeout >= 0 && c.dir_timeout >= 0 &&
 		      c.writeback_delay >= 0);
-		CHECK(c.upload_workers >= 1 && c.http_handles >= 1 &&
-		      c.connect_timeout >= 1);
+		/* http_handles 0: as many as the workers need */
+		CHECK(c.upload_workers >= 1 && c.http_handles <= 256 &&
+		      c.connect_timeout >= 1 && c.max_inodes >= 100);
 	} else if (rc == -EINVAL) {
 		CHECK(errlen == 1 || err[0]);
 	}
