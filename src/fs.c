@@ -2950,7 +2950,7 @@ int fs_stats_text(struct fs *fs, char *buf, size_t len)
 ssize_t fs_getxattr(struct fs *fs, uint64_t ino, const char *name,
 		    char *buf, size_t size)
 {
-	char value[1024];
+	char value[2048];
 	struct inode *in;
 	ssize_t rc;
 	size_t n;

@@ -372,7 +372,7 @@ static int cmd_sync(int argc, char *argv[])
 static int cmd_stats(int argc, char *argv[])
 {
 	const char *path = argc > 0 ? argv[0] : ".";
-	char buf[2048];
+	char buf[4096];
 	ssize_t n = getxattr(path, FS_XATTR_STATS, buf, sizeof(buf) - 1);
 
 	if (n < 0) {

@@ -63,7 +63,9 @@ def test_ls_l_of_a_big_directory(mounter, bucket, s3, reqlog):
     n = 2500
     names = [f"f{i:05d}" for i in range(n)]
     put_many(s3, bucket, ["big/" + x for x in names])
-    m = mounter(bucket)
+    # long enough TTLs that the second ls -l falls within them also
+    # under the sanitizers
+    m = mounter(bucket, opts=["dir_timeout=60", "stat_timeout=60"])
     p = subprocess.run(["ls", "-ln", "--time-style=+%s", m.path("big")],
                        check=True, capture_output=True, text=True)
     got = parse_ls(p.stdout)
@@ -163,8 +165,9 @@ def test_memory_stays_bounded_with_many_files_seen(mounter, bucket, s3):
         held.write(b"pending")
         subprocess.run(["ls", "-l", m.path("many")], check=True,
                        capture_output=True)
-        peak = stats(m.dir)["inodes"]
-        assert peak > 1000  # every listed file became an inode
+        # every listed file became an inode: well past the limit (the
+        # evictor may have dropped some already)
+        assert stats(m.dir)["inodes"] > 450
         deadline = time.time() + 20
         while stats(m.dir)["inodes"] > 300 and time.time() < deadline:
             time.sleep(0.5)
