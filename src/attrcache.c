@@ -66,6 +66,8 @@ struct attr_cache {
 	struct ac_entry *qhead, *qtail;
 	attr_fetch_fn fetch;
 	void *fetch_arg;
+	bool (*changed)(void *arg, const char *path); /* may be NULL */
+	void *changed_arg;
 	/* prefetching; protected by lock */
 	struct pf_batch *pf_head, *pf_tail;
 	size_t pf_queued, pf_max;
@@ -133,6 +135,31 @@ struct attr_cache *attr_cache_new(pthread_mutex_t *lock, size_t max,
 	pthread_cond_init(&ac->cond, NULL);
 	pthread_cond_init(&ac->pf_cond, NULL);
 	return ac;
+}
+
+void attr_cache_set_guard(struct attr_cache *ac,
+			  bool (*changed)(void *arg, const char *path),
+			  void *arg)
+{
+	ac->changed = changed;
+	ac->changed_arg = arg;
+}
+
+/* Locked.  Has key's path local changes newer than any fetch? */
+static bool changed_here(struct attr_cache *ac, const char *key)
+{
+	size_t n = strlen(key);
+	char *path;
+	bool c;
+
+	if (!ac->changed)
+		return false;
+	if (n == 0 || key[n - 1] != '/')
+		return ac->changed(ac->changed_arg, key);
+	path = strndup(key, n - 1);
+	c = !path || ac->changed(ac->changed_arg, path);
+	free(path);
+	return c;
 }
 
 static void batch_free(struct pf_batch *b)
@@ -281,6 +308,8 @@ static void finish_fetch(struct attr_cache *ac, const char *key, int rc,
 {
 	struct ac_entry *e = *slot(ac, key);
 
+	if (!rc && changed_here(ac, key))
+		rc = -EAGAIN; /* older than our own change: not kept */
 	if (e && e->fetching) {
 		if (rc || e->forgotten)
 			remove_entry(ac, e);
@@ -387,8 +416,9 @@ void attr_cache_fill(struct attr_cache *ac, const char *path, mode_t type,
 	if (!key)
 		return;
 	e = *slot(ac, key);
-	if (e && e->fetching) {
-		/* someone's fetch is in flight: let it finish and store */
+	if ((e && e->fetching) || changed_here(ac, key)) {
+		/* someone's fetch is in flight: let it finish and store; or
+		 * we changed it since */
 		free(key);
 		return;
 	}
@@ -443,9 +473,10 @@ void attr_cache_prefetch(struct attr_cache *ac, const char *dir,
 
 	if (ac->nthreads == 0 || ac->stopping || n == 0)
 		return;
-	if (ac->pf_queued >= ac->pf_max)
+	/* someone waits for an urgent batch (small): it always goes in */
+	if (!urgent && ac->pf_queued >= ac->pf_max)
 		return;
-	if (n > ac->pf_max - ac->pf_queued)
+	if (!urgent && n > ac->pf_max - ac->pf_queued)
 		n = ac->pf_max - ac->pf_queued;
 	b = calloc(1, sizeof(*b));
 	if (!b)
@@ -638,7 +669,8 @@ void attr_cache_stop(struct attr_cache *ac)
  */
 #define AC_SAVE_MAGIC "r2fs-metadata 1\n"
 
-int attr_cache_save(struct attr_cache *ac, const char *file)
+int attr_cache_save(struct attr_cache *ac, const char *file,
+		    const char *tag)
 {
 	size_t n = strlen(file) + 8;
 	char *tmp = malloc(n);
@@ -658,6 +690,7 @@ int attr_cache_save(struct attr_cache *ac, const char *file)
 		goto out;
 	}
 	fputs(AC_SAVE_MAGIC, f);
+	fprintf(f, "%s\n", tag);
 	pthread_mutex_lock(ac->lock);
 	for (e = ac->qhead; e; e = e->qnext) {
 		const struct stat *st = &e->st;
@@ -689,7 +722,13 @@ out:
 	return rc;
 }
 
-int attr_cache_load(struct attr_cache *ac, const char *file)
+static bool nsec_ok(long ns)
+{
+	return ns >= 0 && ns < 1000000000L;
+}
+
+int attr_cache_load(struct attr_cache *ac, const char *file,
+		    const char *tag)
 {
 	FILE *f = fopen(file, "re");
 	char line[512], etag[AC_ETAG_MAX], *key = NULL;
@@ -704,12 +743,19 @@ int attr_cache_load(struct attr_cache *ac, const char *file)
 		return errno == ENOENT ? 0 : -errno;
 	if (!fgets(line, sizeof(line), f) || strcmp(line, AC_SAVE_MAGIC))
 		goto out; /* another format: start afresh */
+	if (!fgets(line, sizeof(line), f) || strlen(line) != strlen(tag) + 1 ||
+	    strncmp(line, tag, strlen(tag)))
+		goto out; /* saved under other defaults: start afresh */
 	pthread_mutex_lock(ac->lock);
 	while (fgets(line, sizeof(line), f)) {
 		if (sscanf(line, "%zu %127s %lld %o %u %u %lld %ld %lld %ld "
 			   "%lld %ld", &klen, etag, &lm, &mode, &uid, &gid,
 			   &ms, &mn, &cs, &cn, &as, &an) != 12 ||
-		    klen == 0 || klen > 4096)
+		    klen == 0 || klen > 4096 || !nsec_ok(mn) ||
+		    !nsec_ok(cn) || !nsec_ok(an) ||
+		    /* only file entries are saved */
+		    ((mode & S_IFMT) != S_IFREG && (mode & S_IFMT) != S_IFLNK) ||
+		    mode > 0177777)
 			break;
 		key = malloc(klen + 1);
 		if (!key || fread(key, 1, klen + 1, f) != klen + 1 ||

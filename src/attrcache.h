@@ -60,6 +60,16 @@ struct attr_cache;
 
 struct attr_cache *attr_cache_new(pthread_mutex_t *lock, size_t max,
 				  attr_fetch_fn fetch, void *fetch_arg);
+/*
+ * Optional, before attr_cache_start: changed(arg, path) is called with the
+ * lock held before a fetched result is stored; true means path has local
+ * changes not in the bucket yet (a chmod waiting for its CopyObject), so
+ * the result is older than what we show and is not kept.
+ */
+void attr_cache_set_guard(struct attr_cache *ac,
+			  bool (*changed)(void *arg, const char *path),
+			  void *arg);
+
 /* Start the prefetch threads (not locked).  0 or -errno. */
 int attr_cache_start(struct attr_cache *ac, unsigned threads);
 /* Drop queued prefetches and join the threads (not locked). */
@@ -123,14 +133,19 @@ size_t attr_cache_queued(const struct attr_cache *ac);
 /*
  * Metadata that outlives the mount.  save writes every file entry that a
  * listing can validate (it has an ETag) to file (a new file renamed over
- * the old one; mode 0600); load reads them back, before any request.
+ * the old one; mode 0600); load reads them back, before any request, if
+ * the file was saved with the same tag (one line, no newline: what the
+ * entries depend on besides the objects, e.g. the default owner and mode
+ * of objects without metadata).
  * Loaded entries are valid only while a listing shows the same ETag and
  * Last-Modified, never by age: "ls -l" or rsync after a remount HEAD
  * only what changed.  Not locked; load before attr_cache_start, save
  * after attr_cache_stop.  0 or -errno (a missing file loads nothing).
  */
-int attr_cache_save(struct attr_cache *ac, const char *file);
-int attr_cache_load(struct attr_cache *ac, const char *file);
+int attr_cache_save(struct attr_cache *ac, const char *file,
+		    const char *tag);
+int attr_cache_load(struct attr_cache *ac, const char *file,
+		    const char *tag);
 
 /* Counters, for tests and stats. */
 struct attr_cache_stats {

@@ -207,7 +207,7 @@ static void doom(struct fs *fs, const char *path, bool on)
 static int move_keys(void *arg, const char *from, const char *to);
 static int fetch_meta(void *arg, const char *path, mode_t type,
 		      time_t listed_mtime, struct attr_meta *m);
-static int fetch_listing(struct fs *fs, const char *path,
+static int fetch_listing(struct fs *fs, const char *path, unsigned max_pages,
 			 struct dir_listing **out);
 
 /* dst = a + b; dst has room for both and the NUL. */
@@ -348,6 +348,25 @@ static void on_uploaded(void *arg, struct inode *in, const char *etag,
 	maybe_drop_stage(in);
 }
 
+/* attrcache's guard: has path changes of ours not in the bucket yet? */
+static bool changed_locally(void *arg, const char *path)
+{
+	struct fs *fs = arg;
+	struct inode *in = inode_find_path(fs->inodes, path);
+
+	return in && (in->stage || in->wb_state != WB_CLEAN ||
+		      in->meta_dirty);
+}
+
+/* What the saved metadata depends on besides the objects: the defaults
+ * baked into the attributes of objects without metadata. */
+static void meta_tag(const struct fs *fs, char *buf, size_t len)
+{
+	snprintf(buf, len, "uid=%u gid=%u umask=%o",
+		 (unsigned)fs->defaults.uid, (unsigned)fs->defaults.gid,
+		 (unsigned)fs->defaults.umask);
+}
+
 /* Where the attribute cache is kept between mounts; malloc'd. */
 static char *meta_file(struct fs *fs)
 {
@@ -364,7 +383,7 @@ int fs_new(const struct r2fs_conf *conf, struct store *store,
 	   struct fs **out, char *err, size_t errlen)
 {
 	struct fs *fs = calloc(1, sizeof(*fs));
-	char *meta;
+	char *meta, tag[64];
 	struct wb_opts wo;
 	struct inode *root;
 	int rc = -ENOMEM;
@@ -406,8 +425,10 @@ int fs_new(const struct r2fs_conf *conf, struct store *store,
 		    errlen, &fs->wb);
 	if (rc)
 		goto fail;
+	attr_cache_set_guard(fs->ac, changed_locally, fs);
+	meta_tag(fs, tag, sizeof(tag));
 	meta = meta_file(fs);
-	if (meta && attr_cache_load(fs->ac, meta))
+	if (meta && attr_cache_load(fs->ac, meta, tag))
 		log_warn("%s could not be read; metadata is fetched afresh",
 			 meta);
 	free(meta);
@@ -440,14 +461,15 @@ int fs_start(struct fs *fs)
 
 void fs_shutdown(struct fs *fs)
 {
-	char *meta;
+	char *meta, tag[64];
 
 	attr_cache_stop(fs->ac);
 	wb_shutdown(fs->wb);
+	meta_tag(fs, tag, sizeof(tag));
 	/* metadata HEADed this time spares HEADs next time (after the
 	 * uploads: what they replaced is forgotten by then) */
 	meta = meta_file(fs);
-	if (meta && attr_cache_save(fs->ac, meta))
+	if (meta && attr_cache_save(fs->ac, meta, tag))
 		log_warn("cannot save metadata in %s", meta);
 	free(meta);
 	if (fs->store->ops->stats) {
@@ -685,9 +707,9 @@ static void prefetch_after(struct fs *fs, const char *dir, const char *name)
  * list p?  A listing that expired and took one page is simply fetched
  * again: one request answers every name, where a probe of a name that is
  * not there costs three (HEAD, HEAD of the marker, LIST).  Otherwise after
- * a second such lookup in a row, and a big directory not more often than
- * every FS_RELIST_FOR_LOOKUPS seconds (its listing takes many pages and
- * expires long before a walk through it ends).
+ * a second such lookup in a row, not more often than every
+ * FS_RELIST_FOR_LOOKUPS seconds (a directory bigger than the one page a
+ * lookup lists is probed name by name meanwhile).
  */
 static bool list_for_lookups(struct fs *fs, struct inode *p, double now)
 {
@@ -702,7 +724,7 @@ static bool list_for_lookups(struct fs *fs, struct inode *p, double now)
 	}
 	if (++p->lookup_misses < FS_LIST_AFTER_LOOKUPS)
 		return false;
-	if (old && p->listed_for_lookups > 0 &&
+	if (p->listed_for_lookups > 0 &&
 	    now - p->listed_for_lookups < FS_RELIST_FOR_LOOKUPS)
 		return false;
 	p->listed_for_lookups = now;
@@ -811,7 +833,9 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name,
 		if (!p->listing_for_lookups && ppath) {
 			p->listing_for_lookups = true;
 			pthread_mutex_unlock(&fs->lock);
-			fetch_listing(fs, ppath, NULL); /* failed: a probe */
+			/* one page at most: a lookup never waits for a big
+			 * directory's listing (failed: a probe below) */
+			fetch_listing(fs, ppath, 1, NULL);
 			pthread_mutex_lock(&fs->lock);
 			p->listing_for_lookups = false;
 			pthread_cond_broadcast(&fs->listed);
@@ -911,9 +935,13 @@ size_t fs_evict_candidates(struct fs *fs, struct fs_evict *out, size_t max)
 	     in && in != moved && n < max && count - n > limit - limit / 10;
 	     in = next) {
 		next = in->lru_next;
-		if (in->ino == INODE_ROOT || in->nlookup == 0 || in->refs ||
-		    in->opens || in->stage || in->wb_state != WB_CLEAN ||
-		    in->wb_pending || in->meta_dirty || in->unlinked)
+		/* files only: dropping a directory's dentry drops all below
+		 * it and breaks getcwd() of processes inside it */
+		if (S_ISDIR(in->attr.st_mode) || in->nlookup == 0 ||
+		    in->refs || in->opens || in->stage ||
+		    in->wb_state != WB_CLEAN || in->wb_pending ||
+		    in->meta_dirty || in->unlinked ||
+		    inode_find_path(fs->inodes, in->path) != in)
 			continue;
 		p = inode_find_path(fs->inodes,
 				    parent_of(in->path, ppath, sizeof(ppath)));
@@ -1001,36 +1029,6 @@ out:
 }
 
 /* ---- uploads ---- */
-
-/* Write in's attributes to its object without a stage (chmod & co). */
-static int push_meta(struct fs *fs, const char *path, const struct stat *attr,
-		     const char *xattrs)
-{
-	struct store_put_opts opts = { 0 };
-	struct meta_headers mh;
-	char *key;
-	int rc;
-
-	meta_to_headers(attr, &mh);
-	meta_headers_add_xattrs(&mh, xattrs);
-	opts.meta = mh.kv;
-	opts.nmeta = mh.n;
-	opts.content_type = mime_type_for(path);
-	if (S_ISDIR(attr->st_mode)) {
-		key = key_of(fs, path, true);
-		if (!key)
-			return -ENOMEM;
-		rc = fs->store->ops->put_fd(fs->store, key, -1, 0, &opts,
-					    NULL);
-	} else {
-		key = key_of(fs, path, false);
-		if (!key)
-			return -ENOMEM;
-		rc = fs->store->ops->copy(fs->store, key, key, &opts);
-	}
-	free(key);
-	return rc;
-}
 
 /*
  * Make in->xattrs hold its object's user.* attributes (one HEAD, then
@@ -1352,6 +1350,23 @@ static struct inode *entry_created(struct fs *fs, const char *path,
 	return in;
 }
 
+/* With sync_upload, a mkdir whose marker could not be stored fails: the
+ * directory goes again (its lookup, listing entry and pending PUT). */
+static void undo_mkdir(struct fs *fs, struct inode *in)
+{
+	char parent[PATH_MAX];
+
+	pthread_mutex_lock(&fs->lock);
+	wb_forget(fs->wb, in);
+	if (in->nlookup)
+		in->nlookup--;
+	dir_cache_remove(fs->dirs, parent_of(in->path, parent, sizeof(parent)),
+			 base_of(in->path));
+	dir_cache_drop(fs->dirs, in->path);
+	inode_unhash_path(fs->inodes, in);
+	pthread_mutex_unlock(&fs->lock);
+}
+
 int fs_mkdir(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 	     const struct fs_ctx *ctx, struct stat *st)
 {
@@ -1396,9 +1411,17 @@ int fs_mkdir(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 	empty->fetched = now_mono();
 	dir_cache_put(fs->dirs, empty);
 	empty = NULL;
+	in->refs++;
 	pthread_mutex_unlock(&fs->lock);
-	if (fs->conf->sync_upload)
+	if (fs->conf->sync_upload) {
 		rc = wb_sync(fs->wb, in);
+		if (rc)
+			undo_mkdir(fs, in);
+	}
+	pthread_mutex_lock(&fs->lock);
+	in->refs--;
+	inode_maybe_free(fs->inodes, in);
+	pthread_mutex_unlock(&fs->lock);
 out:
 	dir_listing_free(empty);
 	free(path);
@@ -1909,7 +1932,7 @@ static int rename_dir(struct fs *fs, const char *path, const char *npath,
 		      mode_t ntype, int nexists)
 {
 	struct store_list l = { 0 };
-	struct inode **list = NULL;
+	struct inode **list = NULL, *old;
 	char *from = NULL, *to = NULL;
 	size_t n = 0, i;
 	uint64_t intent = 0;
@@ -1943,6 +1966,21 @@ static int rename_dir(struct fs *fs, const char *path, const char *npath,
 		if (rc)
 			goto out;
 	}
+	if (nexists == 0) {
+		/* the empty directory replaced: a marker PUT of it still to
+		 * come must not land over the one moved there */
+		pthread_mutex_lock(&fs->lock);
+		old = inode_find_path(fs->inodes, npath);
+		if (old) {
+			old->refs++;
+			wb_wait_idle(fs->wb, old);
+			wb_forget(fs->wb, old);
+			inode_unhash_path(fs->inodes, old);
+			old->refs--;
+			inode_maybe_free(fs->inodes, old);
+		}
+		pthread_mutex_unlock(&fs->lock);
+	}
 	rc = wb_intent_begin(fs->wb, from, to, &intent);
 	if (rc)
 		goto out;
@@ -1964,6 +2002,11 @@ static int rename_dir(struct fs *fs, const char *path, const char *npath,
 	}
 	if (!rc)
 		rc = move_keys(fs, from, to);
+	/* what prefetches cached meanwhile under either name is stale */
+	pthread_mutex_lock(&fs->lock);
+	attr_cache_forget_tree(fs->ac, path);
+	attr_cache_forget_tree(fs->ac, npath);
+	pthread_mutex_unlock(&fs->lock);
 	if (!rc)
 		wb_intent_end(fs->wb, intent);
 	else
@@ -2490,8 +2533,15 @@ static const char *entry_name(const char *dkey, size_t dlen, char *s)
 	return s;
 }
 
-static int list_dir(struct fs *fs, const char *path, struct dir_listing **out)
+/*
+ * All of directory path's entries (one LIST per FS_LIST_PAGE), the first
+ * FS_PREFETCH_EAGER queued for metadata prefetch.  With max_pages, a
+ * directory needing more pages is -E2BIG (nothing is kept).
+ */
+static int list_dir(struct fs *fs, const char *path, unsigned max_pages,
+		    struct dir_listing **out)
 {
+	unsigned pages = 0;
 	struct dir_listing *l = NULL;
 	struct store_list page = { 0 };
 	char *dkey = NULL, *token = NULL;
@@ -2545,6 +2595,8 @@ static int list_dir(struct fs *fs, const char *path, struct dir_listing **out)
 		token = page.truncated ? page.next_token : NULL;
 		page.next_token = NULL;
 		store_list_release(&page);
+		if (!rc && token && max_pages && ++pages >= max_pages)
+			rc = -E2BIG;
 	} while (!rc && token);
 	if (rc)
 		goto out;
@@ -2656,14 +2708,14 @@ static void add_local_children(struct fs *fs, struct dir_listing *fresh,
 /*
  * List directory path from the store (its entries' metadata is prefetched
  * meanwhile), add what only we know, and cache it.  Not locked.  With out,
- * a private copy is returned too.
+ * a private copy is returned too.  max_pages: as list_dir.
  */
-static int fetch_listing(struct fs *fs, const char *path,
+static int fetch_listing(struct fs *fs, const char *path, unsigned max_pages,
 			 struct dir_listing **out)
 {
 	const struct dir_listing *cached;
 	struct dir_listing *l = NULL, *copy;
-	int rc = list_dir(fs, path, &l);
+	int rc = list_dir(fs, path, max_pages, &l);
 
 	if (rc)
 		return rc;
@@ -2714,7 +2766,7 @@ int fs_opendir(struct fs *fs, uint64_t ino, struct fs_dir **out)
 	if (rc)
 		goto out;
 	if (!l) {
-		rc = fetch_listing(fs, path, &l);
+		rc = fetch_listing(fs, path, 0, &l);
 		if (rc)
 			goto out;
 	}
@@ -2828,7 +2880,9 @@ int fs_dir_entry_plus(struct fs_dir *d, size_t i, struct stat *st)
 			.ttl = fs->conf->stat_timeout,
 		};
 
-		if (attr_cache_wait(fs->ac, &w, &m))
+		/* prefetched (or being fetched) in the normal case; one not
+		 * queued yet is fetched here, as a lookup would */
+		if (attr_cache_get(fs->ac, &w, &m, NULL))
 			goto out; /* the kernel will look it up */
 	}
 	if (!stale && S_ISREG(e->type)) {
@@ -3027,8 +3081,7 @@ static int change_xattr(struct fs *fs, struct inode *in, const char *name,
 			const char *value, size_t size, int flags)
 {
 	struct xattrs x = { 0 };
-	struct stat attr;
-	char *xa = NULL, *path = NULL;
+	char *xa = NULL;
 	bool staged, closed, deferred = false;
 	int rc;
 
@@ -3049,9 +3102,9 @@ static int change_xattr(struct fs *fs, struct inode *in, const char *name,
 	}
 	staged = in->stage != NULL;
 	closed = in->writers == 0;
-	/* an uploaded file's change waits for the quiet period too; a
-	 * directory's marker is rewritten now */
-	deferred = !rc && !staged && !S_ISDIR(in->attr.st_mode);
+	/* an uploaded file's change waits for the quiet period too, and so
+	 * does a directory's: one CopyObject or marker PUT carries all */
+	deferred = !rc && !staged;
 	if (!rc && (staged || deferred)) {
 		xattrs_release(&in->xattrs);
 		in->xattrs = x;
@@ -3064,11 +3117,7 @@ static int change_xattr(struct fs *fs, struct inode *in, const char *name,
 			wb_touch_meta(fs->wb, in);
 		}
 	}
-	attr = in->attr;
-	path = strdup(in->path);
 	pthread_mutex_unlock(&fs->lock);
-	if (!rc && !path)
-		rc = -ENOMEM;
 	if (rc)
 		goto out;
 	if (staged && closed) {
@@ -3078,21 +3127,10 @@ static int change_xattr(struct fs *fs, struct inode *in, const char *name,
 	} else if (deferred) {
 		if (fs->conf->sync_upload)
 			rc = wb_sync(fs->wb, in);
-	} else if (!staged) {
-		rc = push_meta(fs, path, &attr, xa);
-		if (!rc) {
-			pthread_mutex_lock(&fs->lock);
-			xattrs_release(&in->xattrs);
-			in->xattrs = x;
-			memset(&x, 0, sizeof(x));
-			attr_cache_forget(fs->ac, path);
-			pthread_mutex_unlock(&fs->lock);
-		}
 	}
 out:
 	xattrs_release(&x);
 	free(xa);
-	free(path);
 	return rc;
 }
 

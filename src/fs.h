@@ -68,9 +68,11 @@ void fs_forget(struct fs *fs, uint64_t ino, uint64_t nlookup);
 /*
  * Memory stays bounded however many files are looked at: when more than
  * -o max_inodes inodes exist, up to max of the least recently used idle
- * ones (not open, nothing pending) are returned as (parent inode, name)
- * for the kernel to drop; it then forgets them (fs_forget) and they are
- * freed.  Names are malloc'd, the caller frees them.  Returns the count.
+ * files (not open, nothing pending; never directories, whose dentries
+ * hold everything below and processes' working directories) are returned
+ * as (parent inode, name) for the kernel to drop; it then forgets them
+ * (fs_forget) and they are freed.  Names are malloc'd, the caller frees
+ * them.  Returns the count.
  */
 struct fs_evict {
 	uint64_t parent;
@@ -134,11 +136,11 @@ const char *fs_dir_entry(struct fs_dir *d, size_t i, mode_t *type,
  */
 void fs_dir_will_need(struct fs_dir *d, size_t from, size_t n);
 /*
- * Entry i with its attributes, when they are known or being fetched (a
- * listed directory's entries are prefetched in order): waits for them,
- * fills st, counts one kernel lookup on the inode and returns 1.  0 when
- * they are not known without a request of the caller's own (the kernel
- * then looks the entry up as usual).  Negative errno on failure.
+ * Entry i with its attributes (a listed directory's entries are
+ * prefetched in order; one that is not is fetched here): fills st,
+ * counts one kernel lookup on the inode and returns 1.  0 when they
+ * cannot be had (the kernel then looks the entry up as usual).  Negative
+ * errno on failure.
  */
 int fs_dir_entry_plus(struct fs_dir *d, size_t i, struct stat *st);
 void fs_releasedir(struct fs_dir *d);

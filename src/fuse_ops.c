@@ -223,13 +223,13 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	const struct fuse_ctx *c = fuse_req_ctx(req);
 	struct fs_ctx ctx = { c->uid, c->gid };
+	struct fs *fs = fs_of(req);
 	struct fuse_entry_param e;
 	struct fs_file *f;
 	struct stat st;
 	int rc;
 
-	rc = fs_create(fs_of(req), parent, name, mode, fi->flags, &ctx, &st,
-		       &f);
+	rc = fs_create(fs, parent, name, mode, fi->flags, &ctx, &st, &f);
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -237,11 +237,12 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	memset(&e, 0, sizeof(e));
 	e.ino = st.st_ino;
 	e.attr = st;
-	e.attr_timeout = fs_attr_timeout(fs_of(req));
+	e.attr_timeout = fs_attr_timeout(fs);
 	e.entry_timeout = e.attr_timeout;
 	fi->fh = (uintptr_t)f;
 	if (fuse_reply_create(req, &e, fi)) {
-		fs_forget(fs_of(req), st.st_ino, 1);
+		/* interrupted; req is freed by the reply, fs is not */
+		fs_forget(fs, st.st_ino, 1);
 		fs_release(f);
 	}
 }
@@ -366,16 +367,21 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 			   off_t off, struct fuse_file_info *fi)
 {
 	struct fs_dir *d = (struct fs_dir *)(uintptr_t)fi->fh;
-	size_t used = 0, n = fs_dir_count(d), len;
-	double t = fs_attr_timeout(fs_of(req));
+	struct fs *fs = fs_of(req);
+	size_t used = 0, n = fs_dir_count(d), len, ncounted = 0, i;
+	double t = fs_attr_timeout(fs);
 	struct fuse_entry_param e;
 	char *buf = malloc(size);
+	/* inodes whose lookup was counted: given back if the reply fails */
+	uint64_t *counted = calloc(size / 24 + 1, sizeof(*counted));
 	const char *name;
 	uint64_t cino;
 	mode_t type;
 	int rc;
 
-	if (!buf) {
+	if (!buf || !counted) {
+		free(buf);
+		free(counted);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
@@ -407,6 +413,7 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 			rc = fs_dir_entry_plus(d, (size_t)off - 2, &e.attr);
 			if (rc < 0 && used == 0) {
 				free(buf);
+				free(counted);
 				fuse_reply_err(req, -rc);
 				return;
 			}
@@ -416,13 +423,17 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 				e.ino = e.attr.st_ino;
 				e.attr_timeout = t;
 				e.entry_timeout = t;
+				counted[ncounted++] = e.ino;
 			}
 		}
 		used += fuse_add_direntry_plus(req, buf + used, size - used,
 					       name, &e, off + 1);
 	}
-	fuse_reply_buf(req, buf, used);
+	if (fuse_reply_buf(req, buf, used)) /* req is gone after a reply */
+		for (i = 0; i < ncounted; i++) /* interrupted: not seen */
+			fs_forget(fs, counted[i], 1);
 	free(buf);
+	free(counted);
 }
 
 static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
@@ -532,11 +543,13 @@ static void *evictor_thread(void *arg)
 		pthread_mutex_unlock(&ev->lock);
 		n = fs_evict_candidates(ev->fs, batch, EVICT_BATCH);
 		for (i = 0; i < n; i++) {
-			/* -ENOENT: the kernel had dropped it already */
-			fuse_lowlevel_notify_inval_entry(ev->se,
-							 batch[i].parent,
-							 batch[i].name,
-							 strlen(batch[i].name));
+			/* -ENOENT: the kernel had dropped it already; none
+			 * once the session ends (nobody answers the requests
+			 * the kernel may wait for) */
+			if (!fuse_session_exited(ev->se))
+				fuse_lowlevel_notify_inval_entry(
+					ev->se, batch[i].parent, batch[i].name,
+					strlen(batch[i].name));
 			free(batch[i].name);
 		}
 		pthread_mutex_lock(&ev->lock);
@@ -568,13 +581,22 @@ struct fuse_ops_evictor *fuse_ops_evictor_start(struct fuse_session *se,
 
 void fuse_ops_evictor_stop(struct fuse_ops_evictor *ev)
 {
+	struct timespec until;
+
 	if (!ev)
 		return;
 	pthread_mutex_lock(&ev->lock);
 	ev->stop = true;
 	pthread_cond_signal(&ev->cond);
 	pthread_mutex_unlock(&ev->lock);
-	pthread_join(ev->thread, NULL);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	if (pthread_timedjoin_np(ev->thread, NULL, &until)) {
+		/* stuck in a notification the kernel cannot finish now that
+		 * the session is over: leave it (and ev) to the exit */
+		pthread_detach(ev->thread);
+		return;
+	}
 	pthread_cond_destroy(&ev->cond);
 	pthread_mutex_destroy(&ev->lock);
 	free(ev);

@@ -437,6 +437,35 @@ static void test_bounds(void)
 	attr_cache_free(ac);
 }
 
+static bool changed_g(void *arg, const char *path)
+{
+	(void)arg;
+	return !strcmp(path, "g");
+}
+
+/* A path with changes of ours not uploaded yet: fetches are not kept. */
+static void test_guard(void)
+{
+	struct attr_cache *ac = attr_cache_new(&L, 100, fake_fetch, &F);
+	struct attr_want w = { "g", S_IFDIR, NULL, 100, 1000 };
+	struct attr_meta m;
+	int rc;
+
+	fake_reset(0);
+	attr_cache_set_guard(ac, changed_g, NULL);
+	pthread_mutex_lock(&L);
+	rc = attr_cache_get(ac, &w, &m, NULL);
+	TAP_INTEQ(rc, 0, "guard: a changed path is still fetched");
+	TAP_OK(!attr_cache_peek(ac, &w, &m), "... but not cached");
+	attr_cache_fill(ac, "g", S_IFDIR, &m, 1);
+	TAP_OK(!attr_cache_peek(ac, &w, &m), "... not even when filled");
+	w.path = "h";
+	TAP_OK(attr_cache_get(ac, &w, &m, NULL) == 0 &&
+	       attr_cache_peek(ac, &w, &m), "other paths are kept");
+	pthread_mutex_unlock(&L);
+	attr_cache_free(ac);
+}
+
 static void test_save_load(void)
 {
 	struct attr_cache *ac = attr_cache_new(&L, 100, fake_fetch, &F);
@@ -456,12 +485,12 @@ static void test_save_load(void)
 	w.etag = NULL;
 	attr_cache_get(ac, &w, &m, NULL); /* a directory: not kept */
 	pthread_mutex_unlock(&L);
-	TAP_INTEQ(attr_cache_save(ac, file), 0, "save");
+	TAP_INTEQ(attr_cache_save(ac, file, "t1"), 0, "save");
 	attr_cache_free(ac);
 
 	ac = attr_cache_new(&L, 100, fake_fetch, &F);
 	fake_reset(0);
-	TAP_INTEQ(attr_cache_load(ac, file), 0, "load");
+	TAP_INTEQ(attr_cache_load(ac, file, "t1"), 0, "load");
 	pthread_mutex_lock(&L);
 	w.type = S_IFREG;
 	w.etag = "etag-s/f_x_y";
@@ -482,17 +511,26 @@ static void test_save_load(void)
 	pthread_mutex_unlock(&L);
 	TAP_INTEQ(fake_calls(), 0, "nothing fetched");
 	attr_cache_free(ac);
+	/* saved under other defaults: nothing is loaded */
+	ac = attr_cache_new(&L, 100, fake_fetch, &F);
+	TAP_INTEQ(attr_cache_load(ac, file, "t2"), 0, "another tag loads");
+	pthread_mutex_lock(&L);
+	w.type = S_IFREG;
+	w.etag = "etag-s/f_x_y";
+	TAP_OK(!attr_cache_peek(ac, &w, &m), "... nothing");
+	pthread_mutex_unlock(&L);
+	attr_cache_free(ac);
 	/* a damaged file loads what is intact, and no error */
 	fd = open(file, O_WRONLY | O_TRUNC);
-	TAP_OK(write(fd, "r2fs-metadata 1\n5 x 1 644", 25) == 25,
+	TAP_OK(write(fd, "r2fs-metadata 1\nt1\n5 x 1 644", 28) == 28,
 	       "damage the file");
 	close(fd);
 	ac = attr_cache_new(&L, 100, fake_fetch, &F);
-	TAP_INTEQ(attr_cache_load(ac, file), 0, "a damaged file loads");
+	TAP_INTEQ(attr_cache_load(ac, file, "t1"), 0, "a damaged file loads");
 	attr_cache_free(ac);
 	unlink(file);
 	ac = attr_cache_new(&L, 100, fake_fetch, &F);
-	TAP_INTEQ(attr_cache_load(ac, file), 0, "a missing file loads");
+	TAP_INTEQ(attr_cache_load(ac, file, "t1"), 0, "a missing file loads");
 	attr_cache_free(ac);
 }
 
@@ -508,5 +546,6 @@ int main(void)
 	test_wait();
 	test_bounds();
 	test_save_load();
+	test_guard();
 	return tap_done();
 }
