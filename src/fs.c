@@ -2909,23 +2909,38 @@ out:
 	return rc;
 }
 
-int fs_fsyncdir(struct fs *fs, uint64_t ino)
+/* The inode numbered ino with a reference held (not locked), or NULL. */
+static struct inode *hold_ino(struct fs *fs, uint64_t ino)
 {
 	struct inode *in;
-	int rc;
 
 	pthread_mutex_lock(&fs->lock);
 	in = inode_find(fs->inodes, ino);
 	if (in)
 		in->refs++;
 	pthread_mutex_unlock(&fs->lock);
-	if (!in)
-		return -ESTALE;
-	rc = wb_sync(fs->wb, in);
+	return in;
+}
+
+/* Give back hold_ino's reference (not locked). */
+static void drop_ino(struct fs *fs, struct inode *in)
+{
 	pthread_mutex_lock(&fs->lock);
 	in->refs--;
 	inode_maybe_free(fs->inodes, in);
 	pthread_mutex_unlock(&fs->lock);
+}
+
+int fs_fsyncdir(struct fs *fs, uint64_t ino)
+{
+	struct inode *in;
+	int rc;
+
+	in = hold_ino(fs, ino);
+	if (!in)
+		return -ESTALE;
+	rc = wb_sync(fs->wb, in);
+	drop_ino(fs, in);
 	return rc;
 }
 
@@ -3009,11 +3024,7 @@ ssize_t fs_getxattr(struct fs *fs, uint64_t ino, const char *name,
 	ssize_t rc;
 	size_t n;
 
-	pthread_mutex_lock(&fs->lock);
-	in = inode_find(fs->inodes, ino);
-	if (in)
-		in->refs++;
-	pthread_mutex_unlock(&fs->lock);
+	in = hold_ino(fs, ino);
 	if (!in)
 		return -ESTALE;
 	if (!strcmp(name, FS_XATTR_STATE) || !strcmp(name, FS_XATTR_STATS)) {
@@ -3043,10 +3054,7 @@ ssize_t fs_getxattr(struct fs *fs, uint64_t ino, const char *name,
 			pthread_mutex_unlock(&fs->lock);
 		}
 	}
-	pthread_mutex_lock(&fs->lock);
-	in->refs--;
-	inode_maybe_free(fs->inodes, in);
-	pthread_mutex_unlock(&fs->lock);
+	drop_ino(fs, in);
 	return rc;
 }
 
@@ -3055,11 +3063,7 @@ ssize_t fs_listxattr(struct fs *fs, uint64_t ino, char *buf, size_t size)
 	struct inode *in;
 	ssize_t rc;
 
-	pthread_mutex_lock(&fs->lock);
-	in = inode_find(fs->inodes, ino);
-	if (in)
-		in->refs++;
-	pthread_mutex_unlock(&fs->lock);
+	in = hold_ino(fs, ino);
 	if (!in)
 		return -ESTALE;
 	rc = load_xattrs(fs, in);
@@ -3162,10 +3166,7 @@ int fs_setxattr(struct fs *fs, uint64_t ino, const char *name,
 		rc = -EPERM;
 	else
 		rc = change_xattr(fs, in, name, value, size, flags);
-	pthread_mutex_lock(&fs->lock);
-	in->refs--;
-	inode_maybe_free(fs->inodes, in);
-	pthread_mutex_unlock(&fs->lock);
+	drop_ino(fs, in);
 	free(path);
 	return rc;
 }
@@ -3177,17 +3178,10 @@ int fs_removexattr(struct fs *fs, uint64_t ino, const char *name)
 
 	if (!is_user_xattr(name))
 		return strncmp(name, "user.r2.", 8) ? -ENODATA : -EPERM;
-	pthread_mutex_lock(&fs->lock);
-	in = inode_find(fs->inodes, ino);
-	if (in)
-		in->refs++;
-	pthread_mutex_unlock(&fs->lock);
+	in = hold_ino(fs, ino);
 	if (!in)
 		return -ESTALE;
 	rc = change_xattr(fs, in, name, NULL, 0, 0);
-	pthread_mutex_lock(&fs->lock);
-	in->refs--;
-	inode_maybe_free(fs->inodes, in);
-	pthread_mutex_unlock(&fs->lock);
+	drop_ino(fs, in);
 	return rc;
 }

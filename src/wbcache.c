@@ -735,24 +735,14 @@ int wb_commit(struct wb *wb, struct inode *in)
 
 /* ---- uploads ---- */
 
-static char *key_for(struct wb *wb, const char *path)
-{
-	size_t n = strlen(wb->prefix) + strlen(path) + 1;
-	char *k = malloc(n);
-
-	if (k)
-		snprintf(k, n, "%s%s", wb->prefix, path);
-	return k;
-}
-
-/* A directory's marker key: PREFIX + path + "/". */
-static char *dir_key_for(struct wb *wb, const char *path)
+/* PREFIX + path, and "/" after a directory's (its marker); malloc'd. */
+static char *key_for(struct wb *wb, const char *path, bool dir)
 {
 	size_t n = strlen(wb->prefix) + strlen(path) + 2;
 	char *k = malloc(n);
 
 	if (k)
-		snprintf(k, n, "%s%s/", wb->prefix, path);
+		snprintf(k, n, "%s%s%s", wb->prefix, path, dir ? "/" : "");
 	return k;
 }
 
@@ -812,7 +802,7 @@ static int copy_meta_claimed(struct wb *wb, struct inode *in)
 	path = strdup(in->path);
 	need_xattrs = !in->xattrs_known;
 	pthread_mutex_unlock(wb->lock);
-	key = path ? (dir ? dir_key_for(wb, path) : key_for(wb, path)) : NULL;
+	key = path ? key_for(wb, path, dir) : NULL;
 	if (!key)
 		rc = -ENOMEM;
 	if (!rc && need_xattrs) { /* the COPY or PUT replaces them all */
@@ -941,7 +931,7 @@ static int put_conflict_copy(struct wb *wb, const char *path,
 		free(p);
 		free(key);
 		p = wb_conflict_path(path, now, n);
-		key = p ? key_for(wb, p) : NULL;
+		key = p ? key_for(wb, p, false) : NULL;
 		if (!key) {
 			rc = -ENOMEM;
 			break;
@@ -1002,7 +992,7 @@ static int upload_claimed(struct wb *wb, struct inode *in, bool commit)
 	base = in->wb_base;
 	snprintf(base_etag, sizeof(base_etag), "%s", in->wb_base_etag);
 	pthread_mutex_unlock(wb->lock);
-	key = path ? key_for(wb, path) : NULL;
+	key = path ? key_for(wb, path, false) : NULL;
 	if (!key) {
 		rc = -ENOMEM;
 		goto unlock;
