@@ -47,6 +47,8 @@
 /* fetch threads of the read-ahead pool (readahead.h) */
 #define FS_RA_THREADS 8
 #define FS_LIST_PAGE 1000
+/* directories one subtree listing may fill in the dir cache */
+#define FS_SUBTREE_DIRS 128
 #define FS_DIR_CACHE_DIRS 512
 #define FS_ATTR_CACHE_MAX (128 * 1024)
 /* parts of one multipart upload sent at once */
@@ -209,6 +211,8 @@ static int fetch_meta(void *arg, const char *path, mode_t type,
 		      time_t listed_mtime, struct attr_meta *m);
 static int fetch_listing(struct fs *fs, const char *path, unsigned max_pages,
 			 struct dir_listing **out);
+static int fetch_listing_walk(struct fs *fs, uint64_t ino, const char *path,
+			      unsigned max_pages, struct dir_listing **out);
 
 /* dst = a + b; dst has room for both and the NUL. */
 static void sprintf_path(char *dst, const char *a, const char *b)
@@ -835,7 +839,7 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name,
 			pthread_mutex_unlock(&fs->lock);
 			/* one page at most: a lookup never waits for a big
 			 * directory's listing (failed: a probe below) */
-			fetch_listing(fs, ppath, 1, NULL);
+			fetch_listing_walk(fs, p->ino, ppath, 1, NULL);
 			pthread_mutex_lock(&fs->lock);
 			p->listing_for_lookups = false;
 			pthread_cond_broadcast(&fs->listed);
@@ -2612,6 +2616,167 @@ out:
 	return rc;
 }
 
+/* The subtree listing's directories being built, by path. */
+struct subtree {
+	struct dir_listing *l[FS_SUBTREE_DIRS];
+	size_t n;
+};
+
+static struct dir_listing *subtree_dir(struct subtree *t, const char *path)
+{
+	size_t i;
+
+	for (i = t->n; i > 0; i--) /* keys come sorted: recent dirs last */
+		if (!strcmp(t->l[i - 1]->path, path))
+			return t->l[i - 1];
+	if (t->n == FS_SUBTREE_DIRS)
+		return NULL;
+	t->l[t->n] = dir_listing_new(path);
+	return t->l[t->n] ? t->l[t->n++] : NULL;
+}
+
+/*
+ * Add key rel (relative to directory path) to the listings of every
+ * directory on its way.  -E2BIG when that needs more directories than
+ * FS_SUBTREE_DIRS.
+ */
+static int subtree_add(struct subtree *t, const char *path, const char *rel,
+		       const struct store_list_entry *e)
+{
+	char *dir = strdup(path), *next, name[FS_NAME_MAX + 1];
+	struct dir_listing *l;
+	const char *slash;
+	size_t n;
+	int rc = 0;
+
+	while (dir && *rel) {
+		slash = strchr(rel, '/');
+		n = slash ? (size_t)(slash - rel) : strlen(rel);
+		/* as entry_name: the rest of "a//b", "a/./b" is no name */
+		if (n == 0 || n > FS_NAME_MAX ||
+		    (n == 1 && rel[0] == '.') ||
+		    (n == 2 && rel[0] == '.' && rel[1] == '.'))
+			break;
+		memcpy(name, rel, n);
+		name[n] = '\0';
+		l = subtree_dir(t, dir);
+		if (!l) {
+			rc = t->n == FS_SUBTREE_DIRS ? -E2BIG : -ENOMEM;
+			goto out;
+		}
+		if (!slash) { /* an object */
+			rc = dir_listing_add(l, name, S_IFREG, e->size,
+					     e->mtime, e->etag ? e->etag : "");
+			goto out;
+		}
+		/* once per directory, not once per key below it */
+		if (!l->n || strcmp(l->e[l->n - 1].name, name) ||
+		    l->e[l->n - 1].type != S_IFDIR)
+			rc = dir_listing_add(l, name, S_IFDIR, 0,
+					     now_real().tv_sec, NULL);
+		next = rc ? NULL : child_path(dir, name);
+		if (rc || !next)
+			goto out;
+		free(dir);
+		dir = next;
+		rel = slash + 1;
+		/* a marker "a/b/": b is a directory, maybe an empty one */
+		if (!*rel && !subtree_dir(t, dir)) {
+			rc = t->n == FS_SUBTREE_DIRS ? -E2BIG : -ENOMEM;
+			goto out;
+		}
+	}
+	if (!dir)
+		rc = -ENOMEM;
+out:
+	free(dir);
+	return rc;
+}
+
+static void add_local_children(struct fs *fs, struct dir_listing *fresh,
+			       const struct dir_listing *old);
+
+/*
+ * One LIST page of everything below directory path, without a delimiter.
+ * A walk by name (rsync's receiver stats every path it was sent; a script
+ * stats files one by one) then finds each directory of a small tree
+ * listed after one request, not one LIST each, and their entries'
+ * metadata prefetched.  Every directory whose keys all came in the page
+ * is cached; path itself only when the whole subtree fit: else -E2BIG, and
+ * the caller lists path with a delimiter.  Not locked.  With out, a
+ * private copy of path's listing is returned too.
+ */
+static int list_subtree(struct fs *fs, const char *path,
+			struct dir_listing **out)
+{
+	struct subtree t = { .n = 0 };
+	struct store_list page = { 0 };
+	const char *boundary = NULL; /* keys from here on were not seen */
+	double started = now_mono();
+	char *dkey = key_of(fs, path, true);
+	size_t dlen, i;
+	int rc = -ENOMEM;
+
+	if (!dkey || !subtree_dir(&t, path))
+		goto out;
+	dlen = strlen(dkey);
+	rc = fs->store->ops->list(fs->store, dkey, NULL, NULL, FS_LIST_PAGE,
+				  &page);
+	if (rc)
+		goto out;
+	if (page.truncated && page.nentries == 0) {
+		rc = -E2BIG;
+		goto out;
+	}
+	for (i = 0; i < page.nentries; i++) {
+		const char *key = page.entries[i].key;
+
+		if (strncmp(key, dkey, dlen))
+			continue;
+		rc = subtree_add(&t, path, key + dlen, &page.entries[i]);
+		if (rc == -E2BIG) {
+			boundary = key;
+			break;
+		}
+		if (rc)
+			goto out;
+	}
+	if (!boundary && page.truncated)
+		boundary = page.entries[page.nentries - 1].key;
+	rc = boundary ? -E2BIG : 0;
+	pthread_mutex_lock(&fs->lock);
+	for (i = 0; i < t.n; i++) {
+		struct dir_listing *l = t.l[i];
+		char *k = key_of(fs, l->path, true);
+		const struct dir_listing *cached;
+
+		/* keys are sorted: a directory whose keys go on past the
+		 * boundary has more of them after it */
+		if (!k || (boundary && !strncmp(boundary, k, strlen(k)))) {
+			free(k);
+			continue;
+		}
+		free(k);
+		dir_listing_finish(l);
+		l->fetched = started;
+		attr_cache_prefetch(fs->ac, l->path, l->e, l->n,
+				    fs->conf->stat_timeout, false);
+		cached = dir_cache_find(fs->dirs, l->path, now_mono(), 1e18);
+		add_local_children(fs, l, cached);
+		if (i == 0 && out && !(*out = listing_dup(l)))
+			rc = -ENOMEM;
+		dir_cache_put(fs->dirs, l);
+		t.l[i] = NULL;
+	}
+	pthread_mutex_unlock(&fs->lock);
+out:
+	for (i = 0; i < t.n; i++)
+		dir_listing_free(t.l[i]);
+	store_list_release(&page);
+	free(dkey);
+	return rc;
+}
+
 struct local_scan {
 	struct dir_listing *l;
 	size_t dlen;
@@ -2733,6 +2898,35 @@ static int fetch_listing(struct fs *fs, const char *path, unsigned max_pages,
 	return 0;
 }
 
+/*
+ * Not locked.  As fetch_listing, for a directory about to be walked: its
+ * whole subtree in one request when it is small (list_subtree), which
+ * directory inode ino remembers when it is not.
+ */
+static int fetch_listing_walk(struct fs *fs, uint64_t ino, const char *path,
+			      unsigned max_pages, struct dir_listing **out)
+{
+	struct inode *in;
+	bool big;
+	int rc;
+
+	pthread_mutex_lock(&fs->lock);
+	in = inode_find(fs->inodes, ino);
+	big = in && in->subtree_big;
+	pthread_mutex_unlock(&fs->lock);
+	rc = big ? -E2BIG : list_subtree(fs, path, out);
+	if (rc != -E2BIG)
+		return rc;
+	if (!big) {
+		pthread_mutex_lock(&fs->lock);
+		in = inode_find(fs->inodes, ino);
+		if (in && !strcmp(in->path, path))
+			in->subtree_big = true;
+		pthread_mutex_unlock(&fs->lock);
+	}
+	return fetch_listing(fs, path, max_pages, out);
+}
+
 int fs_opendir(struct fs *fs, uint64_t ino, struct fs_dir **out)
 {
 	const struct dir_listing *cached;
@@ -2766,7 +2960,7 @@ int fs_opendir(struct fs *fs, uint64_t ino, struct fs_dir **out)
 	if (rc)
 		goto out;
 	if (!l) {
-		rc = fetch_listing(fs, path, 0, &l);
+		rc = fetch_listing_walk(fs, ino, path, 0, &l);
 		if (rc)
 			goto out;
 	}

@@ -45,6 +45,7 @@ struct inode {
 	unsigned lookup_misses;
 	double lookup_since, listed_for_lookups;
 	bool listing_for_lookups; /* a lookup lists it now; others wait */
+	bool subtree_big;   /* more keys below it than one LIST page */
 	/* write state */
 	struct stage *stage; /* staged contents while open for writing */
 	unsigned writers;    /* open handles that may write */

@@ -7,6 +7,7 @@ while its ETag stays the same."""
 
 import collections
 import os
+import re
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -48,6 +49,16 @@ def lists_of(reqs, prefix):
     return sum(1 for meth, t, _ in reqs
                if meth == "GET" and "list-type=2" in t and
                "delimiter=%2F" in t and f"prefix={enc}&" in t + "&")
+
+
+def all_lists_under(reqs, prefix):
+    """Pages of listings, with a delimiter or without, of prefix or below
+    it (not the one- or two-key probes of whether a directory exists)."""
+    enc = prefix.replace("/", "%2F")
+    return sum(1 for meth, t, _ in reqs
+               if meth == "GET" and "list-type=2" in t and
+               f"prefix={enc}" in t and
+               not re.search(r"max-keys=[12](&|$)", t))
 
 
 def parse_ls(out):
@@ -114,13 +125,90 @@ def test_stat_one_by_one_lists_the_directory(mounter, bucket, s3, reqlog):
     for x in ("missing1", "missing2", "missing3"):
         assert not os.path.exists(m.path("r", x))
     reqs = reqlog.requests()
-    assert lists_of(reqs, "r/") == 1
+    assert all_lists_under(reqs, "r/") == 1
     heads = heads_per_key(reqs, bucket)
     files = {k: v for k, v in heads.items() if k.startswith("r/n")}
     assert len(files) == n and max(files.values()) == 1
     # the names that are not there were answered from the listing
     assert not any(k.startswith("r/missing") for k in heads)
     assert stats(m.dir)["metadata_prefetched"] >= n - 5
+
+
+def test_walk_by_name_lists_a_small_tree_once(mounter, bucket, s3, reqlog):
+    """rsync's receiver stats every path it was sent, directory after
+    directory, and never reads one: a small tree is listed with one LIST
+    of all of it (no delimiter), not one per directory, and every file is
+    HEADed once at most, ahead of its stat."""
+    dirs = [f"d{i}" for i in range(8)]
+    files = [f"t/{d}/s/f{j}" for d in dirs for j in range(3)] + \
+            [f"t/{d}/g{j}" for d in dirs for j in range(3)]
+    put_many(s3, bucket, files, meta_every=1)
+    s3.put_object(Bucket=bucket, Key="t/d3/empty/", Body=b"")
+    m = mounter(bucket)
+    paths = ["t"]
+    for d in dirs:
+        paths += [f"t/{d}"] + [f"t/{d}/g{j}" for j in range(3)] + \
+                 [f"t/{d}/s"] + [f"t/{d}/s/f{j}" for j in range(3)]
+    for p in paths:
+        st = os.lstat(m.path(*p.split("/")))
+        if "/g" in p or "/f" in p:
+            assert (st.st_mode, st.st_uid, st.st_mtime) == \
+                (0o100750, 1234, 1600000000), p
+        else:
+            assert os.path.isdir(m.path(*p.split("/"))), p
+    assert os.path.isdir(m.path("t", "d3", "empty"))
+    assert not os.path.exists(m.path("t", "d5", "nothere"))
+    reqs = reqlog.requests()
+    # 16 directories below t: a LIST each before; now t's subtree at once
+    # (after a name or two were probed, which may list t/d0/ too)
+    assert all_lists_under(reqs, "t/") <= 4, all_lists_under(reqs, "t/")
+    assert all(lists_of(reqs, f"t/{d}/") == 0 for d in dirs[2:])
+    heads = heads_per_key(reqs, bucket)
+    assert max(heads[k] for k in files) <= 1
+    assert not any("nothere" in k for k in heads)
+
+
+def test_find_of_a_small_tree_lists_it_once(mounter, bucket, s3, reqlog):
+    """find, du, cp -r out of the mount read every directory of a tree:
+    a small tree comes with its first directory's listing."""
+    keys = [f"u/d{i}/e{j}/f{k}" for i in range(6) for j in range(3)
+            for k in range(2)] + ["u/top", "u/d2/only/"]
+    put_many(s3, bucket, keys)
+    m = mounter(bucket)
+    seen = set()
+    for root, dirs, files in os.walk(m.path("u")):
+        rel = os.path.relpath(root, m.path())
+        seen.update(f"{rel}/{f}" for f in files)
+        seen.update(f"{rel}/{d}/" for d in dirs)
+    want = set(keys) | {f"u/d{i}/" for i in range(6)} | \
+        {f"u/d{i}/e{j}/" for i in range(6) for j in range(3)}
+    assert seen == want
+    assert os.path.getsize(m.path("u", "d5", "e2", "f1")) == \
+        10 + keys.index("u/d5/e2/f1") % 100
+    # 25 directories: one LIST of all of them, not 25
+    assert all_lists_under(reqlog.requests(), "u/") == 1
+
+
+def test_walk_by_name_in_a_big_tree(mounter, bucket, s3, reqlog):
+    """A tree bigger than one LIST page: the directories that came whole
+    in the first page are used, the rest is listed as usual."""
+    keys = [f"big/a/x{i:04d}" for i in range(1000)] + \
+           [f"big/z{i}" for i in range(5)] + ["big/b/y0"]
+    put_many(s3, bucket, keys, meta_every=1)
+    m = mounter(bucket)
+    for p in ["big", "big/b", "big/b/y0", "big/z0", "big/z1", "big/z2",
+              "big/z3", "big/z4"]:
+        st = os.lstat(m.path(*p.split("/")))
+        if "/z" in p or "/y" in p:
+            assert (st.st_mode, st.st_size) == \
+                (0o100750, 10 + keys.index(p) % 100), p
+    assert not os.path.exists(m.path("big", "z9"))
+    assert sorted(os.listdir(m.path("big"))) == \
+        ["a", "b", "z0", "z1", "z2", "z3", "z4"]
+    reqs = reqlog.requests()
+    assert not any("z9" in k for k in heads_per_key(reqs, bucket))
+    # big/ (1,006 keys) did not fit: listed with a delimiter as well
+    assert lists_of(reqs, "big/") >= 1
 
 
 def test_second_read_of_an_unchanged_file_is_cached(mounter, bucket, s3,
