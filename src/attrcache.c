@@ -266,14 +266,20 @@ static struct ac_entry *add_entry(struct attr_cache *ac, const char *key)
 	return e;
 }
 
-static bool entry_valid(const struct ac_entry *e, const struct attr_want *w,
+static bool entry_valid(struct ac_entry *e, const struct attr_want *w,
 			double now)
 {
 	if (e->fetching)
 		return false;
-	if (w->etag)
-		return e->etag[0] && !strcmp(e->etag, w->etag) &&
-		       e->lastmod == w->lastmod;
+	if (w->etag) {
+		if (!e->etag[0] || strcmp(e->etag, w->etag))
+			return false;
+		/* filled after our own upload, whose Last-Modified only
+		 * the first listing showing that ETag tells */
+		if (e->lastmod == 0 && w->lastmod != 0)
+			e->lastmod = w->lastmod;
+		return e->lastmod == w->lastmod;
+	}
 	return now - e->fetched <= w->ttl;
 }
 
@@ -695,7 +701,10 @@ int attr_cache_save(struct attr_cache *ac, const char *file,
 	for (e = ac->qhead; e; e = e->qnext) {
 		const struct stat *st = &e->st;
 
-		if (e->fetching || !e->etag[0] ||
+		/* and not our upload's before a listing showed its
+		 * Last-Modified: that alone cannot tell a later metadata
+		 * change by another client after a remount */
+		if (e->fetching || !e->etag[0] || e->lastmod == 0 ||
 		    strpbrk(e->etag, " \t\r\n"))
 			continue;
 		fprintf(f, "%zu %s %lld %o %u %u %lld %ld %lld %ld %lld %ld\n",

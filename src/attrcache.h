@@ -104,7 +104,9 @@ int attr_cache_wait(struct attr_cache *ac, const struct attr_want *w,
 bool attr_cache_peek(struct attr_cache *ac, const struct attr_want *w,
 		     struct attr_meta *out);
 
-/* Locked.  A fresh result from elsewhere (a probe, our own upload). */
+/* Locked.  A fresh result from elsewhere (a probe, our own upload).  A
+ * lastmod of 0 is unknown (a PUT does not tell it): the first listing
+ * that shows m's ETag supplies it. */
 void attr_cache_fill(struct attr_cache *ac, const char *path, mode_t type,
 		     const struct attr_meta *m, double now);
 

@@ -325,9 +325,9 @@ static void on_uploaded(void *arg, struct inode *in, const char *etag,
 			uint64_t size, const char *conflict)
 {
 	struct fs *fs = arg;
+	struct attr_meta m;
 	char dir[PATH_MAX];
 
-	(void)etag;
 	if (conflict) {
 		/* ours is saved as conflict; path shows the other version:
 		 * the next listing and getattr ask the bucket */
@@ -344,12 +344,22 @@ static void on_uploaded(void *arg, struct inode *in, const char *etag,
 	in->has_meta = true;
 	in->attr_expires = now_mono() + fs->conf->stat_timeout;
 	note_upload(fs, in->path);
-	/* our own upload: the next listing's validators differ anyway */
-	attr_cache_forget(fs->ac, in->path);
 	dir_cache_upsert(fs->dirs, parent_of(in->path, dir, sizeof(dir)),
 			 base_of(in->path), S_IFREG, size,
 			 in->attr.st_mtim.tv_sec, NULL);
 	maybe_drop_stage(in);
+	/* what we uploaded is what a HEAD would tell: a listing that
+	 * shows this ETag (cp -r or rsync listing the tree they write
+	 * into, ls -l after it) needs no HEAD for it */
+	attr_cache_forget(fs->ac, in->path);
+	memset(&m, 0, sizeof(m));
+	m.st = in->attr;
+	m.st.st_ino = 0;
+	/* the bucket keeps mtime only: as meta_attr_from_object */
+	m.st.st_ctim = m.st.st_atim = m.st.st_mtim;
+	snprintf(m.etag, sizeof(m.etag), "%s", etag ? etag : "");
+	if (m.etag[0])
+		attr_cache_fill(fs->ac, in->path, S_IFREG, &m, now_mono());
 }
 
 /* attrcache's guard: has path changes of ours not in the bucket yet? */

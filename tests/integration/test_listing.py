@@ -211,6 +211,42 @@ def test_walk_by_name_in_a_big_tree(mounter, bucket, s3, reqlog):
     assert lists_of(reqs, "big/") >= 1
 
 
+def test_our_own_uploads_need_no_head(mounter, bucket, s3, reqlog):
+    """What r2fs uploaded it knows: a later listing that shows the same
+    ETag (ls -l, rsync or cp -r over the tree they write into) does not
+    HEAD those objects, and still shows their mode and owner; a change by
+    another client is seen."""
+    m = mounter(bucket)
+    os.mkdir(m.path("w"))
+    for i in range(20):
+        with open(m.path("w", f"f{i:02d}"), "wb") as f:
+            f.write(b"y" * (100 + i))
+        os.chmod(m.path("w", f"f{i:02d}"), 0o600 + (i % 2) * 0o40)
+    os.chown(m.path("w", "f03"), 4321, 77)
+    m.sync()
+    time.sleep(3.5)  # listings and attributes expire (3 s)
+    before = len(reqlog.requests())
+    got = parse_ls(subprocess.run(["ls", "-ln", "--time-style=+%s",
+                                   m.path("w")], check=True,
+                                  capture_output=True, text=True).stdout)
+    for i in range(20):
+        mode, uid, gid, size, _ = got[f"f{i:02d}"]
+        assert (mode, size) == ("-rw-r-----" if i % 2 else "-rw-------",
+                                100 + i), i
+        assert (uid, gid) == ((4321, 77) if i == 3 else (0, 0)), i
+    reqs = reqlog.requests()[before:]
+    assert all_lists_under(reqs, "w/") == 1
+    heads = heads_per_key(reqs, bucket)
+    assert not [k for k in heads if k.startswith("w/f")]
+    # another client's metadata change keeps the ETag, not Last-Modified
+    time.sleep(1.1)
+    s3.copy_object(Bucket=bucket, Key="w/f05", MetadataDirective="REPLACE",
+                   CopySource={"Bucket": bucket, "Key": "w/f05"},
+                   Metadata=dict(META))
+    time.sleep(3.5)
+    assert os.lstat(m.path("w", "f05")).st_uid == 1234
+
+
 def test_second_read_of_an_unchanged_file_is_cached(mounter, bucket, s3,
                                                     reqlog):
     data = os.urandom(3 << 20)

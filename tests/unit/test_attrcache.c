@@ -466,6 +466,50 @@ static void test_guard(void)
 	attr_cache_free(ac);
 }
 
+/* After our own upload the ETag is known and Last-Modified is not: the
+ * first listing with that ETag supplies it, and then only it is valid. */
+static void test_fill_unknown_lastmod(void)
+{
+	struct attr_cache *ac = attr_cache_new(&L, 100, fake_fetch, &F);
+	struct attr_want w = { "up", S_IFREG, "etag-up", 200, 1000 };
+	struct attr_meta m = { 0 }, got;
+	char file[] = "/tmp/r2fs-test-attrcache-XXXXXX";
+	bool fetched = true;
+	int fd = mkstemp(file);
+
+	close(fd);
+	fake_reset(0);
+	m.st.st_mode = S_IFREG | 0640;
+	snprintf(m.etag, sizeof(m.etag), "etag-up");
+	pthread_mutex_lock(&L);
+	attr_cache_fill(ac, "up", S_IFREG, &m, 1);
+	pthread_mutex_unlock(&L);
+	TAP_INTEQ(attr_cache_save(ac, file, "t"), 0, "save after a fill");
+	pthread_mutex_lock(&L);
+	TAP_OK(attr_cache_get(ac, &w, &got, &fetched) == 0 && !fetched &&
+	       got.st.st_mode == (S_IFREG | 0640) && got.lastmod == 200,
+	       "filled: a listing with its ETag needs no fetch, and tells "
+	       "its Last-Modified");
+	w.lastmod = 201;
+	TAP_OK(!attr_cache_peek(ac, &w, &got),
+	       "then another Last-Modified (a metadata copy) is not valid");
+	w.etag = "etag-other";
+	w.lastmod = 200;
+	TAP_OK(!attr_cache_peek(ac, &w, &got), "nor another ETag");
+	pthread_mutex_unlock(&L);
+	attr_cache_free(ac);
+	ac = attr_cache_new(&L, 100, fake_fetch, &F);
+	TAP_INTEQ(attr_cache_load(ac, file, "t"), 0, "load");
+	w.etag = "etag-up";
+	pthread_mutex_lock(&L);
+	TAP_OK(!attr_cache_peek(ac, &w, &got),
+	       "an entry whose Last-Modified was unknown was not saved");
+	pthread_mutex_unlock(&L);
+	TAP_INTEQ(fake_calls(), 0, "nothing fetched");
+	attr_cache_free(ac);
+	unlink(file);
+}
+
 static void test_save_load(void)
 {
 	struct attr_cache *ac = attr_cache_new(&L, 100, fake_fetch, &F);
@@ -546,6 +590,7 @@ int main(void)
 	test_wait();
 	test_bounds();
 	test_save_load();
+	test_fill_unknown_lastmod();
 	test_guard();
 	return tap_done();
 }
