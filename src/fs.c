@@ -1725,6 +1725,20 @@ static int complete_stage(struct fs *fs, struct inode *in)
 	return rc;
 }
 
+/*
+ * Locked.  An inode whose name a rename took over: its pending upload
+ * (waited for if under way) must not land over what was moved there.
+ */
+static void drop_replaced(struct fs *fs, struct inode *old)
+{
+	old->refs++;
+	wb_wait_idle(fs->wb, old);
+	wb_forget(fs->wb, old);
+	inode_unhash_path(fs->inodes, old);
+	old->refs--;
+	inode_maybe_free(fs->inodes, old);
+}
+
 static int rename_staged(struct fs *fs, struct inode *in, const char *npath)
 {
 	char *oldkey = NULL;
@@ -1741,14 +1755,8 @@ static int rename_staged(struct fs *fs, struct inode *in, const char *npath)
 	if (in->etag[0]) /* an older version is in the bucket */
 		oldkey = key_of(fs, in->path, false);
 	old = inode_find_path(fs->inodes, npath);
-	if (old && old != in) {
-		old->refs++;
-		wb_wait_idle(fs->wb, old);
-		wb_forget(fs->wb, old);
-		inode_unhash_path(fs->inodes, old);
-		old->refs--;
-		inode_maybe_free(fs->inodes, old);
-	}
+	if (old && old != in)
+		drop_replaced(fs, old);
 	rc = inode_set_path(fs->inodes, in, npath);
 	if (!rc) {
 		in->etag[0] = '\0';
@@ -1985,14 +1993,8 @@ static int rename_dir(struct fs *fs, const char *path, const char *npath,
 		 * come must not land over the one moved there */
 		pthread_mutex_lock(&fs->lock);
 		old = inode_find_path(fs->inodes, npath);
-		if (old) {
-			old->refs++;
-			wb_wait_idle(fs->wb, old);
-			wb_forget(fs->wb, old);
-			inode_unhash_path(fs->inodes, old);
-			old->refs--;
-			inode_maybe_free(fs->inodes, old);
-		}
+		if (old)
+			drop_replaced(fs, old);
 		pthread_mutex_unlock(&fs->lock);
 	}
 	rc = wb_intent_begin(fs->wb, from, to, &intent);
