@@ -344,6 +344,10 @@ def test_twenty_random_kill_points_lose_no_closed_file(mounter, bucket, s3,
     for round_ in range(20):
         m = mounter(bucket, opts=["writeback_delay=0.05"], cache=cache)
         stop = threading.Event()
+        # Names relative to the mount's root inode: once kill9 has
+        # detached the dead mount, a path would name the empty directory
+        # beneath it and a late write would land on the local disk.
+        root = os.open(m.dir, os.O_RDONLY | os.O_DIRECTORY)
 
         def writer():
             i = 0
@@ -351,8 +355,14 @@ def test_twenty_random_kill_points_lose_no_closed_file(mounter, bucket, s3,
                 name = f"r{round_:02d}-{i:04d}"
                 data = rnd.randbytes(rnd.randint(0, 50000))
                 try:
-                    with open(m.path(name), "wb") as f:
-                        f.write(data)
+                    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                                 0o644, dir_fd=root)
+                    try:
+                        view = memoryview(data)
+                        while view:
+                            view = view[os.write(fd, view):]
+                    finally:
+                        os.close(fd)
                 except OSError:
                     return  # the daemon died mid-write: not promised
                 closed[name] = data
@@ -364,6 +374,8 @@ def test_twenty_random_kill_points_lose_no_closed_file(mounter, bucket, s3,
         m.kill9()
         stop.set()
         t.join()
+        os.close(root)
+        assert os.listdir(m.dir) == [], "a write missed the mount"
     m = mounter(bucket, cache=cache)
     m.sync()
     assert len(closed) > 20
