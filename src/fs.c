@@ -448,8 +448,10 @@ int fs_new(const struct r2fs_conf *conf, struct store *store,
 	free(meta);
 	rc = wb_replay(fs->wb);
 	if (rc < 0) {
-		snprintf(err, errlen, "cannot read the journal in %s: %s",
-			 conf->cache_dir, strerror(-rc));
+		snprintf(err, errlen, "cannot read the journal in %s: %s%s",
+			 conf->cache_dir, strerror(-rc),
+			 rc == -EMFILE ? " (each file waiting for upload "
+			 "needs one; raise the limit, ulimit -n)" : "");
 		goto fail;
 	}
 	rc = 0;
@@ -1709,7 +1711,6 @@ static int type_of(struct fs *fs, const char *path, mode_t *type)
 	return rc;
 }
 
-/* Rename a file that has a local stage: the journal carries it. */
 /* Fetch what in's stage still lacks (its object is about to move or go). */
 static int complete_stage(struct fs *fs, struct inode *in)
 {
@@ -1739,6 +1740,7 @@ static void drop_replaced(struct fs *fs, struct inode *old)
 	inode_maybe_free(fs->inodes, old);
 }
 
+/* Rename a file that has a local stage: the journal carries it. */
 static int rename_staged(struct fs *fs, struct inode *in, const char *npath)
 {
 	char *oldkey = NULL;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -156,6 +157,28 @@ static void clear_stale_mount(const char *mountpoint)
 		waitpid(pid, &status, 0);
 }
 
+/*
+ * Each file waiting for upload keeps its journal data file open, so the
+ * usual soft limit of 1024 descriptors would fail a cp -r of a few
+ * thousand files with EMFILE (and a replay of that many): take what the
+ * hard limit allows, as a daemon that needs many descriptors should.
+ */
+static void raise_fd_limit(void)
+{
+	const rlim_t most = 1 << 20; /* fs.nr_open's usual value */
+	struct rlimit rl;
+	rlim_t want;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > most
+		       ? most : rl.rlim_max;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		rl.rlim_cur = want;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static int run(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -206,6 +229,7 @@ static int run(int argc, char *argv[])
 	log_setup(fopts.debug ? LOG_LVL_DEBUG : LOG_LVL_INFO,
 		  !fopts.foreground, "r2fs");
 
+	raise_fd_limit();
 	if (http_global_init()) {
 		fprintf(stderr, "r2fs: cannot initialise libcurl\n");
 		goto out;
@@ -361,8 +385,9 @@ static int cmd_sync(int argc, char *argv[])
 		sync_failed = 0;
 		nftw(paths[i], report_state, 16, FTW_PHYS);
 		if (!sync_failed)
-			fprintf(stderr, "r2fs sync: %s: some uploads failed\n",
-				paths[i]);
+			fprintf(stderr, "r2fs sync: %s: some files could not "
+				"be uploaded or are stuck in the journal; the "
+				"mount's log names them\n", paths[i]);
 		rc = 1;
 	}
 	return rc;

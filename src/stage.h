@@ -33,6 +33,8 @@ struct stage {
 	uint64_t size; /* logical size; protected by the fs lock */
 	bool dirty;    /* differs from the bucket; protected by the fs lock */
 	bool keep;     /* keep the file when freed; protected by the fs lock */
+	bool named;    /* its name in data/ is durable (the directory was
+			  fsync'ed since it was made); under the stage_lock */
 	unsigned refs; /* atomic */
 	/*
 	 * A stage made from an object (stage_set_source) fetches the

@@ -76,6 +76,7 @@ struct wb {
 	char *data_dir;
 	char *rec_dir;
 	int rec_dir_fd;
+	int data_dir_fd;
 	int lock_fd;
 	uint64_t next_id;            /* atomic */
 	struct inode *pending;       /* list head; protected by lock */
@@ -87,6 +88,11 @@ struct wb {
 	unsigned nthreads;
 	uint64_t min_free;           /* bytes the cache disk keeps free */
 	uint64_t unchecked;          /* atomic: written since last statvfs */
+	/* records the replay could not load (unreadable, data missing):
+	 * they stay in the journal, and a sync that covers them fails;
+	 * a NULL path (unreadable record) is below every directory */
+	char **stuck;                /* set at replay, read-only after */
+	size_t nstuck;
 };
 
 #define WB_SPACE_CHECK_EVERY (8u << 20)
@@ -368,6 +374,7 @@ int wb_new(const struct wb_opts *o, struct store *store,
 	wb->o = *o;
 	wb->lock_fd = -1;
 	wb->rec_dir_fd = -1;
+	wb->data_dir_fd = -1;
 	wb->next_id = 1;
 	pthread_cond_init(&wb->cond, NULL);
 	h = fnv1a(o->endpoint, h);
@@ -422,6 +429,14 @@ int wb_new(const struct wb_opts *o, struct store *store,
 		goto fail;
 	}
 	wb->rec_dir_fd = fd;
+	fd = open(wb->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot open %s: %s", wb->data_dir,
+			 strerror(errno));
+		goto fail;
+	}
+	wb->data_dir_fd = fd;
 	wb->min_free = o->min_free;
 	if (!wb->min_free) {
 		struct statvfs sv;
@@ -443,10 +458,17 @@ fail:
 
 void wb_free(struct wb *wb)
 {
+	size_t i;
+
 	if (!wb)
 		return;
 	if (wb->rec_dir_fd >= 0)
 		close(wb->rec_dir_fd);
+	if (wb->data_dir_fd >= 0)
+		close(wb->data_dir_fd);
+	for (i = 0; i < wb->nstuck; i++)
+		free(wb->stuck[i]);
+	free(wb->stuck);
 	if (wb->lock_fd >= 0)
 		close(wb->lock_fd); /* releases the flock */
 	pthread_cond_destroy(&wb->cond);
@@ -513,11 +535,34 @@ static void remove_orphans(struct wb *wb)
 	closedir(d);
 }
 
+/* Remember a record the replay leaves in the journal (path NULL: not
+ * known).  Setup only, so no lock. */
+static int add_stuck(struct wb *wb, const char *path)
+{
+	char **n = realloc(wb->stuck, (wb->nstuck + 1) * sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	wb->stuck = n;
+	n[wb->nstuck] = NULL;
+	if (path && !(n[wb->nstuck] = strdup(path)))
+		return -ENOMEM;
+	wb->nstuck++;
+	return 0;
+}
+
+/* Out of descriptors or memory: the mount has to fail, since skipping
+ * the record would leave its file out of this mount unannounced. */
+static bool out_of_resources(int err)
+{
+	return err == -EMFILE || err == -ENFILE || err == -ENOMEM;
+}
+
 int wb_replay(struct wb *wb)
 {
 	DIR *d = fdopendir(dup(wb->rec_dir_fd));
 	struct dirent *e;
-	int count = 0;
+	int count = 0, rc;
 
 	if (!d)
 		return -errno;
@@ -539,18 +584,35 @@ int wb_replay(struct wb *wb)
 			wb->next_id = id + 1;
 		if (strcmp(end, ".rec"))
 			continue;
-		if (record_read(wb, e->d_name, &r)) {
-			log_warn("journal record %s/%s is unreadable; left "
-				 "in place", wb->rec_dir, e->d_name);
+		rc = record_read(wb, e->d_name, &r);
+		if (out_of_resources(rc))
+			goto fail;
+		if (rc) {
+			log_err("journal record %s/%s is unreadable; left in "
+				"place, and a sync of the mount fails until it "
+				"is removed", wb->rec_dir, e->d_name);
+			if ((rc = add_stuck(wb, NULL)))
+				goto fail;
 			continue;
 		}
 		dpath = data_path(wb, id);
-		if (!dpath || stage_open(dpath, r.size, &st)) {
-			log_err("journal: data of %s (%s) is missing; the "
-				"record is left in place", r.path,
-				dpath ? dpath : "?");
+		rc = dpath ? stage_open(dpath, r.size, &st) : -ENOMEM;
+		if (out_of_resources(rc)) {
 			free(dpath);
 			free(r.path);
+			xattrs_release(&r.xattrs);
+			goto fail;
+		}
+		if (rc) {
+			log_err("journal: data of %s (%s) cannot be opened: %s; "
+				"the record is left in place, and a sync of it "
+				"fails", r.path, dpath, strerror(-rc));
+			rc = add_stuck(wb, r.path);
+			free(dpath);
+			free(r.path);
+			xattrs_release(&r.xattrs);
+			if (rc)
+				goto fail;
 			continue;
 		}
 		free(dpath);
@@ -577,10 +639,13 @@ int wb_replay(struct wb *wb)
 			pthread_mutex_unlock(wb->lock);
 			stage_put(st);
 			free(r.path);
-			return -ENOMEM;
+			xattrs_release(&r.xattrs);
+			rc = -ENOMEM;
+			goto fail;
 		}
 		st->keep = true;
 		st->dirty = true;
+		st->named = true;
 		in->stage = st;
 		in->attr.st_mode = r.attr.st_mode;
 		in->attr.st_uid = r.attr.st_uid;
@@ -612,6 +677,9 @@ int wb_replay(struct wb *wb)
 	closedir(d);
 	remove_orphans(wb);
 	return count;
+fail:
+	closedir(d);
+	return rc;
 }
 
 /* ---- changes and commits ---- */
@@ -712,6 +780,14 @@ int wb_commit(struct wb *wb, struct inode *in)
 	rc = stage_complete(st, wb->store);
 	if (!rc && fsync(st->fd) < 0)
 		rc = -errno;
+	/* the record must not outlive the name of the data it points to
+	 * (a power cut may lose a new directory entry not fsync'ed) */
+	if (!rc && !st->named) {
+		if (fsync(wb->data_dir_fd) < 0)
+			rc = -errno;
+		else
+			st->named = true;
+	}
 	if (!rc)
 		rc = record_write(wb, id, path, &attr, size, xa, base,
 				  base_etag);
@@ -1245,6 +1321,7 @@ int wb_sync_tree(struct wb *wb, const char *dir)
 {
 	struct inode *in;
 	bool waiting, failed = false;
+	size_t i;
 
 	pthread_mutex_lock(wb->lock);
 	for (in = wb->pending; in; in = in->wb_next) {
@@ -1271,6 +1348,9 @@ int wb_sync_tree(struct wb *wb, const char *dir)
 			pthread_cond_wait(&wb->cond, wb->lock);
 	} while (waiting);
 	pthread_mutex_unlock(wb->lock);
+	for (i = 0; i < wb->nstuck; i++)
+		if (!wb->stuck[i] || below(wb->stuck[i], dir))
+			failed = true;
 	return failed ? -EIO : 0;
 }
 

@@ -132,8 +132,9 @@ void wb_set_base(struct inode *in, enum wb_base base, const char *etag);
 char *wb_conflict_path(const char *path, time_t when, unsigned n);
 
 /*
- * Make in's current state durable in the journal (fsync data, write the
- * record) and queue it for upload after the quiet period.  Not locked;
+ * Make in's current state durable in the journal (fsync the data and,
+ * once, its directory entry; write the record) and queue it for upload
+ * after the quiet period.  Not locked;
  * the caller holds in's stage_lock for writing.  0 or -errno.
  */
 int wb_commit(struct wb *wb, struct inode *in);

@@ -10,6 +10,7 @@ a mount that logs an unexpected error or warning fails its test.
 """
 
 import os
+import resource
 import shlex
 import subprocess
 import tempfile
@@ -184,7 +185,7 @@ class Mount:
     """One r2fs process (foreground) and its mount point."""
 
     def __init__(self, s3env, bucket, opts=(), env_extra=None, cache=None,
-                 endpoint=None):
+                 endpoint=None, nofile=None):
         self.bucket = bucket
         self.dir = tempfile.mkdtemp(prefix="r2fs-mnt-")
         self.own_cache = cache is None
@@ -206,8 +207,12 @@ class Mount:
         o += list(opts)
         self.argv = [r2fs_binary(), bucket, self.dir, "-f", "-o",
                      ",".join(o)]
+        # nofile: (soft, hard) RLIMIT_NOFILE the daemon starts with
+        limit = None if nofile is None else (
+            lambda: resource.setrlimit(resource.RLIMIT_NOFILE, nofile))
         self.proc = subprocess.Popen(self.argv, env=self.env,
-                                     stdout=self.log, stderr=self.log)
+                                     stdout=self.log, stderr=self.log,
+                                     preexec_fn=limit)
         deadline = time.time() + 20
         while not is_mount(self.dir):
             if self.proc.poll() is not None:
@@ -279,8 +284,9 @@ def mounter(s3env, bucket):
     declare (expect_log=...) fails the test."""
     mounts = []
 
-    def make(bucket, opts=(), env_extra=None, cache=None, endpoint=None):
-        m = Mount(s3env, bucket, opts, env_extra, cache, endpoint)
+    def make(bucket, opts=(), env_extra=None, cache=None, endpoint=None,
+             nofile=None):
+        m = Mount(s3env, bucket, opts, env_extra, cache, endpoint, nofile)
         m.expect_log = []
         mounts.append(m)
         return m

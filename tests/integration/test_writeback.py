@@ -8,6 +8,7 @@ unmount waits for pending uploads; failed uploads are kept and retried.
 import errno
 import hashlib
 import os
+import resource
 import shutil
 import subprocess
 import time
@@ -481,3 +482,85 @@ def test_listing_sent_before_an_upload_ended_still_shows_the_file(
     finally:
         proxy.rate = 0.0
         proxy.close()
+
+
+def write_pending(m, n, tag):
+    """n small files, still waiting for upload; returns {name: bytes}."""
+    files = {}
+    for i in range(n):
+        name = f"{tag}{i:04d}"
+        data = f"{name} {i * 7919}".encode() * (1 + i % 5)
+        with open(m.path(name), "wb") as f:
+            f.write(data)
+        files[name] = data
+    return files
+
+
+def check_in_bucket(s3, bucket, files):
+    sizes = {o["Key"]: o["Size"] for page in s3.get_paginator(
+        "list_objects_v2").paginate(Bucket=bucket)
+        for o in page.get("Contents", [])}
+    assert {k: len(v) for k, v in files.items()} == \
+        {k: sizes.get(k) for k in files}
+    for name in sorted(files)[::97]:
+        assert body(s3, bucket, name) == files[name], name
+
+
+def test_more_pending_files_than_the_usual_fd_limit(mounter, bucket, s3,
+                                                    tmp_path):
+    """Each file waiting for upload holds its journal data file open:
+    with a soft limit of 256 descriptors (a login's is 1024), a thousand
+    closed files still all succeed, and all replay after kill -9."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 2048:
+        pytest.skip(f"the hard open-files limit is only {hard}")
+    cache = str(tmp_path / "cache")
+    m = mounter(bucket, opts=["writeback_delay=600"], cache=cache,
+                nofile=(256, hard))
+    files = write_pending(m, 1000, "p")
+    assert keys(s3, bucket) == []  # all still pending
+    m.kill9()
+    m2 = mounter(bucket, cache=cache, nofile=(256, hard))
+    m2.sync()
+    check_in_bucket(s3, bucket, files)
+
+
+def test_replay_out_of_descriptors_fails_the_mount(mounter, bucket, s3,
+                                                   tmp_path):
+    """A journal the hard fd limit cannot hold fails the mount with one
+    sentence (never a mount that leaves files out); the next mount with
+    room uploads them all."""
+    cache = str(tmp_path / "cache")
+    m = mounter(bucket, opts=["writeback_delay=600"], cache=cache)
+    files = write_pending(m, 300, "q")
+    m.kill9()
+    with pytest.raises(RuntimeError) as e:
+        mounter(bucket, cache=cache, nofile=(100, 100))
+    msg = str(e.value)
+    assert "Too many open files" in msg and "ulimit -n" in msg, msg
+    assert keys(s3, bucket) == []
+    m2 = mounter(bucket, cache=cache)
+    m2.sync()
+    check_in_bucket(s3, bucket, files)
+
+
+def test_record_whose_data_is_gone_fails_sync(mounter, bucket, s3, tmp_path):
+    """A journal record the replay cannot load stays, is logged, and makes
+    r2fs sync fail instead of reporting that all is in the bucket; the
+    other files still go up."""
+    cache = str(tmp_path / "cache")
+    m = mounter(bucket, opts=["writeback_delay=600"], cache=cache)
+    files = write_pending(m, 3, "s")
+    m.kill9()
+    (journal,) = [d for d in os.listdir(cache) if d.startswith("journal-")]
+    data = os.path.join(cache, journal, "data")
+    victim = sorted(os.listdir(data), key=int)[1]  # the second file, s0001
+    os.unlink(os.path.join(data, victim))
+    m2 = mounter(bucket, cache=cache)
+    m2.expect_log = ["journal: data of s0001"]
+    p = m2.sync(check=False)
+    assert p.returncode == 1 and "journal" in p.stderr, p.stderr
+    assert "journal: data of s0001" in m2.output()
+    assert sorted(keys(s3, bucket)) == ["s0000", "s0002"]
+    for name in ("s0000", "s0002"):
+        assert body(s3, bucket, name) == files[name]
