@@ -23,11 +23,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "store.h"
 
 enum seg_state { SEG_QUEUED, SEG_FETCHING, SEG_DONE };
+
 
 struct ra_seg {
 	struct ra_stream *st;
@@ -57,6 +59,13 @@ struct ra_stream {
 	unsigned fetching;
 };
 
+/* A mapped buffer kept for the next segment (see buf_get). */
+struct ra_spare {
+	char *buf;
+	size_t touched; /* bytes of it that may be resident */
+	struct ra_spare *next;
+};
+
 struct ra_pool {
 	struct store *s;
 	pthread_mutex_t lock;
@@ -64,26 +73,89 @@ struct ra_pool {
 	pthread_cond_t done; /* a GET ended */
 	struct ra_seg *qhead, *qtail;
 	uint64_t budget, used;
+	struct ra_spare *spares;
+	uint64_t spare_bytes; /* their touched bytes */
+	uint64_t maps;        /* buffers mapped so far */
+	unsigned streams;
 	bool stopping;
 	pthread_t *threads;
 	unsigned nthreads;
 };
 
-/* Segment buffers are mapped, not malloc'd: a freed one goes back to the
+/*
+ * Segment buffers are mapped, not malloc'd: a freed one goes back to the
  * system at once, so the daemon's RSS follows readahead_max (malloc keeps
- * freed multi-MiB blocks around once its mmap threshold has grown). */
-static char *buf_alloc(size_t len)
+ * freed multi-MiB blocks around once its mmap threshold has grown).
+ * Each maps RA_SEGMENT_MAX (only what is written becomes resident) so
+ * any segment can reuse any spare: a fresh mapping costs a page fault,
+ * a zeroed page and a cgroup charge per 4 KiB written, a quarter of
+ * r2fs's CPU time on a sequential read.  Spares count against the
+ * budget and are unmapped when the last stream goes.  Locked.
+ */
+static char *buf_get(struct ra_pool *p, size_t len)
 {
-	void *b = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct ra_spare *sp = p->spares;
+	size_t cap = len > RA_SEGMENT_MAX ? len : RA_SEGMENT_MAX;
+	void *b;
 
-	return b == MAP_FAILED ? NULL : b;
+	if (sp && len <= RA_SEGMENT_MAX) {
+		/* the segment's len is what the budget counts: drop the
+		 * pages a bigger one left beyond it */
+		size_t page = (size_t)sysconf(_SC_PAGESIZE);
+		size_t keep = (len + page - 1) / page * page;
+
+		if (sp->touched > keep)
+			madvise(sp->buf + keep, sp->touched - keep,
+				MADV_DONTNEED);
+		p->spares = sp->next;
+		p->spare_bytes -= sp->touched;
+		b = sp->buf;
+		free(sp);
+		return b;
+	}
+	b = mmap(NULL, cap, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (b == MAP_FAILED)
+		return NULL;
+	p->maps++;
+	return b;
+}
+
+/* Unmap the first spare.  Locked. */
+static void spare_drop(struct ra_pool *p)
+{
+	struct ra_spare *sp = p->spares;
+
+	p->spares = sp->next;
+	p->spare_bytes -= sp->touched;
+	munmap(sp->buf, RA_SEGMENT_MAX);
+	free(sp);
+}
+
+static void spares_release(struct ra_pool *p)
+{
+	while (p->spares)
+		spare_drop(p);
 }
 
 static void seg_free(struct ra_pool *p, struct ra_seg *g)
 {
+	struct ra_spare *sp = NULL;
+
 	p->used -= g->len;
-	munmap(g->buf, g->len);
+	if (g->len <= RA_SEGMENT_MAX && p->streams > 0 &&
+	    p->used + p->spare_bytes + g->len <= p->budget)
+		sp = malloc(sizeof(*sp));
+	if (sp) {
+		sp->buf = g->buf;
+		sp->touched = g->len;
+		sp->next = p->spares;
+		p->spares = sp;
+		p->spare_bytes += g->len;
+	} else {
+		munmap(g->buf, g->len > RA_SEGMENT_MAX ? g->len
+						       : RA_SEGMENT_MAX);
+	}
 	free(g);
 }
 
@@ -200,6 +272,7 @@ void ra_pool_free(struct ra_pool *p)
 	for (i = 0; i < p->nthreads; i++)
 		pthread_join(p->threads[i], NULL);
 	free(p->threads);
+	spares_release(p);
 	pthread_cond_destroy(&p->done);
 	pthread_cond_destroy(&p->work);
 	pthread_mutex_destroy(&p->lock);
@@ -214,6 +287,14 @@ uint64_t ra_pool_in_use(struct ra_pool *p)
 	used = p->used;
 	pthread_mutex_unlock(&p->lock);
 	return used;
+}
+
+void ra_pool_buffers(struct ra_pool *p, uint64_t *maps, uint64_t *spare)
+{
+	pthread_mutex_lock(&p->lock);
+	*maps = p->maps;
+	*spare = p->spare_bytes;
+	pthread_mutex_unlock(&p->lock);
 }
 
 struct ra_stream *ra_stream_new(struct ra_pool *p, const char *key,
@@ -233,6 +314,9 @@ struct ra_stream *ra_stream_new(struct ra_pool *p, const char *key,
 	st->p = p;
 	st->size = size;
 	st->window = RA_WINDOW_MIN;
+	pthread_mutex_lock(&p->lock);
+	p->streams++;
+	pthread_mutex_unlock(&p->lock);
 	return st;
 }
 
@@ -248,6 +332,8 @@ void ra_stream_free(struct ra_stream *st)
 		seg_drop(p, &st->segs);
 	while (st->fetching)
 		pthread_cond_wait(&p->done, &p->lock);
+	if (--p->streams == 0)
+		spares_release(p); /* idle: give the memory back */
 	pthread_mutex_unlock(&p->lock);
 	free(st->key);
 	free(st);
@@ -272,11 +358,14 @@ static bool seg_add(struct ra_stream *st, uint64_t off, uint64_t len,
 	struct ra_pool *p = st->p;
 	struct ra_seg *g, **pp;
 
+	/* spares make room for segments */
+	while (p->spares && p->used + p->spare_bytes + len > p->budget)
+		spare_drop(p);
 	if (!forced && p->used + len > p->budget)
 		return false;
 	g = calloc(1, sizeof(*g));
 	if (g)
-		g->buf = buf_alloc((size_t)len);
+		g->buf = buf_get(p, (size_t)len);
 	if (!g || !g->buf) {
 		free(g);
 		return false;

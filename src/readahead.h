@@ -52,5 +52,8 @@ ssize_t ra_read(struct ra_stream *st, char *buf, size_t size, uint64_t off);
 
 /* Bytes of segments allocated now, in all streams (for tests and stats). */
 uint64_t ra_pool_in_use(struct ra_pool *p);
+/* Buffers mapped since the start, and bytes kept in spare buffers for
+ * reuse (freed when no stream is left).  For tests. */
+void ra_pool_buffers(struct ra_pool *p, uint64_t *maps, uint64_t *spare);
 
 #endif
