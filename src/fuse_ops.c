@@ -247,11 +247,53 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 }
 
+/*
+ * Each FUSE thread keeps its read buffer between requests: a fresh
+ * malloc of 128 KiB or more is an mmap whose pages fault in (zeroed and
+ * charged) on every read.  Freed with its thread.
+ */
+struct read_buf {
+	size_t cap;
+	char data[];
+};
+
+static pthread_key_t read_buf_key;
+static pthread_once_t read_buf_once = PTHREAD_ONCE_INIT;
+static bool read_buf_ok;
+
+static void read_buf_init(void)
+{
+	read_buf_ok = pthread_key_create(&read_buf_key, free) == 0;
+}
+
+static char *read_buf_get(size_t size)
+{
+	struct read_buf *b;
+
+	pthread_once(&read_buf_once, read_buf_init);
+	if (!read_buf_ok)
+		return NULL;
+	b = pthread_getspecific(read_buf_key);
+	if (b && b->cap >= size)
+		return b->data;
+	free(b);
+	pthread_setspecific(read_buf_key, NULL);
+	b = malloc(sizeof(*b) + size);
+	if (!b)
+		return NULL;
+	b->cap = size;
+	if (pthread_setspecific(read_buf_key, b)) {
+		free(b);
+		return NULL;
+	}
+	return b->data;
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
-	char *buf = malloc(size ? size : 1);
+	char *buf = read_buf_get(size ? size : 1);
 	ssize_t n;
 
 	(void)ino;
@@ -264,7 +306,6 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, (int)-n);
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
-	free(buf);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
