@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -2343,7 +2344,8 @@ out:
 
 /* Serve a read from the object through the handle's read-ahead stream. */
 static ssize_t read_remote(struct fs_file *f, const char *key, uint64_t fsize,
-			   char *buf, size_t size, uint64_t off)
+			   size_t size, uint64_t off, fs_deliver_fn deliver,
+			   void *arg)
 {
 	struct ra_stream *ra;
 
@@ -2372,10 +2374,11 @@ static ssize_t read_remote(struct fs_file *f, const char *key, uint64_t fsize,
 	pthread_mutex_unlock(&f->ra_lock);
 	if (!ra)
 		return -ENOMEM;
-	return ra_read(ra, buf, size, off);
+	return ra_read_to(ra, size, off, deliver, arg);
 }
 
-ssize_t fs_read(struct fs_file *f, char *buf, size_t size, uint64_t off)
+ssize_t fs_read(struct fs_file *f, char *buf, size_t size, uint64_t off,
+		fs_deliver_fn deliver, void *arg)
 {
 	struct fs *fs = f->fs;
 	struct inode *in = f->in;
@@ -2400,11 +2403,16 @@ ssize_t fs_read(struct fs_file *f, char *buf, size_t size, uint64_t off)
 							   : (size_t)(fsize - off),
 					off);
 		stage_put(st);
+		if (rc >= 0) {
+			struct iovec iov = { buf, (size_t)rc };
+
+			deliver(arg, &iov, 1);
+		}
 		return rc;
 	}
 	if (!key)
 		return -ENOMEM;
-	rc = read_remote(f, key, fsize, buf, size, off);
+	rc = read_remote(f, key, fsize, size, off, deliver, arg);
 	free(key);
 	return rc;
 }

@@ -116,7 +116,17 @@ bool fs_file_keep_cache(const struct fs_file *f);
 int fs_create(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 	      int flags, const struct fs_ctx *ctx, struct stat *st,
 	      struct fs_file **out);
-ssize_t fs_read(struct fs_file *f, char *buf, size_t size, uint64_t off);
+struct iovec;
+/* Receives a read's bytes: n pieces, valid only during the call. */
+typedef void (*fs_deliver_fn)(void *arg, const struct iovec *iov, int n);
+/*
+ * Read up to size bytes at off and hand them to deliver, called once
+ * unless -errno is returned: bytes from the bucket straight from the
+ * read-ahead buffers, others through buf (size bytes of the caller's).
+ * Bytes read or -errno.
+ */
+ssize_t fs_read(struct fs_file *f, char *buf, size_t size, uint64_t off,
+		fs_deliver_fn deliver, void *arg);
 ssize_t fs_write(struct fs_file *f, const char *buf, size_t size,
 		 uint64_t off);
 int fs_flush(struct fs_file *f);

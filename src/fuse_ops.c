@@ -289,6 +289,14 @@ static char *read_buf_get(size_t size)
 	return b->data;
 }
 
+static void reply_read(void *req, const struct iovec *iov, int n)
+{
+	if (n > 0)
+		fuse_reply_iov(req, iov, n);
+	else
+		fuse_reply_buf(req, NULL, 0); /* at the end of the file */
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -301,11 +309,9 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	n = fs_read(f, buf, size, (uint64_t)off);
+	n = fs_read(f, buf, size, (uint64_t)off, reply_read, req);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
-	else
-		fuse_reply_buf(req, buf, (size_t)n);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,

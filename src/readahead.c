@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -432,21 +433,14 @@ static void trim(struct ra_stream *st, uint64_t off)
 	}
 }
 
-ssize_t ra_read(struct ra_stream *st, char *buf, size_t size, uint64_t off)
+/* Grow, keep or drop the window for a read of [off, end) and queue the
+ * segments it needs and those ahead of it.  Locked. */
+static int plan(struct ra_stream *st, uint64_t off, uint64_t end)
 {
-	struct ra_pool *p = st->p;
-	uint64_t end, seg, ahead;
-	struct ra_seg *g;
-	size_t done = 0, in, n;
+	uint64_t seg, ahead;
 	bool near;
-	int rc = 0;
+	int rc;
 
-	if (off >= st->size)
-		return 0;
-	if (size > st->size - off)
-		size = (size_t)(st->size - off);
-	end = off + size;
-	pthread_mutex_lock(&p->lock);
 	/* FUSE sends a sequential reader's requests out of order at times:
 	 * anything within a window of the last end, or already fetched,
 	 * counts as sequential */
@@ -457,7 +451,7 @@ ssize_t ra_read(struct ra_stream *st, char *buf, size_t size, uint64_t off)
 	if (!near) {
 		/* a seek: drop the read-ahead, fetch just this */
 		while (st->segs)
-			seg_drop(p, &st->segs);
+			seg_drop(st->p, &st->segs);
 		st->ahead_end = 0;
 		st->window = 0;
 	} else if (!st->window) {
@@ -475,7 +469,7 @@ ssize_t ra_read(struct ra_stream *st, char *buf, size_t size, uint64_t off)
 	if (seg > RA_SEGMENT_MAX)
 		seg = RA_SEGMENT_MAX;
 	/* what this read needs, whatever the budget ... */
-	rc = cover(st, off, end, st->window ? seg : size, true);
+	rc = cover(st, off, end, st->window ? seg : end - off, true);
 	/* ... and the window beyond it, in whole segments (a GET costs the
 	 * same for 16 MiB as for 128 KiB), within the budget */
 	if (!rc && st->window) {
@@ -489,38 +483,141 @@ ssize_t ra_read(struct ra_stream *st, char *buf, size_t size, uint64_t off)
 		if (ahead > from)
 			cover(st, from, ahead, seg, false);
 	}
-	while (!rc && done < size) {
-		g = seg_at(st, off + done);
-		if (!g) {
-			rc = cover(st, off + done, end, size, true);
-			continue;
-		}
-		g->pins++; /* a concurrent seek may drop it meanwhile */
-		while (g->state != SEG_DONE)
-			pthread_cond_wait(&p->done, &p->lock);
-		in = (size_t)(off + done - g->off);
-		if (g->err) {
-			rc = g->err;
-		} else if (in >= g->got) {
-			rc = -EIO; /* shorter than the size it had */
-		} else {
-			n = g->got - in < size - done ? g->got - in
-						      : size - done;
-			memcpy(buf + done, g->buf + in, n);
-			g->consumed += n;
-			done += n;
-		}
-		if (--g->pins == 0 && g->dropped)
-			seg_free(p, g);
+	return rc;
+}
+
+static void unpin(struct ra_pool *p, struct ra_seg *g)
+{
+	if (--g->pins == 0 && g->dropped)
+		seg_free(p, g);
+}
+
+/* The fetched segment holding byte pos (of a read ending at end), pinned:
+ * *n bytes of it from g->buf + *in.  Waits for its GET.  Locked. */
+static int piece(struct ra_stream *st, uint64_t pos, uint64_t end,
+		 struct ra_seg **gp, size_t *in, size_t *n)
+{
+	struct ra_seg *g;
+	int rc;
+
+	while (!(g = seg_at(st, pos))) {
+		rc = cover(st, pos, end, end - pos, true);
+		if (rc)
+			return rc;
 	}
+	g->pins++; /* a concurrent seek may drop it meanwhile */
+	while (g->state != SEG_DONE)
+		pthread_cond_wait(&st->p->done, &st->p->lock);
+	*in = (size_t)(pos - g->off);
+	if (g->err || *in >= g->got) {
+		rc = g->err ? g->err : -EIO; /* EIO: shorter than it was */
+		unpin(st->p, g);
+		return rc;
+	}
+	*n = g->got - *in < end - pos ? g->got - *in : (size_t)(end - pos);
+	g->consumed += *n;
+	*gp = g;
+	return 0;
+}
+
+/* After a read that got done bytes at off.  Locked. */
+static void finish(struct ra_stream *st, uint64_t off, size_t done)
+{
 	if (done)
 		st->next_off = off + done;
 	trim(st, off + done);
-	pthread_mutex_unlock(&p->lock);
+}
+
+static int read_error(struct ra_stream *st, int rc)
+{
 	if (rc == -ESTALE) {
 		log_warn("%s changed while it was open; failing the read",
 			 st->key);
 		rc = -EIO;
 	}
-	return rc ? rc : (ssize_t)done;
+	return rc;
+}
+
+ssize_t ra_read(struct ra_stream *st, char *buf, size_t size, uint64_t off)
+{
+	struct ra_pool *p = st->p;
+	struct ra_seg *g;
+	size_t done = 0, in, n;
+	int rc;
+
+	if (off >= st->size)
+		return 0;
+	if (size > st->size - off)
+		size = (size_t)(st->size - off);
+	pthread_mutex_lock(&p->lock);
+	rc = plan(st, off, off + size);
+	while (!rc && done < size) {
+		rc = piece(st, off + done, off + size, &g, &in, &n);
+		if (rc)
+			break;
+		memcpy(buf + done, g->buf + in, n);
+		done += n;
+		unpin(p, g);
+	}
+	finish(st, off, done);
+	pthread_mutex_unlock(&p->lock);
+	return rc ? read_error(st, rc) : (ssize_t)done;
+}
+
+ssize_t ra_read_to(struct ra_stream *st, size_t size, uint64_t off,
+		   ra_deliver_fn deliver, void *arg)
+{
+	struct ra_pool *p = st->p;
+	struct ra_seg *held[RA_PIECES_MAX];
+	struct iovec iov[RA_PIECES_MAX];
+	size_t done = 0, in, n;
+	int k = 0, i, rc;
+
+	if (off >= st->size) {
+		deliver(arg, NULL, 0);
+		return 0;
+	}
+	if (size > st->size - off)
+		size = (size_t)(st->size - off);
+	pthread_mutex_lock(&p->lock);
+	rc = plan(st, off, off + size);
+	while (!rc && done < size) {
+		if (k == RA_PIECES_MAX) {
+			rc = -E2BIG; /* in many small segments: copy */
+			break;
+		}
+		rc = piece(st, off + done, off + size, &held[k], &in, &n);
+		if (rc)
+			break;
+		iov[k].iov_base = held[k]->buf + in;
+		iov[k].iov_len = n;
+		k++;
+		done += n;
+	}
+	if (!rc) {
+		/* pinned, so no seek or trim frees them meanwhile */
+		pthread_mutex_unlock(&p->lock);
+		deliver(arg, iov, k);
+		pthread_mutex_lock(&p->lock);
+	}
+	for (i = 0; i < k; i++)
+		unpin(p, held[i]);
+	finish(st, off, rc ? 0 : done);
+	pthread_mutex_unlock(&p->lock);
+	if (rc == -E2BIG) {
+		char *buf = malloc(size);
+		ssize_t got;
+
+		if (!buf)
+			return -ENOMEM;
+		got = ra_read(st, buf, size, off);
+		if (got >= 0) {
+			iov[0].iov_base = buf;
+			iov[0].iov_len = (size_t)got;
+			deliver(arg, iov, 1);
+		}
+		free(buf);
+		return got;
+	}
+	return rc ? read_error(st, rc) : (ssize_t)done;
 }

@@ -50,6 +50,22 @@ void ra_stream_free(struct ra_stream *st);
  */
 ssize_t ra_read(struct ra_stream *st, char *buf, size_t size, uint64_t off);
 
+/* The most pieces ra_read_to hands over at once. */
+#define RA_PIECES_MAX 16
+
+struct iovec;
+/* Receives a read's bytes: n pieces, valid only during the call. */
+typedef void (*ra_deliver_fn)(void *arg, const struct iovec *iov, int n);
+
+/*
+ * Like ra_read, but the bytes go to deliver straight from the fetched
+ * segments, without a copy (FUSE writes them to the kernel from there).
+ * deliver is called once when the result is 0 or more, never on an
+ * error.  Bytes delivered or -errno.
+ */
+ssize_t ra_read_to(struct ra_stream *st, size_t size, uint64_t off,
+		   ra_deliver_fn deliver, void *arg);
+
 /* Bytes of segments allocated now, in all streams (for tests and stats). */
 uint64_t ra_pool_in_use(struct ra_pool *p);
 /* Buffers mapped since the start, and bytes kept in spare buffers for

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/uio.h>
 
 #include "readahead.h"
 #include "store.h"
@@ -268,6 +269,74 @@ static void test_concurrent_readers(void)
 	ra_pool_free(f.pool);
 }
 
+struct sink {
+	uint64_t off;  /* where the next delivered byte belongs */
+	unsigned calls, max_pieces;
+	int ok;
+};
+
+static void sink_deliver(void *arg, const struct iovec *iov, int n)
+{
+	struct sink *k = arg;
+	int i;
+
+	k->calls++;
+	if ((unsigned)n > k->max_pieces)
+		k->max_pieces = (unsigned)n;
+	for (i = 0; i < n; i++) {
+		k->ok &= check(iov[i].iov_base, iov[i].iov_len, k->off);
+		k->off += iov[i].iov_len;
+	}
+}
+
+static void test_read_to(void)
+{
+	struct fake f;
+	struct ra_stream *st;
+	struct sink k = { .ok = 1 };
+	uint64_t size = 100 * MIB + 777, off = 0;
+	unsigned calls = 0;
+	ssize_t n;
+	int ok = 1;
+
+	fake_init(&f, size);
+	f.pool = ra_pool_new(&f.base, 4, 64 * MIB);
+	st = ra_stream_new(f.pool, "k", "e", size);
+	/* 1 MiB + 4 KiB reads: most span two segments */
+	while ((n = ra_read_to(st, MIB + 4096, off, sink_deliver, &k)) > 0) {
+		calls++;
+		ok &= k.calls == calls && k.off == off + (uint64_t)n;
+		off += (uint64_t)n;
+	}
+	TAP_OK(ok && k.ok && n == 0 && off == size,
+	       "ra_read_to: every byte right, in order, one delivery per "
+	       "read, then 0 at the end");
+	TAP_OK(k.max_pieces == 2, "a read across segments: two pieces");
+	TAP_OK(k.calls == calls + 1, "the end is delivered too (empty)");
+	ra_stream_free(st);
+	ra_pool_free(f.pool);
+
+	fake_init(&f, 8 * MIB);
+	f.fail_at = 3 * MIB;
+	f.fail_err = -EIO;
+	f.pool = ra_pool_new(&f.base, 4, 64 * MIB);
+	st = ra_stream_new(f.pool, "k", "e", f.size);
+	memset(&k, 0, sizeof(k));
+	k.ok = 1;
+	calls = 0;
+	for (off = 0; off < f.size; off += 65536) {
+		n = ra_read_to(st, 65536, off, sink_deliver, &k);
+		if (n < 0)
+			break;
+		calls++;
+	}
+	TAP_INTEQ(n, -EIO, "ra_read_to: a failed GET's error");
+	TAP_OK(k.calls == calls && k.ok && off <= 3 * MIB,
+	       "... and nothing delivered for the failed read");
+	ra_stream_free(st);
+	ra_pool_free(f.pool);
+}
+
 int main(void)
 {
 	test_sequential();
@@ -275,5 +344,6 @@ int main(void)
 	test_small_budget();
 	test_errors();
 	test_concurrent_readers();
+	test_read_to();
 	return tap_done();
 }
