@@ -25,7 +25,7 @@
 
 #define RA_WINDOW_MIN ((uint64_t)1 << 20)
 #define RA_WINDOW_MAX ((uint64_t)64 << 20)
-#define RA_SEGMENT_MAX ((uint64_t)16 << 20)
+#define RA_SEGMENT_MAX ((uint64_t)8 << 20)
 
 struct store;
 struct ra_pool;

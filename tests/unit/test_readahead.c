@@ -123,8 +123,9 @@ static void test_sequential(void)
 	TAP_OK(ok && n == 0 && off == size,
 	       "sequential read of 200 MiB + 12345 in 128 KiB reads: every "
 	       "byte right, then 0 at the end");
-	TAP_OK(f.calls <= 50, "a growing window: few GETs for 200 MiB");
-	TAP_OK(f.max_len == RA_SEGMENT_MAX, "segments grow to 16 MiB");
+	/* 1 MiB GETs while the window is small, then 8 MiB: not 200 */
+	TAP_OK(f.calls <= 70, "a growing window: few GETs for 200 MiB");
+	TAP_OK(f.max_len == RA_SEGMENT_MAX, "segments grow to RA_SEGMENT_MAX (8 MiB)");
 	TAP_OK(f.max_active >= 2, "GETs run in parallel");
 	TAP_OK(f.max_in_use <= 64 * MIB,
 	       "memory within readahead_max, spare buffers included");
