@@ -542,6 +542,14 @@ static int read_error(struct ra_stream *st, int rc)
 	return rc;
 }
 
+/* size cut to what the object has from off on (0 at or past its end). */
+static size_t clamp(const struct ra_stream *st, uint64_t off, size_t size)
+{
+	if (off >= st->size)
+		return 0;
+	return size < st->size - off ? size : (size_t)(st->size - off);
+}
+
 ssize_t ra_read(struct ra_stream *st, char *buf, size_t size, uint64_t off)
 {
 	struct ra_pool *p = st->p;
@@ -549,10 +557,8 @@ ssize_t ra_read(struct ra_stream *st, char *buf, size_t size, uint64_t off)
 	size_t done = 0, in, n;
 	int rc;
 
-	if (off >= st->size)
+	if (!(size = clamp(st, off, size)))
 		return 0;
-	if (size > st->size - off)
-		size = (size_t)(st->size - off);
 	pthread_mutex_lock(&p->lock);
 	rc = plan(st, off, off + size);
 	while (!rc && done < size) {
@@ -572,56 +578,66 @@ ssize_t ra_read_to(struct ra_stream *st, size_t size, uint64_t off,
 		   ra_deliver_fn deliver, void *arg)
 {
 	struct ra_pool *p = st->p;
-	struct ra_seg *held[RA_PIECES_MAX];
+	struct ra_seg *held[RA_PIECES_MAX], *g;
 	struct iovec iov[RA_PIECES_MAX];
-	size_t done = 0, in, n;
+	size_t done = 0, in, n, at;
+	char *copy = NULL;
 	int k = 0, i, rc;
 
-	if (off >= st->size) {
+	if (!(size = clamp(st, off, size))) {
 		deliver(arg, NULL, 0);
 		return 0;
 	}
-	if (size > st->size - off)
-		size = (size_t)(st->size - off);
 	pthread_mutex_lock(&p->lock);
 	rc = plan(st, off, off + size);
 	while (!rc && done < size) {
-		if (k == RA_PIECES_MAX) {
-			rc = -E2BIG; /* in many small segments: copy */
-			break;
-		}
-		rc = piece(st, off + done, off + size, &held[k], &in, &n);
+		rc = piece(st, off + done, off + size, &g, &in, &n);
 		if (rc)
 			break;
-		iov[k].iov_base = held[k]->buf + in;
-		iov[k].iov_len = n;
-		k++;
+		if (!copy && k == RA_PIECES_MAX) {
+			/* in many small segments: gather it into one buffer */
+			copy = malloc(size);
+			if (!copy) {
+				unpin(p, g);
+				rc = -ENOMEM;
+				break;
+			}
+			for (at = 0, i = 0; i < k; i++) {
+				memcpy(copy + at, iov[i].iov_base,
+				       iov[i].iov_len);
+				at += iov[i].iov_len;
+				unpin(p, held[i]);
+			}
+			k = 0;
+		}
+		if (copy) {
+			memcpy(copy + done, g->buf + in, n);
+			unpin(p, g);
+		} else {
+			iov[k].iov_base = g->buf + in;
+			iov[k].iov_len = n;
+			held[k++] = g;
+		}
 		done += n;
 	}
+	/* The stream is not touched after the reply: it may be freed as
+	 * soon as the kernel has its bytes (a RELEASE right behind). */
+	finish(st, off, rc ? 0 : done);
 	if (!rc) {
 		/* pinned, so no seek or trim frees them meanwhile */
 		pthread_mutex_unlock(&p->lock);
-		deliver(arg, iov, k);
+		if (copy) {
+			struct iovec one = { copy, done };
+
+			deliver(arg, &one, 1);
+		} else {
+			deliver(arg, iov, k);
+		}
 		pthread_mutex_lock(&p->lock);
 	}
 	for (i = 0; i < k; i++)
 		unpin(p, held[i]);
-	finish(st, off, rc ? 0 : done);
 	pthread_mutex_unlock(&p->lock);
-	if (rc == -E2BIG) {
-		char *buf = malloc(size);
-		ssize_t got;
-
-		if (!buf)
-			return -ENOMEM;
-		got = ra_read(st, buf, size, off);
-		if (got >= 0) {
-			iov[0].iov_base = buf;
-			iov[0].iov_len = (size_t)got;
-			deliver(arg, iov, 1);
-		}
-		free(buf);
-		return got;
-	}
+	free(copy);
 	return rc ? read_error(st, rc) : (ssize_t)done;
 }

@@ -53,6 +53,7 @@ int stage_open(const char *path, uint64_t size, struct stage **out)
 
 	if (rc == 0 && ftruncate((*out)->fd, (off_t)size) < 0) {
 		rc = -errno;
+		(*out)->keep = true; /* the journal's data, not ours to drop */
 		stage_put(*out);
 	}
 	return rc;

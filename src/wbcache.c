@@ -316,6 +316,8 @@ static int record_read(struct wb *wb, const char *name, struct record *r)
 		if (!strcmp(line, "path")) {
 			free(r->path);
 			r->path = malloc(strlen(val) / 2 + 1);
+			if (!r->path)
+				rc = -ENOMEM; /* not a bad record */
 			if (!r->path || hex_decode(val, r->path))
 				goto bad;
 		} else if (!strcmp(line, "mode")) {
@@ -338,9 +340,14 @@ static int record_read(struct wb *wb, const char *name, struct record *r)
 				strcpy(r->base_etag, val + 5);
 			}
 		} else if (!strcmp(line, "xattr") && strcmp(val, "-")) {
+			int err;
+
 			xattrs_release(&r->xattrs);
-			if (xattrs_decode(val, &r->xattrs))
+			if ((err = xattrs_decode(val, &r->xattrs))) {
+				if (err == -ENOMEM)
+					rc = err;
 				goto bad;
+			}
 		}
 	}
 	if (have_end && r->path && r->path[0] && S_ISREG(r->attr.st_mode))
@@ -560,12 +567,18 @@ static bool out_of_resources(int err)
 
 int wb_replay(struct wb *wb)
 {
-	DIR *d = fdopendir(dup(wb->rec_dir_fd));
+	int fd = dup(wb->rec_dir_fd), count = 0, rc;
 	struct dirent *e;
-	int count = 0, rc;
+	DIR *d;
 
-	if (!d)
+	if (fd < 0)
 		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
 	rewinddir(d); /* the dup shares rec_dir_fd's offset */
 	while ((e = readdir(d))) {
 		struct record r;

@@ -317,6 +317,25 @@ static void test_read_to(void)
 	ra_stream_free(st);
 	ra_pool_free(f.pool);
 
+	/* a request over more segments than RA_PIECES_MAX (a fresh stream
+	 * covers it in 1 MiB segments): gathered into one piece, each
+	 * segment fetched once */
+	fake_init(&f, 64 * MIB);
+	f.pool = ra_pool_new(&f.base, 4, 64 * MIB);
+	st = ra_stream_new(f.pool, "k", NULL, f.size);
+	memset(&k, 0, sizeof(k));
+	k.ok = 1;
+	n = ra_read_to(st, (RA_PIECES_MAX + 4) * MIB + 5, 0, sink_deliver,
+		       &k);
+	TAP_OK(n == (ssize_t)((RA_PIECES_MAX + 4) * MIB + 5) && k.ok &&
+		       k.calls == 1 && k.max_pieces == 1 && k.off == (uint64_t)n,
+	       "ra_read_to over more than RA_PIECES_MAX segments: one piece, "
+	       "every byte right");
+	TAP_OK(f.calls <= RA_PIECES_MAX + 5 + 8,
+	       "... each segment fetched once (plus the window ahead)");
+	ra_stream_free(st);
+	ra_pool_free(f.pool);
+
 	fake_init(&f, 8 * MIB);
 	f.fail_at = 3 * MIB;
 	f.fail_err = -EIO;
