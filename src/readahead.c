@@ -550,30 +550,6 @@ static size_t clamp(const struct ra_stream *st, uint64_t off, size_t size)
 	return size < st->size - off ? size : (size_t)(st->size - off);
 }
 
-ssize_t ra_read(struct ra_stream *st, char *buf, size_t size, uint64_t off)
-{
-	struct ra_pool *p = st->p;
-	struct ra_seg *g;
-	size_t done = 0, in, n;
-	int rc;
-
-	if (!(size = clamp(st, off, size)))
-		return 0;
-	pthread_mutex_lock(&p->lock);
-	rc = plan(st, off, off + size);
-	while (!rc && done < size) {
-		rc = piece(st, off + done, off + size, &g, &in, &n);
-		if (rc)
-			break;
-		memcpy(buf + done, g->buf + in, n);
-		done += n;
-		unpin(p, g);
-	}
-	finish(st, off, done);
-	pthread_mutex_unlock(&p->lock);
-	return rc ? read_error(st, rc) : (ssize_t)done;
-}
-
 ssize_t ra_read_to(struct ra_stream *st, size_t size, uint64_t off,
 		   ra_deliver_fn deliver, void *arg)
 {
@@ -640,4 +616,20 @@ ssize_t ra_read_to(struct ra_stream *st, size_t size, uint64_t off,
 	pthread_mutex_unlock(&p->lock);
 	free(copy);
 	return rc ? read_error(st, rc) : (ssize_t)done;
+}
+
+static void copy_out(void *arg, const struct iovec *iov, int n)
+{
+	char *buf = arg;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		memcpy(buf, iov[i].iov_base, iov[i].iov_len);
+		buf += iov[i].iov_len;
+	}
+}
+
+ssize_t ra_read(struct ra_stream *st, char *buf, size_t size, uint64_t off)
+{
+	return ra_read_to(st, size, off, copy_out, buf);
 }

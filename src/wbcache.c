@@ -361,6 +361,19 @@ bad:
 
 /* ---- setup ---- */
 
+/* A descriptor of directory path in *fd (for fsync, *at calls). */
+static int open_dir(const char *path, int *fd, char *err, size_t errlen)
+{
+	int e;
+
+	*fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*fd >= 0)
+		return 0;
+	e = errno;
+	snprintf(err, errlen, "cannot open %s: %s", path, strerror(e));
+	return -e;
+}
+
 int wb_new(const struct wb_opts *o, struct store *store,
 	   pthread_mutex_t *lock, struct inode_table *inodes,
 	   wb_uploaded_fn uploaded, void *arg, char *err, size_t errlen,
@@ -369,7 +382,7 @@ int wb_new(const struct wb_opts *o, struct store *store,
 	struct wb *wb = calloc(1, sizeof(*wb));
 	char name[64], *target = NULL;
 	uint64_t h = 1469598103934665603ULL;
-	int rc = -ENOMEM, fd;
+	int rc = -ENOMEM;
 
 	if (!wb)
 		return -ENOMEM;
@@ -428,22 +441,9 @@ int wb_new(const struct wb_opts *o, struct store *store,
 		if (n > 0)
 			write_all(wb->lock_fd, line, (size_t)n);
 	}
-	fd = open(wb->rec_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "cannot open %s: %s", wb->rec_dir,
-			 strerror(errno));
+	if ((rc = open_dir(wb->rec_dir, &wb->rec_dir_fd, err, errlen)) ||
+	    (rc = open_dir(wb->data_dir, &wb->data_dir_fd, err, errlen)))
 		goto fail;
-	}
-	wb->rec_dir_fd = fd;
-	fd = open(wb->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "cannot open %s: %s", wb->data_dir,
-			 strerror(errno));
-		goto fail;
-	}
-	wb->data_dir_fd = fd;
 	wb->min_free = o->min_free;
 	if (!wb->min_free) {
 		struct statvfs sv;
