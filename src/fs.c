@@ -54,7 +54,10 @@
 #define FS_ATTR_CACHE_MAX (128 * 1024)
 /* parts of one multipart upload sent at once */
 #define FS_PART_PARALLEL 4
-#define FS_PREFETCH_THREADS 32
+/* metadata HEADs in flight: a cold `ls -l` of 10,000 files at a 20 ms
+ * round trip took 7.6 s with 32, 5.6 s with 64, 4.5 s with 128 (RGW on
+ * 2 cores; no change at 0 ms, where its CPU is the limit) */
+#define FS_PREFETCH_THREADS 128
 /* entries of a listing prefetched while it is listed; the rest once
  * someone asks for metadata there (fs_dir_will_need, prefetch_after) */
 #define FS_PREFETCH_EAGER 1000

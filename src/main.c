@@ -111,7 +111,7 @@ static void usage(const char *prog)
 "    -o retries=N           retries per request on 429/5xx/network errors (default 5)\n"
 "    -o connect_timeout=S   connect timeout in seconds (default 10)\n"
 "    -o http_handles=N      parallel connections (default: what the\n"
-"                           workers need, 120 with the defaults)\n"
+"                           workers need, 216 with the defaults)\n"
 "    -o writeback_delay=S   quiet period after a file's last change before\n"
 "                           its upload (default 1; changes meanwhile fold\n"
 "                           into the same PUT)\n"
