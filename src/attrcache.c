@@ -33,6 +33,8 @@ struct ac_entry {
 	char *key;
 	char etag[AC_ETAG_MAX];
 	time_t lastmod;
+	time_t checked;
+	unsigned present;
 	double fetched; /* monotonic seconds */
 	struct stat st;
 	bool fetching;
@@ -288,6 +290,8 @@ static void copy_out(const struct ac_entry *e, struct attr_meta *out)
 	out->st = e->st;
 	memcpy(out->etag, e->etag, sizeof(out->etag));
 	out->lastmod = e->lastmod;
+	out->present = e->present;
+	out->checked = e->checked;
 	out->fetched = e->fetched;
 }
 
@@ -299,6 +303,8 @@ static void store(struct ac_entry *e, const struct attr_meta *m, double now)
 	else
 		e->etag[0] = '\0'; /* too long to keep: never matches */
 	e->lastmod = m->lastmod;
+	e->present = m->present;
+	e->checked = m->checked;
 	e->fetched = now;
 	e->fetching = false;
 	e->forgotten = false;
@@ -398,19 +404,31 @@ int attr_cache_wait(struct attr_cache *ac, const struct attr_want *w,
 	return rc;
 }
 
-bool attr_cache_peek(struct attr_cache *ac, const struct attr_want *w,
-		     struct attr_meta *out)
+static bool peek(struct attr_cache *ac, const struct attr_want *w,
+		 struct attr_meta *out, bool count)
 {
 	char *key = key_for(w->path, w->type);
 	struct ac_entry *e = key ? *slot(ac, key) : NULL;
 	bool ok = e && entry_valid(e, w, now_mono());
 
-	if (ok) {
+	if (ok && out)
 		copy_out(e, out);
+	if (ok && count)
 		ac->stats.hits++;
-	}
 	free(key);
 	return ok;
+}
+
+bool attr_cache_peek(struct attr_cache *ac, const struct attr_want *w,
+		     struct attr_meta *out)
+{
+	return peek(ac, w, out, true);
+}
+
+bool attr_cache_valid(struct attr_cache *ac, const struct attr_want *w,
+		      struct attr_meta *out)
+{
+	return peek(ac, w, out, false);
 }
 
 void attr_cache_fill(struct attr_cache *ac, const char *path, mode_t type,

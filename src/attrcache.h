@@ -43,6 +43,10 @@ struct attr_meta {
 	struct stat st;   /* with the type: S_IFREG, S_IFLNK or S_IFDIR */
 	char etag[AC_ETAG_MAX]; /* files; "" for directories */
 	time_t lastmod;         /* files; 0 for directories */
+	unsigned present;       /* META_HAS_*: what st took from headers */
+	time_t checked;         /* the server's clock when a HEAD showed
+				   this; 0 unknown (then it goes in no
+				   directory index, dirindex.h) */
 	double fetched;         /* when it was fetched (monotonic s); set
 				   by the cache */
 };
@@ -103,6 +107,11 @@ int attr_cache_wait(struct attr_cache *ac, const struct attr_want *w,
 /* Locked.  Like attr_cache_get, but only what is valid now: true if so. */
 bool attr_cache_peek(struct attr_cache *ac, const struct attr_want *w,
 		     struct attr_meta *out);
+
+/* Locked.  As attr_cache_peek (out may be NULL), but not counted as a
+ * hit: for r2fs's own bookkeeping, not for answers. */
+bool attr_cache_valid(struct attr_cache *ac, const struct attr_want *w,
+		      struct attr_meta *out);
 
 /* Locked.  A fresh result from elsewhere (a probe, our own upload).  A
  * lastmod of 0 is unknown (a PUT does not tell it): the first listing

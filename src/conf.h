@@ -46,6 +46,8 @@ struct r2fs_conf {
 	unsigned upload_workers;  /* parallel uploads */
 	unsigned multipart_threshold_mb; /* larger files go multipart */
 	int sync_upload;          /* close() waits for the upload */
+	int no_dir_index;         /* neither read nor write directory
+				     indexes in the bucket (dirindex.h) */
 	unsigned cache_min_free_mb; /* 0: min(1 GiB, 5% of the disk) */
 	int debug;
 };

@@ -34,6 +34,7 @@
 
 #include "attrcache.h"
 #include "conf.h"
+#include "dirindex.h"
 #include "inode.h"
 #include "log.h"
 #include "meta.h"
@@ -71,6 +72,13 @@
 #define FS_LOOKUP_WINDOW 2.0
 /* ... at most once in this many seconds */
 #define FS_RELIST_FOR_LOOKUPS 30.0
+/* directories with this many files get an index of their metadata in
+ * the bucket (dirindex.h): below, their HEADs take a blink */
+#define FS_INDEX_MIN 256
+/* an index is written again when it lacks this many of the entries */
+#define FS_INDEX_STALE 64
+/* the first request for an index asks for this much of it */
+#define FS_INDEX_FIRST_GET (1u << 20)
 
 struct fs {
 	pthread_mutex_t lock;
@@ -95,6 +103,9 @@ struct fs {
 	} *recent;
 	size_t nrecent;
 	uint64_t lookups; /* fs_lookup calls, for stats; protected by lock */
+	/* directory indexes (dirindex.h); protected by lock */
+	uint64_t index_reads, index_used, index_writes;
+	bool index_readonly; /* a PUT of one was refused: no more tries */
 	pthread_cond_t listed; /* a listing for lookups ended (under lock) */
 };
 
@@ -265,6 +276,15 @@ static bool utf8_valid(const unsigned char *s)
 	return true;
 }
 
+/* The bucket's index prefix, seen from a mount of the whole bucket: it
+ * is r2fs's, not the user's, so it is not shown and cannot be made. */
+static bool is_index_name(const struct fs *fs, const char *dir,
+			  const char *name)
+{
+	return !dir[0] && !(fs->conf->prefix && fs->conf->prefix[0]) &&
+	       !strcmp(name, DIR_INDEX_PREFIX);
+}
+
 /*
  * Can name become part of a key?  Object keys are UTF-8 (S3 and R2 refuse
  * other bytes), at most FS_KEY_MAX long.
@@ -278,6 +298,8 @@ static int check_name(const struct fs *fs, const char *parent_path,
 		return -ENAMETOOLONG;
 	if (!utf8_valid((const unsigned char *)name))
 		return -EILSEQ;
+	if (is_index_name(fs, parent_path, name))
+		return -EACCES; /* r2fs's own, in the bucket */
 	/* +2: the separating '/' and a directory marker's trailing '/' */
 	if (plen + strlen(parent_path) + strlen(name) + 2 > FS_KEY_MAX)
 		return -ENAMETOOLONG;
@@ -572,14 +594,15 @@ static int probe_path(struct fs *fs, const char *path, struct probe_result *r)
 	}
 	rc = fs->store->ops->head(fs->store, key, &obj);
 	if (rc == 0) {
-		r->type = S_IFREG;
-		r->has_meta = meta_attr_from_object(&fs->defaults, &obj,
-						    S_IFREG, &r->st);
+		m.present = meta_attr_from_object(&fs->defaults, &obj,
+						  S_IFREG, &r->st);
+		r->has_meta = (m.present & META_HAS_OWN) != 0;
 		r->type = r->st.st_mode & S_IFMT;
 		snprintf(r->etag, sizeof(r->etag), "%s", obj.etag);
 		m.st = r->st;
 		snprintf(m.etag, sizeof(m.etag), "%s", obj.etag);
 		m.lastmod = obj.last_modified;
+		m.checked = obj.date;
 		pthread_mutex_lock(&fs->lock);
 		attr_cache_fill(fs->ac, path, S_IFREG, &m, now_mono());
 		pthread_mutex_unlock(&fs->lock);
@@ -590,8 +613,9 @@ static int probe_path(struct fs *fs, const char *path, struct probe_result *r)
 	rc = fs->store->ops->head(fs->store, dkey, &obj);
 	if (rc == 0) {
 		r->type = S_IFDIR;
-		r->has_meta = meta_attr_from_object(&fs->defaults, &obj,
-						    S_IFDIR, &r->st);
+		r->has_meta = (meta_attr_from_object(&fs->defaults, &obj,
+						     S_IFDIR, &r->st) &
+			       META_HAS_OWN) != 0;
 		goto out;
 	}
 	if (rc != -ENOENT)
@@ -626,11 +650,13 @@ static int fetch_meta(void *arg, const char *path, mode_t type,
 	int rc = key ? fs->store->ops->head(fs->store, key, &obj) : -ENOMEM;
 
 	if (rc == 0) {
-		meta_attr_from_object(&fs->defaults, &obj,
-				      dir ? S_IFDIR : S_IFREG, &m->st);
+		m->present = meta_attr_from_object(&fs->defaults, &obj,
+						   dir ? S_IFDIR : S_IFREG,
+						   &m->st);
 		if (!dir) {
 			snprintf(m->etag, sizeof(m->etag), "%s", obj.etag);
 			m->lastmod = obj.last_modified;
+			m->checked = obj.date;
 		}
 	} else if (rc == -ENOENT && dir) {
 		/* implied by deeper keys: no marker, no metadata */
@@ -812,8 +838,8 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name,
 		goto out;
 	}
 	rc = check_name(fs, p->path, name);
-	if (rc == -EILSEQ)
-		rc = -ENOENT; /* no key can have this name */
+	if (rc == -EILSEQ || rc == -EACCES)
+		rc = -ENOENT; /* no key can have this name; or r2fs's own */
 	if (rc)
 		goto out;
 	path = child_path(p->path, name);
@@ -2540,6 +2566,7 @@ static struct dir_listing *listing_dup(const struct dir_listing *l)
 		}
 	}
 	c->fetched = l->fetched;
+	c->indexed = l->indexed;
 	c->sorted = true;
 	return c;
 }
@@ -2562,6 +2589,226 @@ static const char *entry_name(const char *dkey, size_t dlen, char *s)
 	return s;
 }
 
+/* ---- directory indexes (dirindex.h) ---- */
+
+/* 0, or -1 with errno. */
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * The index of the directory whose key is dkey, into *ix: empty when there
+ * is none or it cannot be used (it is advisory: never an error).  One GET,
+ * so the bytes are of one version.  Not locked.
+ */
+static void index_read(struct fs *fs, const char *dkey, struct dir_index *ix)
+{
+	char *key = dir_index_key(dkey);
+	/* untouched pages cost nothing: only the object's size is used */
+	char *buf = malloc(DIR_INDEX_MAX_BYTES + 1);
+	size_t got = 0;
+	int rc = key && buf ? 0 : -ENOMEM;
+
+	memset(ix, 0, sizeof(*ix));
+	if (!rc)
+		rc = fs->store->ops->get_range(fs->store, key, 0,
+					       DIR_INDEX_MAX_BYTES + 1, NULL,
+					       buf, &got);
+	if (!rc && got > DIR_INDEX_MAX_BYTES)
+		rc = -EFBIG;
+	if (!rc)
+		rc = dir_index_parse(buf, got, ix);
+	if (rc && rc != -ENOENT)
+		log_debug("index %s not used: %s", key ? key : dkey,
+			  strerror(-rc));
+	pthread_mutex_lock(&fs->lock);
+	fs->index_reads++;
+	pthread_mutex_unlock(&fs->lock);
+	free(buf);
+	free(key);
+}
+
+/* Locked.  How many of l's files have no valid metadata cached: an
+ * index is read only when it may spare HEADs. */
+static size_t index_unknown(struct fs *fs, const struct dir_listing *l)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < l->n; i++) {
+		const struct dir_entry *e = &l->e[i];
+		struct attr_want w = {
+			.type = S_IFREG,
+			.etag = e->etag,
+			.lastmod = e->mtime,
+		};
+
+		if (e->type != S_IFREG || !e->etag || !e->etag[0])
+			continue;
+		w.path = child_path(l->path, e->name);
+		if (w.path && !attr_cache_valid(fs->ac, &w, NULL))
+			n++;
+		free((char *)w.path);
+	}
+	return n;
+}
+
+/*
+ * Locked.  Metadata for the listed files l->e[from, to) from ix, where it
+ * may stand for the version listed; counted in l->indexed.
+ */
+static void index_fill(struct fs *fs, struct dir_listing *l,
+		       const struct dir_index *ix, size_t from, size_t to)
+{
+	double now = now_mono();
+	size_t i;
+
+	for (i = from; i < to; i++) {
+		const struct dir_entry *e = &l->e[i];
+		const struct dir_index_entry *x;
+		struct attr_meta m;
+		char *path;
+
+		if (e->type != S_IFREG || !e->etag)
+			continue;
+		x = dir_index_find(ix, e->name);
+		if (!dir_index_trusted(x, e->etag, e->size, e->mtime))
+			continue;
+		path = child_path(l->path, e->name);
+		if (!path)
+			return;
+		memset(&m, 0, sizeof(m));
+		meta_attr_from_values(&fs->defaults, S_IFREG, e->size,
+				      e->mtime, &x->v, &m.st);
+		snprintf(m.etag, sizeof(m.etag), "%s", x->etag);
+		m.lastmod = x->lastmod;
+		m.present = x->v.has;
+		m.checked = x->checked;
+		attr_cache_fill(fs->ac, path, S_IFREG, &m, now);
+		free(path);
+		l->indexed++;
+		fs->index_used++;
+	}
+}
+
+/*
+ * Not locked.  A whole listing l of the directory whose key is dkey: if it
+ * is big, the metadata its index in the bucket vouches for.
+ */
+static void index_apply(struct fs *fs, struct dir_listing *l,
+			const char *dkey)
+{
+	struct dir_index ix;
+	size_t i, files = 0;
+
+	for (i = 0; i < l->n; i++)
+		files += l->e[i].type == S_IFREG;
+	if (fs->conf->no_dir_index || files < FS_INDEX_MIN)
+		return;
+	pthread_mutex_lock(&fs->lock);
+	files = index_unknown(fs, l);
+	pthread_mutex_unlock(&fs->lock);
+	if (files < FS_INDEX_STALE)
+		return; /* known here already (a remount with the cache) */
+	index_read(fs, dkey, &ix);
+	pthread_mutex_lock(&fs->lock);
+	index_fill(fs, l, &ix, 0, l->n);
+	pthread_mutex_unlock(&fs->lock);
+	dir_index_release(&ix);
+}
+
+/*
+ * Not locked.  After a reader of listing l got its entries' metadata
+ * ("ls -l"): if l is big and its index in the bucket lacks much of what
+ * the HEADs told, write the index afresh, so the next mount to list the
+ * directory (here or elsewhere) needs no HEADs.  Best effort.
+ */
+static void index_write(struct fs *fs, const struct dir_listing *l)
+{
+	struct dir_index_buf b = { 0 };
+	struct store_put_opts opts = { .content_type = "text/plain" };
+	size_t i, files = 0;
+	char *dkey = NULL, *key = NULL;
+	int fd = -1, rc = 0;
+
+	if (fs->conf->no_dir_index)
+		return;
+	for (i = 0; i < l->n; i++)
+		files += l->e[i].type == S_IFREG;
+	if (files < FS_INDEX_MIN || files - l->indexed < FS_INDEX_STALE)
+		return;
+	pthread_mutex_lock(&fs->lock);
+	for (i = 0; i < l->n && !fs->index_readonly && !rc; i++) {
+		const struct dir_entry *e = &l->e[i];
+		struct meta_values v;
+		struct attr_meta m;
+		struct attr_want w = {
+			.type = S_IFREG,
+			.etag = e->etag,
+			.lastmod = e->mtime,
+		};
+
+		if (e->type != S_IFREG || !e->etag || !e->etag[0])
+			continue;
+		w.path = child_path(l->path, e->name);
+		if (!w.path) {
+			rc = -ENOMEM;
+			break;
+		}
+		if (attr_cache_valid(fs->ac, &w, &m) &&
+		    dir_index_worth(m.etag, m.lastmod, m.checked)) {
+			meta_values_from_attr(&m.st, m.present, &v);
+			rc = dir_index_append(&b, e->name, m.etag, e->size,
+					      m.lastmod, m.checked, &v);
+			if (rc == -EINVAL)
+				rc = 0; /* that one cannot be indexed */
+		}
+		free((char *)w.path);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (rc || b.n < FS_INDEX_MIN || b.n - l->indexed < FS_INDEX_STALE)
+		goto out;
+	dkey = key_of(fs, l->path, true);
+	key = dkey ? dir_index_key(dkey) : NULL;
+	if (!key) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	fd = memfd_create("r2fs-index", MFD_CLOEXEC);
+	if (fd < 0 || write_all(fd, b.s, b.len)) {
+		rc = -errno;
+		goto out;
+	}
+	rc = fs->store->ops->put_fd(fs->store, key, fd, b.len, &opts, NULL);
+	pthread_mutex_lock(&fs->lock);
+	if (!rc) {
+		fs->index_writes++;
+		/* readers of the same listing need not write it again */
+		dir_cache_set_indexed(fs->dirs, l->path, l->fetched, b.n);
+	} else if (rc == -EACCES)
+		fs->index_readonly = true; /* read-only keys: stop trying */
+	pthread_mutex_unlock(&fs->lock);
+out:
+	if (rc)
+		log_debug("index of /%s not written: %s", l->path,
+			  strerror(-rc));
+	if (fd >= 0)
+		close(fd);
+	free(key);
+	free(dkey);
+	dir_index_buf_release(&b);
+}
+
 /*
  * All of directory path's entries (one LIST per FS_LIST_PAGE), the first
  * FS_PREFETCH_EAGER queued for metadata prefetch.  With max_pages, a
@@ -2573,10 +2820,12 @@ static int list_dir(struct fs *fs, const char *path, unsigned max_pages,
 	unsigned pages = 0;
 	struct dir_listing *l = NULL;
 	struct store_list page = { 0 };
+	struct dir_index ix = { NULL, 0 };
+	bool index_tried = fs->conf->no_dir_index;
 	char *dkey = NULL, *token = NULL;
 	const char *name;
 	double started = now_mono();
-	size_t dlen, i;
+	size_t dlen, i, files = 0, filled = 0;
 	int rc = -ENOMEM;
 
 	dkey = key_of(fs, path, true);
@@ -2593,6 +2842,9 @@ static int list_dir(struct fs *fs, const char *path, unsigned max_pages,
 			goto out;
 		for (i = 0; i < page.nentries && !rc; i++) {
 			name = entry_name(dkey, dlen, page.entries[i].key);
+			if (name && is_index_name(fs, path, name))
+				name = NULL;
+			files += name != NULL;
 			if (name)
 				rc = dir_listing_add(l, name, S_IFREG,
 						     page.entries[i].size,
@@ -2602,9 +2854,26 @@ static int list_dir(struct fs *fs, const char *path, unsigned max_pages,
 		}
 		for (i = 0; i < page.nprefixes && !rc; i++) {
 			name = entry_name(dkey, dlen, page.prefixes[i]);
-			if (name)
+			if (name && !is_index_name(fs, path, name))
 				rc = dir_listing_add(l, name, S_IFDIR, 0,
 						     now_real().tv_sec, NULL);
+		}
+		if (!rc && !index_tried && files >= FS_INDEX_MIN) {
+			size_t unknown;
+
+			/* a big directory: one GET may spare its HEADs */
+			pthread_mutex_lock(&fs->lock);
+			unknown = index_unknown(fs, l);
+			pthread_mutex_unlock(&fs->lock);
+			if (unknown >= FS_INDEX_STALE)
+				index_read(fs, dkey, &ix);
+			index_tried = true;
+		}
+		if (!rc && ix.n && filled < l->n) {
+			pthread_mutex_lock(&fs->lock);
+			index_fill(fs, l, &ix, filled, l->n);
+			pthread_mutex_unlock(&fs->lock);
+			filled = l->n;
 		}
 		if (!rc && before < FS_PREFETCH_EAGER && l->n > before) {
 			/* HEAD the first entries while the next page is
@@ -2635,6 +2904,7 @@ static int list_dir(struct fs *fs, const char *path, unsigned max_pages,
 	l = NULL;
 out:
 	store_list_release(&page);
+	dir_index_release(&ix);
 	dir_listing_free(l);
 	free(token);
 	free(dkey);
@@ -2758,6 +3028,10 @@ static int list_subtree(struct fs *fs, const char *path,
 
 		if (strncmp(key, dkey, dlen))
 			continue;
+		if (!dlen && !strncmp(key, DIR_INDEX_PREFIX "/",
+				      strlen(DIR_INDEX_PREFIX) + 1) &&
+		    is_index_name(fs, "", DIR_INDEX_PREFIX))
+			continue; /* not the user's */
 		rc = subtree_add(&t, path, key + dlen, &page.entries[i]);
 		if (rc == -E2BIG) {
 			boundary = key;
@@ -2769,21 +3043,29 @@ static int list_subtree(struct fs *fs, const char *path,
 	if (!boundary && page.truncated)
 		boundary = page.entries[page.nentries - 1].key;
 	rc = boundary ? -E2BIG : 0;
-	pthread_mutex_lock(&fs->lock);
 	for (i = 0; i < t.n; i++) {
 		struct dir_listing *l = t.l[i];
 		char *k = key_of(fs, l->path, true);
-		const struct dir_listing *cached;
 
 		/* keys are sorted: a directory whose keys go on past the
 		 * boundary has more of them after it */
 		if (!k || (boundary && !strncmp(boundary, k, strlen(k)))) {
-			free(k);
-			continue;
+			dir_listing_free(l);
+			t.l[i] = NULL;
+		} else {
+			dir_listing_finish(l);
+			l->fetched = started;
+			index_apply(fs, l, k);
 		}
 		free(k);
-		dir_listing_finish(l);
-		l->fetched = started;
+	}
+	pthread_mutex_lock(&fs->lock);
+	for (i = 0; i < t.n; i++) {
+		struct dir_listing *l = t.l[i];
+		const struct dir_listing *cached;
+
+		if (!l)
+			continue;
 		attr_cache_prefetch(fs->ac, l->path, l->e, l->n,
 				    fs->conf->stat_timeout, false);
 		cached = dir_cache_find(fs->dirs, l->path, now_mono(), 1e18);
@@ -3167,6 +3449,7 @@ void fs_releasedir(struct fs_dir *d)
 {
 	if (!d)
 		return;
+	index_write(d->fs, d->l);
 	dir_listing_free(d->l);
 	free(d->inos);
 	free(d);
@@ -3198,7 +3481,7 @@ int fs_stats_text(struct fs *fs, char *buf, size_t len)
 {
 	struct store_stats n = { 0 };
 	struct attr_cache_stats ac;
-	uint64_t bytes, lookups;
+	uint64_t bytes, lookups, ix_reads, ix_used, ix_writes;
 	size_t files, inodes;
 	int w;
 
@@ -3208,6 +3491,9 @@ int fs_stats_text(struct fs *fs, char *buf, size_t len)
 	wb_pending_stats(fs->wb, &files, &bytes);
 	attr_cache_stats(fs->ac, &ac);
 	lookups = fs->lookups;
+	ix_reads = fs->index_reads;
+	ix_used = fs->index_used;
+	ix_writes = fs->index_writes;
 	inodes = inode_table_count(fs->inodes);
 	pthread_mutex_unlock(&fs->lock);
 	w = snprintf(buf, len,
@@ -3218,7 +3504,9 @@ int fs_stats_text(struct fs *fs, char *buf, size_t len)
 		     "estimated_cost_usd %.6f\n"
 		     "lookups %llu\ninodes %zu\nmetadata_cached %zu\n"
 		     "metadata_prefetched %llu\nmetadata_fetched %llu\n"
-		     "metadata_hits %llu\nmetadata_loaded %llu\n",
+		     "metadata_hits %llu\nmetadata_loaded %llu\n"
+		     "dir_index_reads %llu\ndir_index_used %llu\n"
+		     "dir_index_writes %llu\n",
 		     (unsigned long long)n.class_a,
 		     (unsigned long long)n.class_b,
 		     (unsigned long long)n.retries,
@@ -3231,7 +3519,10 @@ int fs_stats_text(struct fs *fs, char *buf, size_t len)
 		     (unsigned long long)ac.prefetches,
 		     (unsigned long long)ac.fetches,
 		     (unsigned long long)(ac.hits + ac.waits),
-		     (unsigned long long)ac.loaded);
+		     (unsigned long long)ac.loaded,
+		     (unsigned long long)ix_reads,
+		     (unsigned long long)ix_used,
+		     (unsigned long long)ix_writes);
 	return w < 0 || (size_t)w >= len ? -ERANGE : w;
 }
 

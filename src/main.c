@@ -55,6 +55,7 @@ static const struct fuse_opt r2fs_opts[] = {
 	R2_OPT("max_inodes=%u", max_inodes),
 	R2_OPT("cache_min_free=%u", cache_min_free_mb),
 	{ "sync_upload", offsetof(struct r2fs_conf, sync_upload), 1 },
+	{ "no_dir_index", offsetof(struct r2fs_conf, no_dir_index), 1 },
 	FUSE_OPT_END
 };
 
@@ -124,6 +125,9 @@ static void usage(const char *prog)
 "                           the kernel is asked to drop the least recently\n"
 "                           used (default 100000, about 80 MB)\n"
 "    -o sync_upload         close() waits for the upload and returns its error\n"
+"    -o no_dir_index        do not keep the metadata of big directories in\n"
+"                           the bucket (.r2fs-index/), so every mount's first\n"
+"                           \"ls -l\" there makes a HEAD per file\n"
 "    -o cache_min_free=MIB  free space kept on the cache disk: writes wait for\n"
 "                           uploads, then fail with ENOSPC (default: 5%% of the\n"
 "                           disk, at most 1024)\n"

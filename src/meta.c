@@ -105,51 +105,87 @@ void meta_attr_default(const struct meta_defaults *d, mode_t type,
 	st->st_atim = st->st_mtim;
 }
 
-bool meta_attr_from_object(const struct meta_defaults *d,
-			   const struct store_object *obj, mode_t type,
-			   struct stat *st)
+void meta_values_from_object(const struct store_object *obj,
+			     struct meta_values *v)
 {
-	const char *v;
-	struct timespec ts;
 	unsigned long n;
-	bool ok, any = false;
+	bool ok;
 
-	meta_attr_default(d, type, obj->size, obj->last_modified, st);
-	v = store_object_meta(obj, "mode");
-	if (meta_parse_mode(v, &n)) {
+	memset(v, 0, sizeof(*v));
+	if (meta_parse_mode(store_object_meta(obj, "mode"), &n)) {
+		v->mode = (mode_t)n;
+		v->has |= META_HAS_MODE;
+	}
+	n = parse_ulong(store_object_meta(obj, "uid"), 10, &ok);
+	if (ok) {
+		v->uid = (uid_t)n;
+		v->has |= META_HAS_UID;
+	}
+	n = parse_ulong(store_object_meta(obj, "gid"), 10, &ok);
+	if (ok) {
+		v->gid = (gid_t)n;
+		v->has |= META_HAS_GID;
+	}
+	if (meta_parse_time(store_object_meta(obj, "mtime"), &v->mtime))
+		v->has |= META_HAS_MTIME;
+	/* s3fs also keeps these */
+	if (meta_parse_time(store_object_meta(obj, "ctime"), &v->ctime))
+		v->has |= META_HAS_CTIME;
+	if (meta_parse_time(store_object_meta(obj, "atime"), &v->atime))
+		v->has |= META_HAS_ATIME;
+}
+
+void meta_attr_from_values(const struct meta_defaults *d, mode_t type,
+			   uint64_t size, time_t lastmod,
+			   const struct meta_values *v, struct stat *st)
+{
+	meta_attr_default(d, type, size, lastmod, st);
+	if (v->has & META_HAS_MODE) {
 		/* keep the type the key implies; take the permissions, and
 		 * a symlink type from a file object */
-		mode_t t = (mode_t)n & S_IFMT;
+		mode_t t = v->mode & S_IFMT;
 
 		if (t == S_IFLNK && type == S_IFREG)
 			type = S_IFLNK;
-		st->st_mode = type | ((mode_t)n & 07777);
-		any = true;
+		st->st_mode = type | (v->mode & 07777);
 	}
-	v = store_object_meta(obj, "uid");
-	n = parse_ulong(v, 10, &ok);
-	if (ok) {
-		st->st_uid = (uid_t)n;
-		any = true;
+	if (v->has & META_HAS_UID)
+		st->st_uid = v->uid;
+	if (v->has & META_HAS_GID)
+		st->st_gid = v->gid;
+	if (v->has & META_HAS_MTIME) {
+		st->st_mtim = v->mtime;
+		st->st_ctim = v->mtime;
+		st->st_atim = v->mtime;
 	}
-	v = store_object_meta(obj, "gid");
-	n = parse_ulong(v, 10, &ok);
-	if (ok) {
-		st->st_gid = (gid_t)n;
-		any = true;
-	}
-	if (meta_parse_time(store_object_meta(obj, "mtime"), &ts)) {
-		st->st_mtim = ts;
-		st->st_ctim = ts;
-		st->st_atim = ts;
-		any = true;
-	}
-	/* s3fs also keeps these */
-	if (meta_parse_time(store_object_meta(obj, "ctime"), &ts))
-		st->st_ctim = ts;
-	if (meta_parse_time(store_object_meta(obj, "atime"), &ts))
-		st->st_atim = ts;
-	return any;
+	if (v->has & META_HAS_CTIME)
+		st->st_ctim = v->ctime;
+	if (v->has & META_HAS_ATIME)
+		st->st_atim = v->atime;
+}
+
+void meta_values_from_attr(const struct stat *st, unsigned has,
+			   struct meta_values *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->has = has & META_HAS_ALL;
+	v->mode = st->st_mode;
+	v->uid = st->st_uid;
+	v->gid = st->st_gid;
+	v->mtime = st->st_mtim;
+	v->ctime = st->st_ctim;
+	v->atime = st->st_atim;
+}
+
+unsigned meta_attr_from_object(const struct meta_defaults *d,
+			       const struct store_object *obj, mode_t type,
+			       struct stat *st)
+{
+	struct meta_values v;
+
+	meta_values_from_object(obj, &v);
+	meta_attr_from_values(d, type, obj->size, obj->last_modified, &v, st);
+	return v.has;
 }
 
 void meta_to_headers(const struct stat *st, struct meta_headers *h)
@@ -439,6 +475,15 @@ void dir_cache_remove(struct dir_cache *dc, const char *dir,
 	memmove(&l->e[pos], &l->e[pos + 1],
 		(l->n - pos - 1) * sizeof(*l->e));
 	l->n--;
+}
+
+void dir_cache_set_indexed(struct dir_cache *dc, const char *dir,
+			   double fetched, size_t n)
+{
+	ssize_t i = slot_of(dc, dir);
+
+	if (i >= 0 && dc->slot[i]->fetched == fetched)
+		dc->slot[i]->indexed = n;
 }
 
 void dir_cache_drop(struct dir_cache *dc, const char *dir)

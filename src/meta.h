@@ -27,11 +27,43 @@ struct meta_defaults {
 	mode_t umask;
 };
 
+/* Which metadata headers an object carried, and what they said. */
+#define META_HAS_MODE 0x01u
+#define META_HAS_UID 0x02u
+#define META_HAS_GID 0x04u
+#define META_HAS_MTIME 0x08u
+#define META_HAS_CTIME 0x10u /* s3fs keeps these two as well */
+#define META_HAS_ATIME 0x20u
+#define META_HAS_ALL 0x3fu
+/* Any of these means "r2fs/s3fs metadata". */
+#define META_HAS_OWN (META_HAS_MODE | META_HAS_UID | META_HAS_GID | \
+		      META_HAS_MTIME)
+
+struct meta_values {
+	unsigned has; /* META_HAS_* */
+	mode_t mode;  /* with the type bits the header had */
+	uid_t uid;
+	gid_t gid;
+	struct timespec mtime, ctime, atime;
+};
+
+void meta_values_from_object(const struct store_object *obj,
+			     struct meta_values *v);
+/* st of an object of type (S_IFDIR or S_IFREG: what the key said) with
+ * size and Last-Modified lastmod: v over the defaults. */
+void meta_attr_from_values(const struct meta_defaults *d, mode_t type,
+			   uint64_t size, time_t lastmod,
+			   const struct meta_values *v, struct stat *st);
+/* The values that made st, knowing which of them came from headers. */
+void meta_values_from_attr(const struct stat *st, unsigned has,
+			   struct meta_values *v);
+
 /* st from a HEAD answer; type is S_IFDIR or S_IFREG (what the key said).
- * Returns true if the object carried r2fs/s3fs metadata. */
-bool meta_attr_from_object(const struct meta_defaults *d,
-			   const struct store_object *obj, mode_t type,
-			   struct stat *st);
+ * Returns the META_HAS_* bits of the headers it carried (nonzero within
+ * META_HAS_OWN: r2fs/s3fs metadata). */
+unsigned meta_attr_from_object(const struct meta_defaults *d,
+			       const struct store_object *obj, mode_t type,
+			       struct stat *st);
 
 /* st for a listed object or prefix (no metadata known). */
 void meta_attr_default(const struct meta_defaults *d, mode_t type,
@@ -69,6 +101,8 @@ struct dir_listing {
 	double fetched;  /* monotonic seconds */
 	struct dir_entry *e;
 	size_t n, cap;
+	size_t indexed;  /* entries the directory's index in the bucket
+			    covers (dirindex.h) */
 	bool sorted;
 };
 
@@ -99,6 +133,10 @@ void dir_cache_upsert(struct dir_cache *dc, const char *dir,
 		      time_t mtime, const char *etag);
 void dir_cache_remove(struct dir_cache *dc, const char *dir,
 		      const char *name);
+/* The cached listing of dir fetched at fetched (if still that one) has
+ * n entries in the directory's index: it need not be written again. */
+void dir_cache_set_indexed(struct dir_cache *dc, const char *dir,
+			   double fetched, size_t n);
 void dir_cache_drop(struct dir_cache *dc, const char *dir);
 /* Forget every listing (after a directory rename). */
 void dir_cache_clear(struct dir_cache *dc);

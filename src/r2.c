@@ -876,7 +876,8 @@ static int cmd_stat(struct r2 *r, int argc, char **argv)
 		rc = remote_failure(r, rc, "reading", what);
 		goto out;
 	}
-	meta = meta_attr_from_object(&d, &obj, type, &st);
+	meta = (meta_attr_from_object(&d, &obj, type, &st) &
+		META_HAS_OWN) != 0;
 	printf("%-14s %s/%s\n", "Object:", p.bucket,
 	       found[0] ? found : p.key);
 	printf("%-14s %s\n", "Type:",

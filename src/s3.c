@@ -462,6 +462,10 @@ static int s3_head(struct store *st, const char *key, struct store_object *out)
 	out->last_modified = v ? curl_getdate(v, NULL) : 0;
 	if (out->last_modified < 0)
 		out->last_modified = 0;
+	v = http_response_header(&resp, "date");
+	out->date = v ? curl_getdate(v, NULL) : 0;
+	if (out->date < 0)
+		out->date = 0;
 	v = http_response_header(&resp, "content-type");
 	if (v) {
 		out->content_type = strdup(v);

@@ -29,6 +29,7 @@ struct store_meta {
 struct store_object {
 	uint64_t size;
 	time_t last_modified;
+	time_t date;    /* the server's clock when it answered; 0 unknown */
 	char etag[128]; /* without quotes; "" if unknown */
 	char *content_type;
 	struct store_meta *meta;

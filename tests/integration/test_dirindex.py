@@ -1,0 +1,210 @@
+"""Directory indexes in the bucket (src/dirindex.h): after one mount's
+"ls -l" of a big directory made a HEAD per object, it writes what those
+HEADs said into .r2fs-index/<dir>/.attrs, and the next mount with an empty
+cache (another machine) lists the directory with that one GET instead of
+the HEADs, with the same answer.  An entry counts only while the listing
+shows the version it describes (ETag, size, Last-Modified) and its HEAD
+ran two seconds or more after that Last-Modified, so a metadata change by
+CopyObject (same ETag and size) is never hidden."""
+
+import os
+import subprocess
+import time
+from urllib.parse import unquote
+
+import pytest
+
+from test_listing import META, heads_per_key, parse_ls, put_many, stats
+
+INDEX = ".r2fs-index/big/.attrs"
+
+
+def ls_ln(path):
+    return subprocess.run(["ls", "-ln", "--time-style=+%s", path],
+                          check=True, capture_output=True,
+                          text=True).stdout
+
+
+def make_big(s3, bucket, n):
+    """n objects in big/ (half with metadata) and a symlink; waits until
+    a HEAD can vouch for them (two seconds past their Last-Modified)."""
+    names = [f"f{i:05d}" for i in range(n)]
+    put_many(s3, bucket, ["big/" + x for x in names])
+    s3.put_object(Bucket=bucket, Key="big/link", Body=b"f00001",
+                  Metadata={"mode": str(0o120777), "mtime": "1500000000"})
+    time.sleep(2.5)
+    return names + ["link"]
+
+
+def heads_in_big(reqs, bucket):
+    """HEADs of objects in big/ (not of big itself, which a lookup of
+    the directory makes)."""
+    return {k: v for k, v in heads_per_key(reqs, bucket).items()
+            if k.startswith("big/") and k != "big/"}
+
+
+def wait_written(m, n=1):
+    """The index is written after "ls -l" closed the directory, which
+    the kernel tells r2fs in the background: wait for n writes."""
+    deadline = time.time() + 30
+    while stats(m.dir)["dir_index_writes"] < n:
+        assert time.time() < deadline, stats(m.dir)
+        time.sleep(0.05)
+    return stats(m.dir)
+
+
+def read_index(s3, bucket, key=INDEX):
+    """name -> fields of the index object's lines (names unescaped)."""
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+    lines = body.split("\n")
+    assert lines[0] == "r2fs-dir-index 1" and lines[-1] == "", body[:200]
+    out = {}
+    for line in lines[1:-1]:
+        f = line.split("\t")
+        assert len(f) == 12, line
+        out[unquote(f[0])] = f
+    return out
+
+
+def test_second_mount_lists_without_heads(mounter, bucket, s3, reqlog):
+    n = 600
+    names = make_big(s3, bucket, n)
+    a = mounter(bucket)
+    first = ls_ln(a.path("big"))
+    st = wait_written(a)
+    assert st["dir_index_reads"] == 1 and st["dir_index_used"] == 0, st
+    assert st["dir_index_writes"] == 1, st
+    index = read_index(s3, bucket)
+    assert sorted(index) == sorted(names)
+    for name in ("f00000", "f00001", "link"):
+        h = s3.head_object(Bucket=bucket, Key="big/" + name)
+        f = index[name]
+        assert f[1] == h["ETag"].strip('"')
+        assert int(f[2]) == h["ContentLength"]
+        assert int(float(f[3])) == int(h["LastModified"].timestamp())
+        assert int(float(f[4])) >= int(float(f[3])) + 2  # settled
+    assert index["f00000"][5] == "f"  # mode, uid, gid, mtime
+    assert index["f00001"][5] == "0"  # no metadata: the reader's defaults
+    assert int(index["link"][6], 8) == 0o120777
+
+    start = len(reqlog.requests(settle=0))
+    b = mounter(bucket)  # another machine: an empty cache of its own
+    second = ls_ln(b.path("big"))
+    assert parse_ls(second) == parse_ls(first)
+    got = parse_ls(second)
+    assert got["f00000"][:3] == ("-rwxr-x---", 1234, 99)
+    assert got["f00001"][:3] == ("-rw-r--r--", os.getuid(), os.getgid())
+    assert got["link"][0].startswith("l")
+    assert os.readlink(b.path("big", "link")) == "f00001"
+    reqs = reqlog.requests()[start:]
+    assert not heads_in_big(reqs, bucket), "no HEAD of an object"
+    st = stats(b.dir)
+    assert st["dir_index_used"] == n + 1, st
+    assert st["metadata_prefetched"] + st["metadata_fetched"] == 0, st
+    # it had nothing new to say: no second write
+    assert st["dir_index_writes"] == 0, st
+    assert sum(1 for m, t, _ in reqs if m == "PUT") == 0
+
+
+def test_a_change_behind_the_index_is_seen(mounter, bucket, s3, reqlog):
+    """Changes by another client after the index was written: the entries
+    they touch are HEADed, the rest still come from the index."""
+    n = 300
+    make_big(s3, bucket, n)
+    a = mounter(bucket)
+    ls_ln(a.path("big"))
+    wait_written(a)
+    # metadata only (same bytes, same ETag and size, new Last-Modified)
+    etag = s3.head_object(Bucket=bucket, Key="big/f00003")["ETag"]
+    s3.copy_object(Bucket=bucket, Key="big/f00003",
+                   CopySource={"Bucket": bucket, "Key": "big/f00003"},
+                   Metadata=dict(META, mode=str(0o100600)),
+                   MetadataDirective="REPLACE")
+    assert s3.head_object(Bucket=bucket, Key="big/f00003")["ETag"] == etag
+    s3.put_object(Bucket=bucket, Key="big/f00004", Body=b"y" * 14,
+                  Metadata=dict(META, uid="777"))
+    s3.delete_object(Bucket=bucket, Key="big/f00005")
+    s3.put_object(Bucket=bucket, Key="big/new", Body=b"n",
+                  Metadata=dict(META, gid="5"))
+    start = len(reqlog.requests(settle=0))
+    b = mounter(bucket)
+    got = parse_ls(ls_ln(b.path("big")))
+    assert got["f00003"][:3] == ("-rw-------", 1234, 99)
+    assert got["f00004"][:4] == ("-rwxr-x---", 777, 99, 14)
+    assert "f00005" not in got
+    assert got["new"][:3] == ("-rwxr-x---", 1234, 5)
+    assert got["f00002"][:3] == ("-rwxr-x---", 1234, 99)
+    heads = heads_in_big(reqlog.requests()[start:], bucket)
+    assert sorted(heads) == ["big/f00003", "big/f00004", "big/new"], heads
+    assert stats(b.dir)["dir_index_used"] == n + 1 - 3
+
+
+def test_index_is_hidden_and_reserved(mounter, bucket, s3):
+    make_big(s3, bucket, 300)
+    m = mounter(bucket)
+    ls_ln(m.path("big"))
+    wait_written(m)
+    assert s3.head_object(Bucket=bucket, Key=INDEX)
+    assert sorted(os.listdir(m.dir)) == ["big"]
+    assert not os.path.exists(m.path(".r2fs-index"))
+    with pytest.raises(PermissionError):
+        open(m.path(".r2fs-index"), "w")
+    with pytest.raises(PermissionError):
+        os.mkdir(m.path(".r2fs-index"))
+    with pytest.raises(PermissionError):
+        os.rename(m.path("big", "f00001"), m.path(".r2fs-index"))
+    # a name like it elsewhere is the user's
+    with open(m.path("big", ".r2fs-index"), "w") as f:
+        f.write("mine")
+    m.sync()
+    assert s3.get_object(Bucket=bucket, Key="big/.r2fs-index")[
+        "Body"].read() == b"mine"
+    # a mount of a prefix sees all of its own names
+    p = mounter(bucket + ":/big")
+    assert ".r2fs-index" in os.listdir(p.dir)
+
+
+def test_no_index_for_small_dirs_or_when_off(mounter, bucket, s3, reqlog):
+    make_big(s3, bucket, 300)
+    put_many(s3, bucket, [f"small/s{i:03d}" for i in range(100)])
+    time.sleep(2.5)
+    off = mounter(bucket, opts=["no_dir_index"])
+    ls_ln(off.path("big"))
+    ls_ln(off.path("small"))
+    st = stats(off.dir)
+    assert st["dir_index_reads"] == 0 and st["dir_index_writes"] == 0
+    keys = [o["Key"] for o in s3.list_objects_v2(
+        Bucket=bucket, Prefix=".r2fs-index/").get("Contents", [])]
+    assert keys == []
+    on = mounter(bucket)
+    ls_ln(on.path("small"))
+    assert stats(on.dir)["dir_index_reads"] == 0  # below 256 files
+    ls_ln(on.path("big"))
+    wait_written(on)
+    keys = [o["Key"] for o in s3.list_objects_v2(
+        Bucket=bucket, Prefix=".r2fs-index/").get("Contents", [])]
+    assert keys == [INDEX]
+    # an index with the no_dir_index mount: not read, HEADs as before
+    start = len(reqlog.requests(settle=0))
+    off2 = mounter(bucket, opts=["no_dir_index"])
+    ls_ln(off2.path("big"))
+    assert len(heads_in_big(reqlog.requests()[start:], bucket)) == 301
+
+
+def test_damaged_index_is_ignored(mounter, bucket, s3):
+    names = make_big(s3, bucket, 300)
+    a = mounter(bucket)
+    want = parse_ls(ls_ln(a.path("big")))
+    wait_written(a)
+    body = s3.get_object(Bucket=bucket, Key=INDEX)["Body"].read()
+    # cut in the middle of a line: the whole index is ignored
+    s3.put_object(Bucket=bucket, Key=INDEX, Body=body[:len(body) // 2])
+    b = mounter(bucket)
+    assert parse_ls(ls_ln(b.path("big"))) == want
+    st = stats(b.dir)
+    assert st["dir_index_used"] == 0
+    assert st["metadata_prefetched"] + st["metadata_fetched"] >= len(names)
+    # and b wrote a good one again
+    wait_written(b)
+    assert s3.get_object(Bucket=bucket, Key=INDEX)["Body"].read() != \
+        body[:len(body) // 2]
