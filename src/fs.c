@@ -36,6 +36,7 @@
 #include "conf.h"
 #include "dirindex.h"
 #include "inode.h"
+#include "listranges.h"
 #include "log.h"
 #include "meta.h"
 #include "mime.h"
@@ -77,8 +78,12 @@
 #define FS_INDEX_MIN 256
 /* an index is written again when it lacks this many of the entries */
 #define FS_INDEX_STALE 64
-/* the first request for an index asks for this much of it */
-#define FS_INDEX_FIRST_GET (1u << 20)
+/* a big directory with an index: the rest of its listing is asked for in
+ * ranges of this many names (a page takes one with room for what is new)
+ * ... */
+#define FS_LIST_RANGE_NAMES 900
+/* ... this many at a time */
+#define FS_LIST_RANGE_THREADS 8
 
 struct fs {
 	pthread_mutex_t lock;
@@ -2809,6 +2814,69 @@ out:
 	dir_index_buf_release(&b);
 }
 
+/* The last key or prefix of a page (both lists are sorted). */
+static const char *page_last(const struct store_list *p)
+{
+	const char *e = p->nentries ? p->entries[p->nentries - 1].key : NULL;
+	const char *d = p->nprefixes ? p->prefixes[p->nprefixes - 1] : NULL;
+
+	if (!e || !d)
+		return e ? e : d;
+	return strcmp(e, d) > 0 ? e : d;
+}
+
+/*
+ * Cuts at which the rest of directory dkey's listing, past key last, can
+ * be listed in ranges (listranges.h): index names FS_LIST_RANGE_NAMES
+ * apart.  Their count, 0 when the rest is short; *cuts is malloc'd, each
+ * a malloc'd full key (free_cuts).
+ */
+static size_t index_cuts(const struct dir_index *ix, const char *dkey,
+			 const char *last, char ***cuts)
+{
+	size_t dlen = strlen(dkey), lo = 0, hi = ix->n, n = 0, k, rest;
+	const char *after = strncmp(last, dkey, dlen) ? "" : last + dlen;
+
+	*cuts = NULL;
+	while (lo < hi) { /* the first name past last */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(ix->e[mid].name, after) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	rest = ix->n - lo;
+	if (rest < 2 * FS_LIST_RANGE_NAMES)
+		return 0;
+	*cuts = calloc(rest / FS_LIST_RANGE_NAMES, sizeof(**cuts));
+	if (!*cuts)
+		return 0;
+	for (k = lo + FS_LIST_RANGE_NAMES - 1; k + FS_LIST_RANGE_NAMES / 2 <
+					       ix->n;
+	     k += FS_LIST_RANGE_NAMES) {
+		size_t len = dlen + strlen(ix->e[k].name) + 1;
+		char *c = malloc(len);
+
+		if (!c)
+			break;
+		snprintf(c, len, "%s%s", dkey, ix->e[k].name);
+		(*cuts)[n++] = c;
+	}
+	if (!n) {
+		free(*cuts);
+		*cuts = NULL;
+	}
+	return n;
+}
+
+static void free_cuts(char **cuts, size_t n)
+{
+	while (n)
+		free(cuts[--n]);
+	free(cuts);
+}
+
 /*
  * All of directory path's entries (one LIST per FS_LIST_PAGE), the first
  * FS_PREFETCH_EAGER queued for metadata prefetch.  With max_pages, a
@@ -2822,10 +2890,10 @@ static int list_dir(struct fs *fs, const char *path, unsigned max_pages,
 	struct store_list page = { 0 };
 	struct dir_index ix = { NULL, 0 };
 	bool index_tried = fs->conf->no_dir_index;
-	char *dkey = NULL, *token = NULL;
+	char *dkey = NULL, *token = NULL, **cuts = NULL;
 	const char *name;
 	double started = now_mono();
-	size_t dlen, i, files = 0, filled = 0;
+	size_t dlen, i, files = 0, filled = 0, ncuts = 0;
 	int rc = -ENOMEM;
 
 	dkey = key_of(fs, path, true);
@@ -2836,8 +2904,24 @@ static int list_dir(struct fs *fs, const char *path, unsigned max_pages,
 	do {
 		size_t before = l->n;
 
-		rc = fs->store->ops->list(fs->store, dkey, "/", token,
-					  FS_LIST_PAGE, &page);
+		if (ncuts) {
+			/* the index tells what is to come: all the rest at
+			 * once, in ranges, as one page */
+			struct list_ranges_req q = {
+				.prefix = dkey, .delimiter = "/",
+				.token = token, .cuts = cuts, .ncuts = ncuts,
+				.max_keys = FS_LIST_PAGE,
+				.threads = FS_LIST_RANGE_THREADS,
+			};
+
+			rc = list_ranges(fs->store, &q, &page);
+			free_cuts(cuts, ncuts);
+			cuts = NULL;
+			ncuts = 0;
+		} else {
+			rc = fs->store->ops->list(fs->store, dkey, "/", token,
+						  FS_LIST_PAGE, &page);
+		}
 		if (rc)
 			goto out;
 		for (i = 0; i < page.nentries && !rc; i++) {
@@ -2889,6 +2973,10 @@ static int list_dir(struct fs *fs, const char *path, unsigned max_pages,
 					    fs->conf->stat_timeout, false);
 			pthread_mutex_unlock(&fs->lock);
 		}
+		if (!rc && page.truncated && ix.n && !max_pages &&
+		    fs->store->ops->list_after && page_last(&page))
+			ncuts = index_cuts(&ix, dkey, page_last(&page),
+					   &cuts);
 		free(token);
 		token = page.truncated ? page.next_token : NULL;
 		page.next_token = NULL;
@@ -2905,6 +2993,7 @@ static int list_dir(struct fs *fs, const char *path, unsigned max_pages,
 out:
 	store_list_release(&page);
 	dir_index_release(&ix);
+	free_cuts(cuts, ncuts);
 	dir_listing_free(l);
 	free(token);
 	free(dkey);

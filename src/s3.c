@@ -850,9 +850,10 @@ static int query_add(char *q, size_t qlen, const char *name,
 	return (n < 0 || (size_t)n >= qlen - used) ? -ENAMETOOLONG : 0;
 }
 
-static int s3_list(struct store *st, const char *prefix,
-		   const char *delimiter, const char *token,
-		   unsigned max_keys, struct store_list *out)
+static int s3_list_page(struct store *st, const char *prefix,
+			const char *delimiter, const char *token,
+			const char *start_after, unsigned max_keys,
+			struct store_list *out)
 {
 	struct s3_store *s = to_s3(st);
 	struct xml_list_result xr = { 0 };
@@ -876,6 +877,9 @@ static int s3_list(struct store *st, const char *prefix,
 	    (rc = query_add(query, sizeof(query), "max-keys", num)) ||
 	    (rc = query_add(query, sizeof(query), "prefix",
 			    prefix ? prefix : "")))
+		return rc;
+	if (start_after && (rc = query_add(query, sizeof(query),
+					   "start-after", start_after)))
 		return rc;
 	call_init(&c, "GET", NULL);
 	c.query = query;
@@ -926,6 +930,22 @@ out:
 	xml_list_result_release(&xr);
 	http_response_release(&resp);
 	return rc;
+}
+
+static int s3_list(struct store *st, const char *prefix,
+		   const char *delimiter, const char *token,
+		   unsigned max_keys, struct store_list *out)
+{
+	return s3_list_page(st, prefix, delimiter, token, NULL, max_keys,
+			    out);
+}
+
+static int s3_list_after(struct store *st, const char *prefix,
+			 const char *delimiter, const char *start_after,
+			 unsigned max_keys, struct store_list *out)
+{
+	return s3_list_page(st, prefix, delimiter, NULL, start_after,
+			    max_keys, out);
 }
 
 static int s3_remove(struct store *st, const char *key)
@@ -1228,6 +1248,7 @@ static const struct store_ops s3_ops = {
 	.get_to_fd = s3_get_to_fd,
 	.put_fd = s3_put_fd,
 	.list = s3_list,
+	.list_after = s3_list_after,
 	.remove = s3_remove,
 	.copy = s3_copy,
 	.mp_create = s3_mp_create,

@@ -125,6 +125,12 @@ struct store_ops {
 	int (*list)(struct store *s, const char *prefix, const char *delimiter,
 		    const char *token, unsigned max_keys,
 		    struct store_list *out);
+	/* The first page of keys under prefix that sort after start_after
+	 * (which need not exist); later pages go on with list and the
+	 * page's token.  Optional (NULL: not offered). */
+	int (*list_after)(struct store *s, const char *prefix,
+			  const char *delimiter, const char *start_after,
+			  unsigned max_keys, struct store_list *out);
 	int (*remove)(struct store *s, const char *key);
 	/* Server-side copy; with opts, metadata is replaced by opts'. */
 	int (*copy)(struct store *s, const char *src, const char *dst,

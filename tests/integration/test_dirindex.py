@@ -208,3 +208,52 @@ def test_damaged_index_is_ignored(mounter, bucket, s3):
     wait_written(b)
     assert s3.get_object(Bucket=bucket, Key=INDEX)["Body"].read() != \
         body[:len(body) // 2]
+
+
+def boto_listing(s3, bucket, prefix):
+    """Names in prefix as a delimiter listing shows them (dirs too; a
+    file and a directory of one name are one name, the file's)."""
+    names = []
+    for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix, Delimiter="/"):
+        names += [o["Key"][len(prefix):] for o in page.get("Contents", [])]
+        names += [p["Prefix"][len(prefix):-1]
+                  for p in page.get("CommonPrefixes", [])]
+    return sorted(set(n for n in names if n))
+
+
+def test_index_lists_the_rest_in_parallel_ranges(mounter, bucket, s3,
+                                                 reqlog):
+    """With an index, the listing after its first page is asked for in
+    ranges at once (start-after index names); what changed since the
+    index was written (new names inside a range, names gone, a directory
+    named like a file) is listed exactly as the paginated LIST has it."""
+    n = 4000
+    make_big(s3, bucket, n)
+    for k in ("big/f01500/inner", "big/f02900-dir/x", "big/zdir/y"):
+        s3.put_object(Bucket=bucket, Key=k, Body=b"d")
+    a = mounter(bucket)
+    ls_ln(a.path("big"))
+    wait_written(a)
+    # changes behind the index: a range gets 1,500 more names than the
+    # index expects, names inside ranges go, a new directory comes
+    put_many(s3, bucket, [f"big/f02000-new{i:04d}" for i in range(1500)])
+    for i in range(3000, 3100):
+        s3.delete_object(Bucket=bucket, Key=f"big/f{i:05d}")
+    s3.put_object(Bucket=bucket, Key="big/f03500-sub/z", Body=b"z")
+    want = boto_listing(s3, bucket, "big/")
+    start = len(reqlog.requests(settle=0))
+    b = mounter(bucket)
+    got = parse_ls(ls_ln(b.path("big")))
+    assert sorted(got) == want
+    assert len(os.listdir(b.path("big"))) == len(want)  # no duplicate
+    assert got["f01500"][0].startswith("-")
+    assert got["f02900-dir"][0].startswith("d")
+    assert got["f03500-sub"][0].startswith("d")
+    assert got["f02000-new0000"][:3] == ("-rwxr-x---", 1234, 99)
+    reqs = reqlog.requests()[start:]
+    ranged = [t for m, t, _ in reqs if m == "GET" and "start-after=" in t]
+    assert len(ranged) >= 2, reqs[:20]  # 3,000 names past page 1
+    # the new names' metadata was HEADed, the rest came from the index
+    heads = [k for k in heads_in_big(reqs, bucket) if not k.endswith("/")]
+    assert len(heads) == 1500, len(heads)

@@ -1,0 +1,201 @@
+/*
+ * listranges.c - the rest of a listing as ranges listed in parallel.
+ *
+ * Range i runs from its start (the caller's token for range 0, else
+ * start-after cuts[i-1]) up to cuts[i] included (the last range: to the
+ * end).  Worker threads take ranges in order; each range keeps what is
+ * within its bounds in its own store_list; the ranges are then joined in
+ * order.  The contract is in listranges.h.
+ */
+#include "listranges.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct range_job {
+	struct store *s;
+	const struct list_ranges_req *req;
+	struct store_list *got; /* one per range */
+	int *rc;                /* one per range */
+	size_t next;            /* the next range to take; under lock */
+	pthread_mutex_t lock;
+};
+
+/* Append item (its ownership) to a growing array of cap *cap. */
+static int grow(void **arr, size_t n, size_t *cap, size_t size)
+{
+	void *a;
+	size_t ncap;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 64;
+	a = realloc(*arr, ncap * size);
+	if (!a)
+		return -ENOMEM;
+	*arr = a;
+	*cap = ncap;
+	return 0;
+}
+
+/*
+ * Move page's items up to bound (NULL: all) into r; *passed tells that
+ * the page went beyond the bound (the range is complete).
+ */
+static int take(struct store_list *r, size_t *ecap, size_t *pcap,
+		struct store_list *page, const char *bound, bool *passed)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < page->nentries; i++) {
+		if (bound && strcmp(page->entries[i].key, bound) > 0) {
+			*passed = true;
+			continue;
+		}
+		rc = grow((void **)&r->entries, r->nentries, ecap,
+			  sizeof(*r->entries));
+		if (rc)
+			return rc;
+		r->entries[r->nentries++] = page->entries[i];
+		page->entries[i].key = NULL;
+		page->entries[i].etag = NULL;
+	}
+	for (i = 0; i < page->nprefixes; i++) {
+		if (bound && strcmp(page->prefixes[i], bound) > 0) {
+			*passed = true;
+			continue;
+		}
+		rc = grow((void **)&r->prefixes, r->nprefixes, pcap,
+			  sizeof(*r->prefixes));
+		if (rc)
+			return rc;
+		r->prefixes[r->nprefixes++] = page->prefixes[i];
+		page->prefixes[i] = NULL;
+	}
+	return 0;
+}
+
+/* List range i into *r. */
+static int list_range(struct range_job *j, size_t i, struct store_list *r)
+{
+	const struct list_ranges_req *q = j->req;
+	const char *bound = i < q->ncuts ? q->cuts[i] : NULL;
+	struct store_list page = { 0 };
+	size_t ecap = 0, pcap = 0;
+	char *token = NULL;
+	bool passed = false;
+	int rc;
+
+	if (i == 0)
+		rc = j->s->ops->list(j->s, q->prefix, q->delimiter, q->token,
+				     q->max_keys, &page);
+	else
+		rc = j->s->ops->list_after(j->s, q->prefix, q->delimiter,
+					   q->cuts[i - 1], q->max_keys,
+					   &page);
+	while (!rc) {
+		rc = take(r, &ecap, &pcap, &page, bound, &passed);
+		if (rc || passed || !page.truncated)
+			break;
+		free(token);
+		token = page.next_token;
+		page.next_token = NULL;
+		store_list_release(&page);
+		rc = j->s->ops->list(j->s, q->prefix, q->delimiter, token,
+				     q->max_keys, &page);
+	}
+	store_list_release(&page);
+	free(token);
+	return rc;
+}
+
+static void *range_worker(void *arg)
+{
+	struct range_job *j = arg;
+	size_t nranges = j->req->ncuts + 1, i;
+
+	for (;;) {
+		pthread_mutex_lock(&j->lock);
+		i = j->next++;
+		pthread_mutex_unlock(&j->lock);
+		if (i >= nranges)
+			break;
+		j->rc[i] = list_range(j, i, &j->got[i]);
+	}
+	return NULL;
+}
+
+int list_ranges(struct store *s, const struct list_ranges_req *req,
+		struct store_list *out)
+{
+	size_t nranges = req->ncuts + 1, i, ne = 0, np = 0, nthreads;
+	struct range_job j = { .s = s, .req = req };
+	pthread_t *tids = NULL;
+	size_t started = 0;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!s->ops->list_after)
+		return -ENOSYS;
+	nthreads = req->threads ? req->threads : 1;
+	if (nthreads > nranges)
+		nthreads = nranges;
+	j.got = calloc(nranges, sizeof(*j.got));
+	j.rc = calloc(nranges, sizeof(*j.rc));
+	tids = calloc(nthreads, sizeof(*tids));
+	if (!j.got || !j.rc || !tids) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	pthread_mutex_init(&j.lock, NULL);
+	/* this thread is one of the workers */
+	for (i = 1; i < nthreads; i++) {
+		if (pthread_create(&tids[i], NULL, range_worker, &j))
+			break;
+		started++;
+	}
+	range_worker(&j);
+	for (i = 1; i <= started; i++)
+		pthread_join(tids[i], NULL);
+	pthread_mutex_destroy(&j.lock);
+	for (i = 0; i < nranges && !rc; i++) {
+		rc = j.rc[i];
+		ne += j.got[i].nentries;
+		np += j.got[i].nprefixes;
+	}
+	if (rc)
+		goto out;
+	out->entries = calloc(ne ? ne : 1, sizeof(*out->entries));
+	out->prefixes = calloc(np ? np : 1, sizeof(*out->prefixes));
+	if (!out->entries || !out->prefixes) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < nranges; i++) {
+		struct store_list *g = &j.got[i];
+
+		if (g->nentries)
+			memcpy(out->entries + out->nentries, g->entries,
+			       g->nentries * sizeof(*g->entries));
+		out->nentries += g->nentries;
+		if (g->nprefixes)
+			memcpy(out->prefixes + out->nprefixes, g->prefixes,
+			       g->nprefixes * sizeof(*g->prefixes));
+		out->nprefixes += g->nprefixes;
+		/* the strings now belong to out */
+		g->nentries = 0;
+		g->nprefixes = 0;
+	}
+out:
+	if (rc)
+		store_list_release(out);
+	for (i = 0; j.got && i < nranges; i++)
+		store_list_release(&j.got[i]);
+	free(j.got);
+	free(j.rc);
+	free(tids);
+	return rc;
+}
