@@ -431,26 +431,27 @@ bool attr_cache_valid(struct attr_cache *ac, const struct attr_want *w,
 	return peek(ac, w, out, false);
 }
 
-void attr_cache_fill(struct attr_cache *ac, const char *path, mode_t type,
+bool attr_cache_fill(struct attr_cache *ac, const char *path, mode_t type,
 		     const struct attr_meta *m, double now)
 {
 	char *key = key_for(path, type);
 	struct ac_entry *e;
 
 	if (!key)
-		return;
+		return false;
 	e = *slot(ac, key);
 	if ((e && e->fetching) || changed_here(ac, key)) {
 		/* someone's fetch is in flight: let it finish and store; or
 		 * we changed it since */
 		free(key);
-		return;
+		return false;
 	}
 	if (!e)
 		e = add_entry(ac, key);
 	if (e)
 		store(e, m, now);
 	free(key);
+	return e != NULL;
 }
 
 static void forget_key(struct attr_cache *ac, const char *path, mode_t type)

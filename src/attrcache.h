@@ -115,8 +115,11 @@ bool attr_cache_valid(struct attr_cache *ac, const struct attr_want *w,
 
 /* Locked.  A fresh result from elsewhere (a probe, our own upload).  A
  * lastmod of 0 is unknown (a PUT does not tell it): the first listing
- * that shows m's ETag supplies it. */
-void attr_cache_fill(struct attr_cache *ac, const char *path, mode_t type,
+ * that shows m's ETag supplies it.  now is its time of fetching: -1e18
+ * makes it valid only while a listing vouches for it, never by age.
+ * Whether it was kept (not while a fetch of path is in flight or path
+ * has changes of ours). */
+bool attr_cache_fill(struct attr_cache *ac, const char *path, mode_t type,
 		     const struct attr_meta *m, double now);
 
 /* Locked.  Our own change: drop what we knew of path (file and

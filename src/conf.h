@@ -48,6 +48,8 @@ struct r2fs_conf {
 	int sync_upload;          /* close() waits for the upload */
 	int no_dir_index;         /* neither read nor write directory
 				     indexes in the bucket (dirindex.h) */
+	int read_only;            /* -o ro: the kernel refuses writes; r2fs
+				     writes nothing of its own either */
 	unsigned cache_min_free_mb; /* 0: min(1 GiB, 5% of the disk) */
 	int debug;
 };

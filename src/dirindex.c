@@ -27,10 +27,14 @@ char *dir_index_key(const char *dkey)
 	return k;
 }
 
-bool dir_index_worth(const char *etag, time_t lastmod, time_t checked)
+bool dir_index_worth(const char *etag, uint64_t size, time_t lastmod,
+		     time_t checked)
 {
-	return etag && etag[0] && lastmod > 0 &&
-	       checked >= lastmod + DIR_INDEX_SETTLE;
+	/* multipart ETags end in "-N": such a version may be stamped when
+	 * its upload began, long before it showed; so may a big PUT */
+	return etag && etag[0] && !strchr(etag, '-') &&
+	       size <= DIR_INDEX_OBJECT_MAX && lastmod > 0 &&
+	       checked > lastmod && checked - lastmod >= DIR_INDEX_SETTLE;
 }
 
 bool dir_index_trusted(const struct dir_index_entry *e, const char *etag,
@@ -38,7 +42,7 @@ bool dir_index_trusted(const struct dir_index_entry *e, const char *etag,
 {
 	return e && etag && !strcmp(e->etag, etag) && e->size == size &&
 	       e->lastmod == lastmod &&
-	       dir_index_worth(e->etag, e->lastmod, e->checked);
+	       dir_index_worth(e->etag, e->size, e->lastmod, e->checked);
 }
 
 /* ---- writing ---- */
@@ -95,7 +99,7 @@ int dir_index_append(struct dir_index_buf *b, const char *name,
 
 	if (!name[0] || strlen(name) > DIR_INDEX_NAME_MAX ||
 	    (b->last && strcmp(b->last, name) >= 0) ||
-	    !dir_index_worth(etag, lastmod, checked))
+	    !dir_index_worth(etag, size, lastmod, checked))
 		return -EINVAL;
 	n = snprintf(nums, sizeof(nums),
 		     "\t%" PRIu64 "\t%lld\t%lld\t%x\t%o\t%u\t%u"
@@ -257,7 +261,7 @@ static int parse_line(const char *s, size_t len, struct dir_index_entry *e)
 		return nomem ? -ENOMEM : -EINVAL;
 	if (!e->name[0] || strlen(e->name) > DIR_INDEX_NAME_MAX ||
 	    strchr(e->name, '/') ||
-	    !dir_index_worth(e->etag, e->lastmod, e->checked))
+	    !dir_index_worth(e->etag, e->size, e->lastmod, e->checked))
 		return -EINVAL;
 	return 0;
 }

@@ -16,13 +16,21 @@
  *   - the HEAD that the entry records ran DIR_INDEX_SETTLE seconds or more
  *     after that Last-Modified (by the server's clock, its Date header).
  *     A later version of the object (a metadata change by CopyObject keeps
- *     ETag and size) was made after that HEAD, so its Last-Modified is a
- *     later second than the one recorded: it cannot pass for the entry.
- * Every other entry is HEADed as before.  The index is advisory: a stale,
- * lost (two mounts writing at once) or damaged one costs HEADs, never a
- * wrong answer.  Values are the raw header values, not the attributes
- * they make, so each mount still applies its own -o uid, gid and umask
- * to what objects do not say.
+ *     ETag and size) became visible after that HEAD, so its Last-Modified
+ *     is a later second than the one recorded: it cannot pass for the
+ *     entry.
+ * That rests on one assumption: a version is stamped (Last-Modified) less
+ * than DIR_INDEX_SETTLE seconds before it becomes visible.  A multipart
+ * upload may be stamped when it began, and so may a long PUT, so neither
+ * multipart ETags ("...-N") nor objects over DIR_INDEX_OBJECT_MAX bytes
+ * are indexed: they are HEADed as before (a big directory has few).
+ * Every other entry is HEADed as before too.  The index is advisory: a
+ * stale, lost (two mounts writing at once) or damaged one costs HEADs,
+ * never a wrong answer.  Values are the headers' values (parsed), not the
+ * attributes they make, so each mount still applies its own -o uid, gid
+ * and umask to what objects do not say.  Whoever may write .r2fs-index/
+ * may therefore set the attributes r2fs shows, as whoever may write the
+ * objects can.
  *
  * Text, one line per object, sorted by name; names and ETags are
  * %-escaped (bytes below '!', '%' and DEL), so no field holds a tab or a
@@ -46,7 +54,8 @@
 #include "meta.h"
 
 #define DIR_INDEX_PREFIX ".r2fs-index" /* a name at the bucket's root */
-#define DIR_INDEX_SETTLE 2             /* seconds, see above */
+#define DIR_INDEX_SETTLE 5             /* seconds, see above */
+#define DIR_INDEX_OBJECT_MAX (64ull << 20) /* bytes, see above */
 #define DIR_INDEX_MAX_BYTES (64u << 20) /* larger ones are ignored */
 
 struct dir_index_entry {
@@ -84,9 +93,10 @@ const struct dir_index_entry *dir_index_find(const struct dir_index *ix,
 bool dir_index_trusted(const struct dir_index_entry *e, const char *etag,
 		       uint64_t size, time_t lastmod);
 
-/* Is what a HEAD at checked showed of a version with etag and lastmod
- * worth an entry (will dir_index_trusted ever accept it)? */
-bool dir_index_worth(const char *etag, time_t lastmod, time_t checked);
+/* Is what a HEAD at checked showed of a version with etag, size and
+ * lastmod worth an entry (will dir_index_trusted ever accept it)? */
+bool dir_index_worth(const char *etag, uint64_t size, time_t lastmod,
+		     time_t checked);
 
 /* An index being written: the bytes of the object, growing. */
 struct dir_index_buf {

@@ -2669,13 +2669,27 @@ static size_t index_unknown(struct fs *fs, const struct dir_listing *l)
 }
 
 /*
+ * Locked.  Did path change here at or after real time since (a chmod
+ * whose CopyObject ended while a listing was under way: the listing and
+ * the index still show the version before it)?
+ */
+static bool changed_since(struct fs *fs, const char *path, time_t since)
+{
+	const struct inode *in = inode_find_path(fs->inodes, path);
+
+	return in && (in->stage || in->wb_state != WB_CLEAN ||
+		      in->attr.st_ctim.tv_sec >= since);
+}
+
+/*
  * Locked.  Metadata for the listed files l->e[from, to) from ix, where it
- * may stand for the version listed; counted in l->indexed.
+ * may stand for the version listed; counted in l->indexed.  since: real
+ * time when the listing began (what changed here after is not taken).
  */
 static void index_fill(struct fs *fs, struct dir_listing *l,
-		       const struct dir_index *ix, size_t from, size_t to)
+		       const struct dir_index *ix, size_t from, size_t to,
+		       time_t since)
 {
-	double now = now_mono();
 	size_t i;
 
 	for (i = from; i < to; i++) {
@@ -2692,6 +2706,10 @@ static void index_fill(struct fs *fs, struct dir_listing *l,
 		path = child_path(l->path, e->name);
 		if (!path)
 			return;
+		if (changed_since(fs, path, since)) {
+			free(path);
+			continue;
+		}
 		memset(&m, 0, sizeof(m));
 		meta_attr_from_values(&fs->defaults, S_IFREG, e->size,
 				      e->mtime, &x->v, &m.st);
@@ -2699,10 +2717,13 @@ static void index_fill(struct fs *fs, struct dir_listing *l,
 		m.lastmod = x->lastmod;
 		m.present = x->v.has;
 		m.checked = x->checked;
-		attr_cache_fill(fs->ac, path, S_IFREG, &m, now);
+		/* valid while a listing shows that version, never by age
+		 * (a lookup's "HEADed lately" must not take it) */
+		if (attr_cache_fill(fs->ac, path, S_IFREG, &m, -1e18)) {
+			l->indexed++;
+			fs->index_used++;
+		}
 		free(path);
-		l->indexed++;
-		fs->index_used++;
 	}
 }
 
@@ -2711,7 +2732,7 @@ static void index_fill(struct fs *fs, struct dir_listing *l,
  * is big, the metadata its index in the bucket vouches for.
  */
 static void index_apply(struct fs *fs, struct dir_listing *l,
-			const char *dkey)
+			const char *dkey, time_t since)
 {
 	struct dir_index ix;
 	size_t i, files = 0;
@@ -2727,9 +2748,16 @@ static void index_apply(struct fs *fs, struct dir_listing *l,
 		return; /* known here already (a remount with the cache) */
 	index_read(fs, dkey, &ix);
 	pthread_mutex_lock(&fs->lock);
-	index_fill(fs, l, &ix, 0, l->n);
+	index_fill(fs, l, &ix, 0, l->n, since);
 	pthread_mutex_unlock(&fs->lock);
 	dir_index_release(&ix);
+}
+
+/* Entries an index may lack before it is written again: a big
+ * directory is not rewritten for every few new files. */
+static size_t index_stale(size_t files)
+{
+	return files / 8 > FS_INDEX_STALE ? files / 8 : FS_INDEX_STALE;
 }
 
 /*
@@ -2746,14 +2774,19 @@ static void index_write(struct fs *fs, const struct dir_listing *l)
 	char *dkey = NULL, *key = NULL;
 	int fd = -1, rc = 0;
 
-	if (fs->conf->no_dir_index)
+	if (fs->conf->no_dir_index || fs->conf->read_only)
 		return;
 	for (i = 0; i < l->n; i++)
 		files += l->e[i].type == S_IFREG;
-	if (files < FS_INDEX_MIN || files - l->indexed < FS_INDEX_STALE)
+	if (files < FS_INDEX_MIN || files < l->indexed + index_stale(files))
 		return;
 	pthread_mutex_lock(&fs->lock);
 	for (i = 0; i < l->n && !fs->index_readonly && !rc; i++) {
+		if (i % 1024 == 1023) {
+			/* let others have the lock now and then */
+			pthread_mutex_unlock(&fs->lock);
+			pthread_mutex_lock(&fs->lock);
+		}
 		const struct dir_entry *e = &l->e[i];
 		struct meta_values v;
 		struct attr_meta m;
@@ -2771,7 +2804,7 @@ static void index_write(struct fs *fs, const struct dir_listing *l)
 			break;
 		}
 		if (attr_cache_valid(fs->ac, &w, &m) &&
-		    dir_index_worth(m.etag, m.lastmod, m.checked)) {
+		    dir_index_worth(m.etag, e->size, m.lastmod, m.checked)) {
 			meta_values_from_attr(&m.st, m.present, &v);
 			rc = dir_index_append(&b, e->name, m.etag, e->size,
 					      m.lastmod, m.checked, &v);
@@ -2781,7 +2814,7 @@ static void index_write(struct fs *fs, const struct dir_listing *l)
 		free((char *)w.path);
 	}
 	pthread_mutex_unlock(&fs->lock);
-	if (rc || b.n < FS_INDEX_MIN || b.n - l->indexed < FS_INDEX_STALE)
+	if (rc || b.n < FS_INDEX_MIN || b.n < l->indexed + index_stale(files))
 		goto out;
 	dkey = key_of(fs, l->path, true);
 	key = dkey ? dir_index_key(dkey) : NULL;
@@ -2890,9 +2923,10 @@ static int list_dir(struct fs *fs, const char *path, unsigned max_pages,
 	struct store_list page = { 0 };
 	struct dir_index ix = { NULL, 0 };
 	bool index_tried = fs->conf->no_dir_index;
-	char *dkey = NULL, *token = NULL, **cuts = NULL;
+	char *dkey = NULL, *token = NULL, **cuts = NULL, *last = NULL;
 	const char *name;
 	double started = now_mono();
+	time_t since = now_real().tv_sec;
 	size_t dlen, i, files = 0, filled = 0, ncuts = 0;
 	int rc = -ENOMEM;
 
@@ -2924,6 +2958,9 @@ static int list_dir(struct fs *fs, const char *path, unsigned max_pages,
 		}
 		if (rc)
 			goto out;
+		/* before entry_name trims the page's prefixes in place */
+		free(last);
+		last = page_last(&page) ? strdup(page_last(&page)) : NULL;
 		for (i = 0; i < page.nentries && !rc; i++) {
 			name = entry_name(dkey, dlen, page.entries[i].key);
 			if (name && is_index_name(fs, path, name))
@@ -2955,7 +2992,7 @@ static int list_dir(struct fs *fs, const char *path, unsigned max_pages,
 		}
 		if (!rc && ix.n && filled < l->n) {
 			pthread_mutex_lock(&fs->lock);
-			index_fill(fs, l, &ix, filled, l->n);
+			index_fill(fs, l, &ix, filled, l->n, since);
 			pthread_mutex_unlock(&fs->lock);
 			filled = l->n;
 		}
@@ -2974,9 +3011,8 @@ static int list_dir(struct fs *fs, const char *path, unsigned max_pages,
 			pthread_mutex_unlock(&fs->lock);
 		}
 		if (!rc && page.truncated && ix.n && !max_pages &&
-		    fs->store->ops->list_after && page_last(&page))
-			ncuts = index_cuts(&ix, dkey, page_last(&page),
-					   &cuts);
+		    fs->store->ops->list_after && last)
+			ncuts = index_cuts(&ix, dkey, last, &cuts);
 		free(token);
 		token = page.truncated ? page.next_token : NULL;
 		page.next_token = NULL;
@@ -2996,6 +3032,7 @@ out:
 	free_cuts(cuts, ncuts);
 	dir_listing_free(l);
 	free(token);
+	free(last);
 	free(dkey);
 	return rc;
 }
@@ -3097,6 +3134,7 @@ static int list_subtree(struct fs *fs, const char *path,
 	struct store_list page = { 0 };
 	const char *boundary = NULL; /* keys from here on were not seen */
 	double started = now_mono();
+	time_t since = now_real().tv_sec;
 	char *dkey = key_of(fs, path, true);
 	size_t dlen, i;
 	int rc = -ENOMEM;
@@ -3117,8 +3155,10 @@ static int list_subtree(struct fs *fs, const char *path,
 
 		if (strncmp(key, dkey, dlen))
 			continue;
-		if (!dlen && !strncmp(key, DIR_INDEX_PREFIX "/",
-				      strlen(DIR_INDEX_PREFIX) + 1) &&
+		if (!dlen && !strncmp(key, DIR_INDEX_PREFIX,
+				      strlen(DIR_INDEX_PREFIX)) &&
+		    (key[strlen(DIR_INDEX_PREFIX)] == '/' ||
+		     !key[strlen(DIR_INDEX_PREFIX)]) &&
 		    is_index_name(fs, "", DIR_INDEX_PREFIX))
 			continue; /* not the user's */
 		rc = subtree_add(&t, path, key + dlen, &page.entries[i]);
@@ -3144,7 +3184,7 @@ static int list_subtree(struct fs *fs, const char *path,
 		} else {
 			dir_listing_finish(l);
 			l->fetched = started;
-			index_apply(fs, l, k);
+			index_apply(fs, l, k, since);
 		}
 		free(k);
 	}

@@ -31,6 +31,7 @@
 #include "xml.h"
 
 #define R2_OPT(t, member) { t, offsetof(struct r2fs_conf, member), 0 }
+#define R2FS_KEY_RO 1
 
 static const struct fuse_opt r2fs_opts[] = {
 	R2_OPT("endpoint=%s", endpoint),
@@ -56,6 +57,8 @@ static const struct fuse_opt r2fs_opts[] = {
 	R2_OPT("cache_min_free=%u", cache_min_free_mb),
 	{ "sync_upload", offsetof(struct r2fs_conf, sync_upload), 1 },
 	{ "no_dir_index", offsetof(struct r2fs_conf, no_dir_index), 1 },
+	/* FUSE's own; noted, and passed on (opt_proc keeps it) */
+	FUSE_OPT_KEY("ro", R2FS_KEY_RO),
 	FUSE_OPT_END
 };
 
@@ -73,6 +76,8 @@ static int opt_proc(void *data, const char *arg, int key,
 	struct parse_state *ps = data;
 
 	(void)outargs;
+	if (key == R2FS_KEY_RO)
+		ps->conf.read_only = 1;
 	if (key != FUSE_OPT_KEY_NONOPT)
 		return 1; /* FUSE's own options, checked by libfuse */
 	if (ps->nonopts++ == 0) {

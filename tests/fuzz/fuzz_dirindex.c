@@ -73,7 +73,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const struct dir_index_entry *e = &ix.e[i];
 
 		CHECK(e->name[0] && !strchr(e->name, '/'));
-		CHECK(dir_index_worth(e->etag, e->lastmod, e->checked));
+		CHECK(dir_index_worth(e->etag, e->size, e->lastmod,
+				      e->checked));
 		CHECK(i == 0 || strcmp(ix.e[i - 1].name, e->name) < 0);
 		CHECK(dir_index_find(&ix, e->name) == e);
 		CHECK(dir_index_trusted(e, e->etag, e->size, e->lastmod));
