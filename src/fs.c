@@ -2644,27 +2644,41 @@ static void index_read(struct fs *fs, const char *dkey, struct dir_index *ix)
 	free(key);
 }
 
+/*
+ * Locked.  The cached metadata of listed file e of l, valid for the
+ * version listed, into *m (may be NULL): 1 if known, 0 if not, -EINVAL
+ * for an entry that is no listed file (a directory, no ETag), -ENOMEM.
+ */
+static int listed_file_meta(struct fs *fs, const struct dir_listing *l,
+			    const struct dir_entry *e, struct attr_meta *m)
+{
+	struct attr_want w = {
+		.type = S_IFREG,
+		.etag = e->etag,
+		.lastmod = e->mtime,
+	};
+	char *path;
+	int rc;
+
+	if (e->type != S_IFREG || !e->etag || !e->etag[0])
+		return -EINVAL;
+	path = child_path(l->path, e->name);
+	if (!path)
+		return -ENOMEM;
+	w.path = path;
+	rc = attr_cache_valid(fs->ac, &w, m) ? 1 : 0;
+	free(path);
+	return rc;
+}
+
 /* Locked.  How many of l's files have no valid metadata cached: an
  * index is read only when it may spare HEADs. */
 static size_t index_unknown(struct fs *fs, const struct dir_listing *l)
 {
 	size_t i, n = 0;
 
-	for (i = 0; i < l->n; i++) {
-		const struct dir_entry *e = &l->e[i];
-		struct attr_want w = {
-			.type = S_IFREG,
-			.etag = e->etag,
-			.lastmod = e->mtime,
-		};
-
-		if (e->type != S_IFREG || !e->etag || !e->etag[0])
-			continue;
-		w.path = child_path(l->path, e->name);
-		if (w.path && !attr_cache_valid(fs->ac, &w, NULL))
-			n++;
-		free((char *)w.path);
-	}
+	for (i = 0; i < l->n; i++)
+		n += listed_file_meta(fs, l, &l->e[i], NULL) == 0;
 	return n;
 }
 
@@ -2782,36 +2796,27 @@ static void index_write(struct fs *fs, const struct dir_listing *l)
 		return;
 	pthread_mutex_lock(&fs->lock);
 	for (i = 0; i < l->n && !fs->index_readonly && !rc; i++) {
+		const struct dir_entry *e = &l->e[i];
+		struct meta_values v;
+		struct attr_meta m;
+		int known;
+
 		if (i % 1024 == 1023) {
 			/* let others have the lock now and then */
 			pthread_mutex_unlock(&fs->lock);
 			pthread_mutex_lock(&fs->lock);
 		}
-		const struct dir_entry *e = &l->e[i];
-		struct meta_values v;
-		struct attr_meta m;
-		struct attr_want w = {
-			.type = S_IFREG,
-			.etag = e->etag,
-			.lastmod = e->mtime,
-		};
-
-		if (e->type != S_IFREG || !e->etag || !e->etag[0])
-			continue;
-		w.path = child_path(l->path, e->name);
-		if (!w.path) {
+		known = listed_file_meta(fs, l, e, &m);
+		if (known == -ENOMEM)
 			rc = -ENOMEM;
-			break;
-		}
-		if (attr_cache_valid(fs->ac, &w, &m) &&
-		    dir_index_worth(m.etag, e->size, m.lastmod, m.checked)) {
-			meta_values_from_attr(&m.st, m.present, &v);
-			rc = dir_index_append(&b, e->name, m.etag, e->size,
-					      m.lastmod, m.checked, &v);
-			if (rc == -EINVAL)
-				rc = 0; /* that one cannot be indexed */
-		}
-		free((char *)w.path);
+		if (known != 1 ||
+		    !dir_index_worth(m.etag, e->size, m.lastmod, m.checked))
+			continue;
+		meta_values_from_attr(&m.st, m.present, &v);
+		rc = dir_index_append(&b, e->name, m.etag, e->size, m.lastmod,
+				      m.checked, &v);
+		if (rc == -EINVAL)
+			rc = 0; /* that one cannot be indexed */
 	}
 	pthread_mutex_unlock(&fs->lock);
 	if (rc || b.n < FS_INDEX_MIN || b.n < l->indexed + index_stale(files))
