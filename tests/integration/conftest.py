@@ -216,11 +216,19 @@ class Mount:
         deadline = time.time() + 20
         while not is_mount(self.dir):
             if self.proc.poll() is not None:
-                raise RuntimeError("r2fs exited: " + self.output())
+                self.fail("r2fs exited: ")
             if time.time() > deadline:
                 self.proc.kill()
-                raise RuntimeError("r2fs did not mount: " + self.output())
+                self.proc.wait()
+                self.fail("r2fs did not mount: ")
             time.sleep(0.05)
+
+    def fail(self, what):
+        """The daemon did not mount: leave nothing behind in /tmp, and
+        raise with its output (tests that expect the failure read it)."""
+        out = self.output()
+        self.cleanup()
+        raise RuntimeError(what + out)
 
     def path(self, *parts):
         return os.path.join(self.dir, *parts)
