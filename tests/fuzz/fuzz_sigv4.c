@@ -22,17 +22,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "fuzz_check.h"
 #include "fuzz_split.h"
 #include "sigv4.h"
-
-#define CHECK(cond)                                                        \
-	do {                                                               \
-		if (!(cond)) {                                             \
-			fprintf(stderr, "%s:%d: check failed: %s\n",       \
-				__FILE__, __LINE__, #cond);                \
-			abort();                                           \
-		}                                                          \
-	} while (0)
 
 #define MAX_HEADERS 7
 /* 9999-12-31T23:59:59Z */

@@ -19,17 +19,9 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
+#include "fuzz_check.h"
 #include "fuzz_split.h"
 #include "xml.h"
-
-#define CHECK(cond)                                                        \
-	do {                                                               \
-		if (!(cond)) {                                             \
-			fprintf(stderr, "%s:%d: check failed: %s\n",       \
-				__FILE__, __LINE__, #cond);                \
-			abort();                                           \
-		}                                                          \
-	} while (0)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
