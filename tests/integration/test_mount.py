@@ -1,6 +1,7 @@
 """Mount-time checks, daemon mode, and secrets kept out of output."""
 
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -19,10 +20,22 @@ def free_port():
     return port
 
 
+# cache directories of try_mount's mounts, removed after the module
+CACHES = []
+
+
+@pytest.fixture(autouse=True, scope="module")
+def remove_caches():
+    yield
+    for c in CACHES:
+        shutil.rmtree(c, ignore_errors=True)
+
+
 def try_mount(s3env, bucket, opts=None, env=None, extra_args=()):
     """Run r2fs as a user would (daemon mode); return (rc, stderr, dir)."""
     d = tempfile.mkdtemp(prefix="r2fs-mnt-")
     cache = tempfile.mkdtemp(prefix="r2fs-cache-")
+    CACHES.append(cache)
     e = dict(os.environ)
     e.update({"AWS_ACCESS_KEY_ID": s3env["AWS_ACCESS_KEY_ID"],
               "AWS_SECRET_ACCESS_KEY": s3env["AWS_SECRET_ACCESS_KEY"]})
