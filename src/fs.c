@@ -229,7 +229,9 @@ static void doom(struct fs *fs, const char *path, bool on)
 static int move_keys(void *arg, const char *from, const char *to);
 static int fetch_meta(void *arg, const char *path, mode_t type,
 		      time_t listed_mtime, struct attr_meta *m);
-static int fetch_listing(struct fs *fs, const char *path, unsigned max_pages,
+struct list_seed;
+static int fetch_listing(struct fs *fs, const char *path,
+			 unsigned max_pages, struct list_seed *seed,
 			 struct dir_listing **out);
 static int fetch_listing_walk(struct fs *fs, uint64_t ino, const char *path,
 			      unsigned max_pages, struct dir_listing **out);
@@ -2915,23 +2917,42 @@ static void free_cuts(char **cuts, size_t n)
 	free(cuts);
 }
 
+/* A directory's first page, listed already (list_subtree's, made
+ * delimited): list_dir goes on from it with start-after. */
+struct list_seed {
+	struct store_list page;
+	char *after;     /* where the rest starts; NULL: there is no rest */
+	double started;  /* when the page was asked for */
+	time_t since;
+	bool valid;
+};
+
+static void list_seed_release(struct list_seed *seed)
+{
+	store_list_release(&seed->page);
+	free(seed->after);
+	seed->after = NULL;
+}
+
 /*
  * All of directory path's entries (one LIST per FS_LIST_PAGE), the first
  * FS_PREFETCH_EAGER queued for metadata prefetch.  With max_pages, a
- * directory needing more pages is -E2BIG (nothing is kept).
+ * directory needing more pages is -E2BIG (nothing is kept).  With seed
+ * (whose page and after it takes), the listing starts from that page.
  */
 static int list_dir(struct fs *fs, const char *path, unsigned max_pages,
-		    struct dir_listing **out)
+		    struct list_seed *seed, struct dir_listing **out)
 {
 	unsigned pages = 0;
 	struct dir_listing *l = NULL;
 	struct store_list page = { 0 };
 	struct dir_index ix = { NULL, 0 };
-	bool index_tried = fs->conf->no_dir_index;
+	bool index_tried = fs->conf->no_dir_index, more;
 	char *dkey = NULL, *token = NULL, **cuts = NULL, *last = NULL;
+	char *after = NULL;
 	const char *name;
-	double started = now_mono();
-	time_t since = now_real().tv_sec;
+	double started = seed ? seed->started : now_mono();
+	time_t since = seed ? seed->since : now_real().tv_sec;
 	size_t dlen, i, files = 0, filled = 0, ncuts = 0;
 	int rc = -ENOMEM;
 
@@ -2942,13 +2963,22 @@ static int list_dir(struct fs *fs, const char *path, unsigned max_pages,
 	dlen = strlen(dkey);
 	do {
 		size_t before = l->n;
+		bool from_seed = seed != NULL;
 
-		if (ncuts) {
+		if (seed) {
+			page = seed->page;
+			memset(&seed->page, 0, sizeof(seed->page));
+			after = seed->after;
+			seed->after = NULL;
+			seed = NULL;
+			rc = 0;
+		} else if (ncuts) {
 			/* the index tells what is to come: all the rest at
 			 * once, in ranges, as one page */
 			struct list_ranges_req q = {
 				.prefix = dkey, .delimiter = "/",
-				.token = token, .cuts = cuts, .ncuts = ncuts,
+				.token = token, .start_after = after,
+				.cuts = cuts, .ncuts = ncuts,
 				.max_keys = FS_LIST_PAGE,
 				.threads = FS_LIST_RANGE_THREADS,
 			};
@@ -2957,6 +2987,10 @@ static int list_dir(struct fs *fs, const char *path, unsigned max_pages,
 			free_cuts(cuts, ncuts);
 			cuts = NULL;
 			ncuts = 0;
+		} else if (!token && after) {
+			rc = fs->store->ops->list_after(fs->store, dkey, "/",
+							after, FS_LIST_PAGE,
+							&page);
 		} else {
 			rc = fs->store->ops->list(fs->store, dkey, "/", token,
 						  FS_LIST_PAGE, &page);
@@ -3021,10 +3055,18 @@ static int list_dir(struct fs *fs, const char *path, unsigned max_pages,
 		free(token);
 		token = page.truncated ? page.next_token : NULL;
 		page.next_token = NULL;
+		/* a seed's start-after serves its next page only */
+		if (!from_seed) {
+			free(after);
+			after = NULL;
+		}
+		more = page.truncated && (token || after);
 		store_list_release(&page);
-		if (!rc && token && max_pages && ++pages >= max_pages)
+		/* a seed was listed anyway: it costs no page of max_pages */
+		if (!rc && more && max_pages && !from_seed &&
+		    ++pages >= max_pages)
 			rc = -E2BIG;
-	} while (!rc && token);
+	} while (!rc && more);
 	if (rc)
 		goto out;
 	dir_listing_finish(l);
@@ -3037,8 +3079,11 @@ out:
 	free_cuts(cuts, ncuts);
 	dir_listing_free(l);
 	free(token);
+	free(after);
 	free(last);
 	free(dkey);
+	if (seed)
+		list_seed_release(seed);
 	return rc;
 }
 
@@ -3129,11 +3174,12 @@ static void add_local_children(struct fs *fs, struct dir_listing *fresh,
  * listed after one request, not one LIST each, and their entries'
  * metadata prefetched.  Every directory whose keys all came in the page
  * is cached; path itself only when the whole subtree fit: else -E2BIG, and
- * the caller lists path with a delimiter.  Not locked.  With out, a
- * private copy of path's listing is returned too.
+ * the caller lists path with a delimiter, from *seed (the page made
+ * delimited) when seed->valid.  Not locked.  With out, a private copy of
+ * path's listing is returned too.
  */
 static int list_subtree(struct fs *fs, const char *path,
-			struct dir_listing **out)
+			struct list_seed *seed, struct dir_listing **out)
 {
 	struct subtree t = { .n = 0 };
 	struct store_list page = { 0 };
@@ -3210,6 +3256,16 @@ static int list_subtree(struct fs *fs, const char *path,
 		t.l[i] = NULL;
 	}
 	pthread_mutex_unlock(&fs->lock);
+	/* a big directory: its listing can go on from this page, as long as
+	 * the page does not end in the middle of a subdirectory's keys */
+	if (rc == -E2BIG && fs->store->ops->list_after &&
+	    !list_page_delimit(&page, dkey, '/', &seed->after)) {
+		seed->page = page;
+		memset(&page, 0, sizeof(page));
+		seed->started = started;
+		seed->since = since;
+		seed->valid = true;
+	}
 out:
 	for (i = 0; i < t.n; i++)
 		dir_listing_free(t.l[i]);
@@ -3316,12 +3372,13 @@ static void add_local_children(struct fs *fs, struct dir_listing *fresh,
  * meanwhile), add what only we know, and cache it.  Not locked.  With out,
  * a private copy is returned too.  max_pages: as list_dir.
  */
-static int fetch_listing(struct fs *fs, const char *path, unsigned max_pages,
+static int fetch_listing(struct fs *fs, const char *path,
+			 unsigned max_pages, struct list_seed *seed,
 			 struct dir_listing **out)
 {
 	const struct dir_listing *cached;
 	struct dir_listing *l = NULL, *copy;
-	int rc = list_dir(fs, path, max_pages, &l);
+	int rc = list_dir(fs, path, max_pages, seed, &l);
 
 	if (rc)
 		return rc;
@@ -3342,11 +3399,13 @@ static int fetch_listing(struct fs *fs, const char *path, unsigned max_pages,
 /*
  * Not locked.  As fetch_listing, for a directory about to be walked: its
  * whole subtree in one request when it is small (list_subtree), which
- * directory inode ino remembers when it is not.
+ * directory inode ino remembers when it is not.  When it is not, the
+ * listing goes on from that request's page where it can.
  */
 static int fetch_listing_walk(struct fs *fs, uint64_t ino, const char *path,
 			      unsigned max_pages, struct dir_listing **out)
 {
+	struct list_seed seed = { .valid = false };
 	struct inode *in;
 	bool big;
 	int rc;
@@ -3355,7 +3414,7 @@ static int fetch_listing_walk(struct fs *fs, uint64_t ino, const char *path,
 	in = inode_find(fs->inodes, ino);
 	big = in && in->subtree_big;
 	pthread_mutex_unlock(&fs->lock);
-	rc = big ? -E2BIG : list_subtree(fs, path, out);
+	rc = big ? -E2BIG : list_subtree(fs, path, &seed, out);
 	if (rc != -E2BIG)
 		return rc;
 	if (!big) {
@@ -3365,7 +3424,8 @@ static int fetch_listing_walk(struct fs *fs, uint64_t ino, const char *path,
 			in->subtree_big = true;
 		pthread_mutex_unlock(&fs->lock);
 	}
-	return fetch_listing(fs, path, max_pages, out);
+	return fetch_listing(fs, path, max_pages, seed.valid ? &seed : NULL,
+			     out);
 }
 
 int fs_opendir(struct fs *fs, uint64_t ino, struct fs_dir **out)

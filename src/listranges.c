@@ -1,8 +1,8 @@
 /*
  * listranges.c - the rest of a listing as ranges listed in parallel.
  *
- * Range i runs from its start (the caller's token for range 0, else
- * start-after cuts[i-1]) up to cuts[i] included (the last range: to the
+ * Range i runs from its start (the caller's token or start-after for
+ * range 0, else start-after cuts[i-1]) up to cuts[i] included (the last range: to the
  * end).  Worker threads take ranges in order; each range keeps what is
  * within its bounds in its own store_list; the ranges are then joined in
  * order.  The contract is in listranges.h.
@@ -89,9 +89,13 @@ static int list_range(struct range_job *j, size_t i, struct store_list *r)
 	bool passed = false;
 	int rc;
 
-	if (i == 0)
+	if (i == 0 && (q->token || !q->start_after))
 		rc = j->s->ops->list(j->s, q->prefix, q->delimiter, q->token,
 				     q->max_keys, &page);
+	else if (i == 0)
+		rc = j->s->ops->list_after(j->s, q->prefix, q->delimiter,
+					   q->start_after, q->max_keys,
+					   &page);
 	else
 		rc = j->s->ops->list_after(j->s, q->prefix, q->delimiter,
 					   q->cuts[i - 1], q->max_keys,
@@ -198,4 +202,83 @@ out:
 	free(j.rc);
 	free(tids);
 	return rc;
+}
+
+/* The length of the common prefix key rolls up into (its part up to the
+ * first delim past prefix), or 0 when it has none: an entry of its own. */
+static size_t rolled_len(const char *key, const char *prefix, size_t plen,
+			 char delim)
+{
+	const char *d;
+
+	if (strncmp(key, prefix, plen))
+		return 0;
+	d = strchr(key + plen, delim);
+	return d ? (size_t)(d - key) + 1 : 0;
+}
+
+int list_page_delimit(struct store_list *page, const char *prefix,
+		      char delim, char **after)
+{
+	size_t plen = strlen(prefix), i, ne = 0, np = 0, n;
+	char **prefixes = NULL, *last = NULL;
+	const char *prev = NULL;
+	size_t prevlen = 0;
+
+	*after = NULL;
+	if (page->nprefixes)
+		return -EINVAL;
+	if (page->truncated) {
+		if (!page->nentries ||
+		    rolled_len(page->entries[page->nentries - 1].key, prefix,
+			       plen, delim))
+			return -EAGAIN;
+		last = strdup(page->entries[page->nentries - 1].key);
+		if (!last)
+			return -ENOMEM;
+	}
+	prefixes = calloc(page->nentries ? page->nentries : 1,
+			  sizeof(*prefixes));
+	if (!prefixes) {
+		free(last);
+		return -ENOMEM;
+	}
+	/* keys come sorted, so a prefix's keys are consecutive */
+	for (i = 0; i < page->nentries; i++) {
+		const char *key = page->entries[i].key;
+
+		n = rolled_len(key, prefix, plen, delim);
+		if (!n || (prev && n == prevlen && !strncmp(key, prev, n)))
+			continue;
+		prefixes[np] = strndup(key, n);
+		if (!prefixes[np]) {
+			while (np)
+				free(prefixes[--np]);
+			free(prefixes);
+			free(last);
+			return -ENOMEM;
+		}
+		prev = key;
+		prevlen = n;
+		np++;
+	}
+	/* no failure from here on */
+	for (i = 0; i < page->nentries; i++) {
+		struct store_list_entry *e = &page->entries[i];
+
+		if (rolled_len(e->key, prefix, plen, delim)) {
+			free(e->key);
+			free(e->etag);
+		} else {
+			page->entries[ne++] = *e;
+		}
+	}
+	page->nentries = ne;
+	free(page->prefixes);
+	page->prefixes = prefixes;
+	page->nprefixes = np;
+	free(page->next_token);
+	page->next_token = NULL;
+	*after = last;
+	return 0;
 }

@@ -25,7 +25,8 @@ struct list_ranges_req {
 	const char *prefix;
 	const char *delimiter;   /* may be NULL */
 	const char *token;       /* where the listing stands: the next page's
-				    continuation token */
+				    continuation token, or else ... */
+	const char *start_after; /* ... the last key it has shown */
 	char *const *cuts;       /* full keys, strictly increasing, all past
 				    what the listing has shown */
 	size_t ncuts;
@@ -41,5 +42,18 @@ struct list_ranges_req {
  */
 int list_ranges(struct store *s, const struct list_ranges_req *req,
 		struct store_list *out);
+
+/*
+ * Turn a page listed without a delimiter into the page a listing with
+ * delimiter delim would have given up to the same last key: keys with
+ * delim past prefix roll up into their common prefix, once each.  The
+ * listing can then go on from *after (malloc'd; NULL when the page was
+ * the whole listing) with start-after and the delimiter.  -EAGAIN when
+ * it cannot: the page ends inside a common prefix, whose further keys
+ * would come back as that prefix again.  -EINVAL when the page has
+ * prefixes already.  On error the page is unchanged.
+ */
+int list_page_delimit(struct store_list *page, const char *prefix,
+		      char delim, char **after);
 
 #endif

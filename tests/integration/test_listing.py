@@ -92,7 +92,10 @@ def test_ls_l_of_a_big_directory(mounter, bucket, s3, reqlog):
         if i % 2:
             assert abs(got[name][4] - lm) < 120, name  # Last-Modified
     reqs = reqlog.requests()
-    assert lists_of(reqs, "big/") == 3  # 1,000 keys a page
+    # 1,000 keys a page: the first walk's page without a delimiter is the
+    # first page, the listing goes on from it with two more
+    assert all_lists_under(reqs, "big/") == 3
+    assert lists_of(reqs, "big/") == 2
     heads = heads_per_key(reqs, bucket)
     files = {k: v for k, v in heads.items() if k.startswith("big/f")}
     assert len(files) == n and max(files.values()) == 1, \
@@ -209,6 +212,51 @@ def test_walk_by_name_in_a_big_tree(mounter, bucket, s3, reqlog):
     assert not any("z9" in k for k in heads_per_key(reqs, bucket))
     # big/ (1,006 keys) did not fit: listed with a delimiter as well
     assert lists_of(reqs, "big/") >= 1
+
+
+def test_a_big_directory_is_listed_on_from_its_subtree_page(mounter, bucket,
+                                                           s3, reqlog):
+    """The first walk of a directory asks for its subtree in one page
+    without a delimiter.  When the directory is bigger than that, the
+    listing goes on after the page with start-after and a delimiter,
+    instead of asking for the page again: one request fewer, and exactly
+    the names a delimiter listing has (the page's subdirectories rolled
+    up, a file and a directory of one name, an empty directory's
+    marker)."""
+    keys = [f"big/f{i:04d}" for i in range(2500)]
+    keys += [f"big/f0100/in{i}" for i in range(10)]
+    keys += [f"big/d0300/x{i:02d}" for i in range(50)]
+    keys += ["big/f0200-dir/y", "big/m0500/", "big/f2000/z", "big/zz/q"]
+    put_many(s3, bucket, keys)
+    m = mounter(bucket)
+    start = len(reqlog.requests(settle=0))
+    got = parse_ls(subprocess.run(
+        ["ls", "-ln", "--time-style=+%s", m.path("big")], check=True,
+        capture_output=True, text=True).stdout)
+    want = []
+    for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix="big/", Delimiter="/"):
+        want += [o["Key"][4:] for o in page.get("Contents", [])]
+        want += [p["Prefix"][4:-1] for p in page.get("CommonPrefixes", [])]
+    want = sorted(set(n for n in want if n))
+    assert sorted(got) == want
+    assert len(os.listdir(m.path("big"))) == len(want)  # no duplicate
+    for name in ("d0300", "f0200-dir", "m0500", "zz"):
+        assert got[name][0].startswith("d"), name
+    assert got["f0100"][0] == "-rwxr-x---"  # the file's, with metadata
+    assert got["f0101"][0] == "-rw-r--r--"
+    assert got["f2499"][3] == 10 + 2499 % 100
+    enc = "prefix=big%2F&"
+    reqs = [t + "&" for meth, t, _ in reqlog.requests()[start:]
+            if meth == "GET" and "list-type=2" in t and enc in t + "&" and
+            not re.search(r"max-keys=[12](&|$)", t)]  # lookups' probes
+    plain = [t for t in reqs if "delimiter=" not in t]
+    delimited = [t for t in reqs if "delimiter=%2F" in t]
+    assert len(plain) == 1, reqs  # the subtree page
+    # 2,574 keys: the subtree page's 1,000, then 1,000 and the rest; the
+    # first of them from start-after its last key (a file)
+    assert len(delimited) == 2, reqs
+    assert "start-after=big%2Ff09" in delimited[0], delimited[0]
 
 
 def test_our_own_uploads_need_no_head(mounter, bucket, s3, reqlog):

@@ -180,6 +180,101 @@ static void check(struct fake *f, unsigned max_keys, const char **cuts,
 	free(token);
 }
 
+/* Every item of the delimited listing of d/, in one string. */
+static char *whole(struct fake *f)
+{
+	struct store_list p;
+	char *out;
+
+	fake_list(&f->base, "d/", "/", NULL, 1u << 30, &p);
+	out = render(&p);
+	store_list_release(&p);
+	return out;
+}
+
+/*
+ * A page of max_keys listed without a delimiter, made delimited, then
+ * the rest listed from its start-after in ranges (cuts): together they
+ * must be the delimited listing.  Returns list_page_delimit's result.
+ */
+static int delimit_and_go_on(struct fake *f, unsigned max_keys,
+			     const char **cuts, size_t ncuts,
+			     const char *what)
+{
+	struct store_list page, rest = { 0 };
+	struct list_ranges_req q = {
+		.prefix = "d/", .delimiter = "/", .cuts = (char *const *)cuts,
+		.ncuts = ncuts, .max_keys = 1000, .threads = 4,
+	};
+	char *after = NULL, *before, *want, *have, *tail;
+	int rc;
+
+	fake_list(&f->base, "d/", NULL, NULL, max_keys, &page);
+	before = render(&page);
+	rc = list_page_delimit(&page, "d/", '/', &after);
+	if (rc) {
+		have = render(&page);
+		TAP_OK(!strcmp(before, have) && !after,
+		       "not delimitable: the page is left as it was");
+		free(have);
+		goto out;
+	}
+	TAP_OK(page.truncated == (after != NULL) && !page.next_token,
+	       "start-after given exactly when there is more");
+	if (after) {
+		q.start_after = after;
+		TAP_INTEQ(list_ranges(&f->base, &q, &rest), 0, what);
+	}
+	want = whole(f);
+	have = render(&page);
+	tail = render(&rest);
+	have = realloc(have, strlen(have) + strlen(tail) + 1);
+	strcat(have, tail);
+	TAP_OK(!strcmp(want, have), what);
+	free(want);
+	free(have);
+	free(tail);
+out:
+	store_list_release(&page);
+	store_list_release(&rest);
+	free(before);
+	free(after);
+	return rc;
+}
+
+static void test_delimit(struct fake *f)
+{
+	const char *cuts[] = { "d/f01500", "d/f02000" };
+	struct store_list page;
+	char *after = NULL;
+	int rc;
+
+	TAP_INTEQ(delimit_and_go_on(f, 1000, NULL, 0,
+				    "a page of files, then the rest paginated"),
+		  0, "a page ending at a file can be gone on from");
+	TAP_INTEQ(delimit_and_go_on(f, 1000, cuts, 2,
+				    "a page of files, then the rest in ranges"),
+		  0, "... also in ranges");
+	/* keys 0..1100 are d/f00000..d/f01100, then d/f01100/inner and
+	 * d/f01100/more: a page ending at either is inside d/f01100/ */
+	rc = delimit_and_go_on(f, 1102, NULL, 0, "inside a prefix");
+	TAP_INTEQ(rc, -EAGAIN, "a page ending inside a prefix: -EAGAIN");
+	rc = delimit_and_go_on(f, 1103, NULL, 0, "inside a prefix");
+	TAP_INTEQ(rc, -EAGAIN, "... at its last key too (what follows is "
+		  "not known)");
+	TAP_INTEQ(delimit_and_go_on(f, 1104, cuts, 2,
+				    "a file and a directory of one name, "
+				    "rolled up once, then the rest"),
+		  0, "a page past a prefix can be gone on from");
+	TAP_INTEQ(delimit_and_go_on(f, 1u << 30, NULL, 0,
+				    "the whole listing in one page"),
+		  0, "a whole listing needs no start-after");
+	fake_list(&f->base, "d/", "/", NULL, 1u << 30, &page);
+	TAP_INTEQ(list_page_delimit(&page, "d/", '/', &after), -EINVAL,
+		  "a page with prefixes already: -EINVAL");
+	store_list_release(&page);
+}
+
 int main(void)
 {
 	struct fake f = { .base = { &fake_ops } };
@@ -203,6 +298,7 @@ int main(void)
 	add_key(&f, "e/outside");
 	add_key(&f, "c/outside");
 	qsort(f.keys, f.n, sizeof(*f.keys), cmp);
+	test_delimit(&f);
 
 	{
 		const char *cuts[] = { "d/f01000", "d/f01500", "d/f02000",
