@@ -3676,7 +3676,7 @@ int fs_stats_text(struct fs *fs, char *buf, size_t len)
 	struct store_stats n = { 0 };
 	struct attr_cache_stats ac;
 	uint64_t bytes, lookups, ix_reads, ix_used, ix_writes;
-	size_t files, inodes;
+	size_t files, inodes, inodes_peak;
 	int w;
 
 	if (fs->store->ops->stats)
@@ -3689,6 +3689,7 @@ int fs_stats_text(struct fs *fs, char *buf, size_t len)
 	ix_used = fs->index_used;
 	ix_writes = fs->index_writes;
 	inodes = inode_table_count(fs->inodes);
+	inodes_peak = inode_table_peak(fs->inodes);
 	pthread_mutex_unlock(&fs->lock);
 	w = snprintf(buf, len,
 		     "class_a_requests %llu\nclass_b_requests %llu\n"
@@ -3696,7 +3697,8 @@ int fs_stats_text(struct fs *fs, char *buf, size_t len)
 		     "bytes_up %llu\nbytes_down %llu\n"
 		     "pending_files %zu\npending_bytes %llu\n"
 		     "estimated_cost_usd %.6f\n"
-		     "lookups %llu\ninodes %zu\nmetadata_cached %zu\n"
+		     "lookups %llu\ninodes %zu\ninodes_peak %zu\n"
+		     "metadata_cached %zu\n"
 		     "metadata_prefetched %llu\nmetadata_fetched %llu\n"
 		     "metadata_hits %llu\nmetadata_loaded %llu\n"
 		     "dir_index_reads %llu\ndir_index_used %llu\n"
@@ -3709,7 +3711,8 @@ int fs_stats_text(struct fs *fs, char *buf, size_t len)
 		     (unsigned long long)n.bytes_up,
 		     (unsigned long long)n.bytes_down, files,
 		     (unsigned long long)bytes, store_stats_cost(&n),
-		     (unsigned long long)lookups, inodes, ac.entries,
+		     (unsigned long long)lookups, inodes, inodes_peak,
+		     ac.entries,
 		     (unsigned long long)ac.prefetches,
 		     (unsigned long long)ac.fetches,
 		     (unsigned long long)(ac.hits + ac.waits),

@@ -16,6 +16,7 @@ struct inode_table {
 	struct inode **by_path;
 	size_t nbuckets; /* power of two */
 	size_t count;
+	size_t peak;     /* the highest count so far */
 	uint64_t next_ino;
 	struct inode *lru_head, *lru_tail; /* oldest first */
 };
@@ -173,6 +174,8 @@ static struct inode *inode_alloc(struct inode_table *t, const char *path,
 	link_path(t->by_path, t->nbuckets, in);
 	lru_append(t, in);
 	t->count++;
+	if (t->count > t->peak)
+		t->peak = t->count;
 	maybe_grow(t);
 	return in;
 }
@@ -288,6 +291,11 @@ bool inode_maybe_free(struct inode_table *t, struct inode *in)
 size_t inode_table_count(const struct inode_table *t)
 {
 	return t->count;
+}
+
+size_t inode_table_peak(const struct inode_table *t)
+{
+	return t->peak;
 }
 
 void inode_for_each(struct inode_table *t,

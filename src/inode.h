@@ -102,6 +102,8 @@ void inode_unhash_path(struct inode_table *t, struct inode *in);
 bool inode_maybe_free(struct inode_table *t, struct inode *in);
 
 size_t inode_table_count(const struct inode_table *t);
+/* The most inodes the table held at once. */
+size_t inode_table_peak(const struct inode_table *t);
 
 /* in was just used: it goes to the end of the least-recently-used order. */
 void inode_touch(struct inode_table *t, struct inode *in);

@@ -338,8 +338,8 @@ def test_memory_stays_bounded_with_many_files_seen(mounter, bucket, s3):
         subprocess.run(["ls", "-l", m.path("many")], check=True,
                        capture_output=True)
         # every listed file became an inode: well past the limit (the
-        # evictor may have dropped some already)
-        assert stats(m.dir)["inodes"] > 450
+        # evictor, once a second, may have brought the count down already)
+        assert stats(m.dir)["inodes_peak"] > 450
         deadline = time.time() + 20
         while stats(m.dir)["inodes"] > 300 and time.time() < deadline:
             time.sleep(0.5)

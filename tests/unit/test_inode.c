@@ -47,6 +47,7 @@ int main(void)
 	}
 	TAP_OK(all, "5000 inodes survive table growth");
 	TAP_INTEQ(inode_table_count(t), 5002, "count");
+	TAP_INTEQ(inode_table_peak(t), 5002, "peak");
 	inode_table_free(t);
 	return tap_done();
 }
