@@ -14,7 +14,8 @@ from urllib.parse import unquote
 
 import pytest
 
-from test_listing import META, heads_per_key, parse_ls, put_many, stats
+from test_listing import (LONG_TTL, META, heads_per_key, parse_ls, put_many,
+                          stats)
 
 INDEX = ".r2fs-index/big/.attrs"
 
@@ -92,7 +93,8 @@ def test_second_mount_lists_without_heads(mounter, bucket, s3, reqlog):
     assert int(index["link"][6], 8) == 0o120777
 
     start = len(reqlog.requests(settle=0))
-    b = mounter(bucket)  # another machine: an empty cache of its own
+    # another machine: an empty cache of its own
+    b = mounter(bucket, opts=LONG_TTL)
     second = ls_ln(b.path("big"))
     assert parse_ls(second) == parse_ls(first)
     got = parse_ls(second)
@@ -131,7 +133,7 @@ def test_a_change_behind_the_index_is_seen(mounter, bucket, s3, reqlog):
     s3.put_object(Bucket=bucket, Key="big/new", Body=b"n",
                   Metadata=dict(META, gid="5"))
     start = len(reqlog.requests(settle=0))
-    b = mounter(bucket)
+    b = mounter(bucket, opts=LONG_TTL)
     got = parse_ls(ls_ln(b.path("big")))
     assert got["f00003"][:3] == ("-rw-------", 1234, 99)
     assert got["f00004"][:4] == ("-rwxr-x---", 777, 99, 14)
@@ -215,7 +217,7 @@ def test_no_index_for_small_dirs_or_when_off(mounter, bucket, s3, reqlog):
     assert keys == [INDEX]
     # an index with the no_dir_index mount: not read, HEADs as before
     start = len(reqlog.requests(settle=0))
-    off2 = mounter(bucket, opts=["no_dir_index"])
+    off2 = mounter(bucket, opts=["no_dir_index"] + LONG_TTL)
     ls_ln(off2.path("big"))
     assert len(heads_in_big(reqlog.requests()[start:], bucket)) == 301
 
@@ -272,7 +274,7 @@ def test_index_lists_the_rest_in_parallel_ranges(mounter, bucket, s3,
     s3.put_object(Bucket=bucket, Key="big/f03500-sub/z", Body=b"z")
     want = boto_listing(s3, bucket, "big/")
     start = len(reqlog.requests(settle=0))
-    b = mounter(bucket)
+    b = mounter(bucket, opts=LONG_TTL)
     got = parse_ls(ls_ln(b.path("big")))
     assert sorted(got) == want
     assert len(os.listdir(b.path("big"))) == len(want)  # no duplicate

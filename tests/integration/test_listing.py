@@ -18,6 +18,12 @@ META = {"mode": str(0o100750), "uid": "1234", "gid": "99",
         "mtime": "1600000000"}
 
 
+# Request counts within one mount assume nothing expires meanwhile: the
+# default 3 s TTLs can pass mid-test on a loaded machine or under ASan,
+# and an expired listing is listed again.
+LONG_TTL = ["dir_timeout=60", "stat_timeout=60"]
+
+
 def stats(path):
     out = subprocess.run([r2fs_binary(), "stats", path], check=True,
                          capture_output=True, text=True).stdout
@@ -76,7 +82,7 @@ def test_ls_l_of_a_big_directory(mounter, bucket, s3, reqlog):
     put_many(s3, bucket, ["big/" + x for x in names])
     # long enough TTLs that the second ls -l falls within them also
     # under the sanitizers
-    m = mounter(bucket, opts=["dir_timeout=60", "stat_timeout=60"])
+    m = mounter(bucket, opts=LONG_TTL)
     p = subprocess.run(["ls", "-ln", "--time-style=+%s", m.path("big")],
                        check=True, capture_output=True, text=True)
     got = parse_ls(p.stdout)
@@ -120,7 +126,7 @@ def test_stat_one_by_one_lists_the_directory(mounter, bucket, s3, reqlog):
     n = 40
     names = [f"n{i:03d}" for i in range(n)]
     put_many(s3, bucket, ["r/" + x for x in names], meta_every=1)
-    m = mounter(bucket)
+    m = mounter(bucket, opts=LONG_TTL)
     for x in names:
         st = os.lstat(m.path("r", x))
         assert (st.st_mode, st.st_uid, st.st_mtime) == \
@@ -147,7 +153,7 @@ def test_walk_by_name_lists_a_small_tree_once(mounter, bucket, s3, reqlog):
             [f"t/{d}/g{j}" for d in dirs for j in range(3)]
     put_many(s3, bucket, files, meta_every=1)
     s3.put_object(Bucket=bucket, Key="t/d3/empty/", Body=b"")
-    m = mounter(bucket)
+    m = mounter(bucket, opts=LONG_TTL)
     paths = ["t"]
     for d in dirs:
         paths += [f"t/{d}"] + [f"t/{d}/g{j}" for j in range(3)] + \
@@ -177,7 +183,7 @@ def test_find_of_a_small_tree_lists_it_once(mounter, bucket, s3, reqlog):
     keys = [f"u/d{i}/e{j}/f{k}" for i in range(6) for j in range(3)
             for k in range(2)] + ["u/top", "u/d2/only/"]
     put_many(s3, bucket, keys)
-    m = mounter(bucket)
+    m = mounter(bucket, opts=LONG_TTL)
     seen = set()
     for root, dirs, files in os.walk(m.path("u")):
         rel = os.path.relpath(root, m.path())
@@ -228,7 +234,7 @@ def test_a_big_directory_is_listed_on_from_its_subtree_page(mounter, bucket,
     keys += [f"big/d0300/x{i:02d}" for i in range(50)]
     keys += ["big/f0200-dir/y", "big/m0500/", "big/f2000/z", "big/zz/q"]
     put_many(s3, bucket, keys)
-    m = mounter(bucket)
+    m = mounter(bucket, opts=LONG_TTL)
     start = len(reqlog.requests(settle=0))
     got = parse_ls(subprocess.run(
         ["ls", "-ln", "--time-style=+%s", m.path("big")], check=True,

@@ -350,6 +350,8 @@ def test_twenty_random_kill_points_lose_no_closed_file(mounter, bucket, s3,
         # beneath it and a late write would land on the local disk.
         root = os.open(m.dir, os.O_RDONLY | os.O_DIRECTORY)
 
+        done = [0]  # files this round's writer closed
+
         def writer():
             i = 0
             while not stop.is_set():
@@ -368,10 +370,16 @@ def test_twenty_random_kill_points_lose_no_closed_file(mounter, bucket, s3,
                     return  # the daemon died mid-write: not promised
                 closed[name] = data
                 i += 1
+                done[0] = i
 
         t = threading.Thread(target=writer)
         t.start()
-        time.sleep(rnd.uniform(0.05, 0.6))
+        # a few closes first, however slow the machine (so the test
+        # always has files to check), then a random moment
+        need, deadline = rnd.randint(1, 3), time.time() + 60
+        while done[0] < need and time.time() < deadline:
+            time.sleep(0.005)
+        time.sleep(rnd.uniform(0, 0.5))
         m.kill9()
         stop.set()
         t.join()

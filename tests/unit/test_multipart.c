@@ -249,8 +249,9 @@ static int fake_upload_part(struct store *st, const char *key,
 		pthread_cond_broadcast(&f->cond);
 	} else if (f->gate && n > f->fail_part) {
 		/* Hold later parts until the failure is out, then give
-		 * multipart.c ample time to record it: no part may start
-		 * after that. */
+		 * multipart.c ample time to record it (1 s: the failing
+		 * thread may wait that long for a core on a loaded
+		 * machine): no part may start after that. */
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += 5;
 		while (!f->failed &&
@@ -258,7 +259,7 @@ static int fake_upload_part(struct store *st, const char *key,
 			       ETIMEDOUT)
 			;
 		pthread_mutex_unlock(&f->lock);
-		nanosleep(&(struct timespec){ 0, 100 * 1000 * 1000 }, NULL);
+		nanosleep(&(struct timespec){ 1, 0 }, NULL);
 		pthread_mutex_lock(&f->lock);
 	}
 	pthread_mutex_unlock(&f->lock);
