@@ -93,6 +93,17 @@ class RequestLog:
     def requests(self, settle=1.0):
         import re
         time.sleep(settle)  # the server writes its log asynchronously
+        if settle:
+            # ... and its log thread may lag on a loaded machine: wait
+            # until the log stops growing, 5 s at most
+            deadline = time.time() + 5
+            size = os.path.getsize(self.path)
+            while time.time() < deadline:
+                time.sleep(0.2)
+                grown = os.path.getsize(self.path)
+                if grown == size:
+                    break
+                size = grown
         pat = re.compile(r'"([A-Z]+) (/[^ ]*) HTTP/1\.1" (\d+) .*"r2fs/')
         out = []
         with open(self.path, errors="replace") as f:

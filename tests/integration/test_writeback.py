@@ -100,7 +100,9 @@ def test_cp_p_and_rsync_a_cost_one_put_per_file(mounter, bucket, s3,
         p = os.path.join(src, rel)
         os.chmod(p, 0o600 + (i % 2) * 0o40)
         os.utime(p, (t0 + i, t0 + i))
-    m = mounter(bucket)
+    # a quiet period no stall of rsync's outlasts (its temp file is
+    # renamed before any upload); m.sync() uploads at the end
+    m = mounter(bucket, opts=["writeback_delay=600"])
     subprocess.run(["cp", "-rp", str(src), m.path("cp")], check=True)
     subprocess.run(["rsync", "-a", str(src) + "/", m.path("rs") + "/"],
                    check=True)
@@ -428,7 +430,7 @@ def test_metadata_changes_of_an_uploaded_file_fold_into_one_copy(
     """chmod, chown, touch and setxattr of a clean file within the quiet
     period: one CopyObject carries them all (R2 takes about one write per
     second per key)."""
-    m = mounter(bucket, opts=["writeback_delay=2"])
+    m = mounter(bucket, opts=["writeback_delay=600"])
     with open(m.path("f"), "wb") as f:
         f.write(b"data")
     m.sync()
