@@ -2,10 +2,13 @@
  * listranges.c - the rest of a listing as ranges listed in parallel.
  *
  * Range i runs from its start (the caller's token or start-after for
- * range 0, else start-after cuts[i-1]) up to cuts[i] included (the last range: to the
- * end).  Worker threads take ranges in order; each range keeps what is
- * within its bounds in its own store_list; the ranges are then joined in
- * order.  The contract is in listranges.h.
+ * range 0, else start-after cuts[i-1]) up to cuts[i] included (the last
+ * range: to the end).  Worker threads take ranges in order; each range
+ * keeps what is within its bounds in its own store_list; the ranges are
+ * then joined in order.  The contract is in listranges.h.
+ *
+ * list_page_delimit, for a page listed without a delimiter, is here too:
+ * it is how such a page becomes a start for the rest of a listing.
  */
 #include "listranges.h"
 
