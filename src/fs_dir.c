@@ -1,0 +1,219 @@
+/*
+ * fs_dir.c - directory handles: opendir takes a snapshot of the listing
+ * (cached, or fetched for a walk), readdir hands out its names and types,
+ * readdirplus their attributes (prefetched in listing order, a window
+ * ahead of the reader), and releasedir may write the directory's index.
+ */
+#include "fs_i.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "attrcache.h"
+#include "conf.h"
+#include "inode.h"
+#include "meta.h"
+#include "wbcache.h"
+
+int fs_opendir(struct fs *fs, uint64_t ino, struct fs_dir **out)
+{
+	const struct dir_listing *cached;
+	struct dir_listing *l = NULL;
+	struct fs_dir *d = NULL;
+	struct inode *in;
+	char *path = NULL;
+	size_t i;
+	int rc = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	in = inode_find(fs->inodes, ino);
+	if (!in) {
+		rc = -ESTALE;
+	} else if (!S_ISDIR(in->attr.st_mode)) {
+		rc = -ENOTDIR;
+	} else {
+		cached = dir_cache_find(fs->dirs, in->path, now_mono(),
+					fs->conf->dir_timeout);
+		if (cached) {
+			l = listing_dup(cached);
+			if (!l)
+				rc = -ENOMEM;
+		} else {
+			path = strdup(in->path);
+			if (!path)
+				rc = -ENOMEM;
+		}
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (rc)
+		goto out;
+	if (!l) {
+		rc = fetch_listing_walk(fs, ino, path, 0, &l);
+		if (rc)
+			goto out;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d || !(d->inos = calloc(l->n ? l->n : 1, sizeof(*d->inos)))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	d->fs = fs;
+	pthread_mutex_lock(&fs->lock);
+	for (i = 0; i < l->n; i++) {
+		char *cp = child_path(l->path, l->e[i].name);
+		struct inode *c = cp ? inode_find_path(fs->inodes, cp) : NULL;
+
+		d->inos[i] = c ? c->ino : 0;
+		free(cp);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	d->l = l;
+	l = NULL;
+	*out = d;
+	d = NULL;
+out:
+	if (d)
+		free(d->inos);
+	free(d);
+	dir_listing_free(l);
+	free(path);
+	return rc;
+}
+
+size_t fs_dir_count(const struct fs_dir *d)
+{
+	return d->l->n;
+}
+
+const char *fs_dir_entry(struct fs_dir *d, size_t i, mode_t *type,
+			 uint64_t *ino)
+{
+	if (i >= d->l->n)
+		return NULL;
+	*type = d->l->e[i].type;
+	*ino = d->inos[i];
+	return d->l->e[i].name;
+}
+
+void fs_dir_will_need(struct fs_dir *d, size_t from, size_t n)
+{
+	struct fs *fs = d->fs;
+
+	if (from >= d->l->n)
+		return;
+	if (n > d->l->n - from)
+		n = d->l->n - from;
+	pthread_mutex_lock(&fs->lock);
+	attr_cache_prefetch(fs->ac, d->l->path, &d->l->e[from], n,
+			    fs->conf->stat_timeout, true);
+	if (from > 0 && d->queued_upto < from + n + FS_PREFETCH_AHEAD / 2) {
+		/* a second batch with attributes means "ls -l" (the kernel
+		 * asks again only when the first batch's entries were
+		 * used): keep the next entries coming, a window ahead */
+		size_t start = d->queued_upto > from + n ? d->queued_upto
+							 : from + n;
+		size_t end = from + n + FS_PREFETCH_AHEAD;
+
+		if (end > d->l->n)
+			end = d->l->n;
+		if (start < end)
+			attr_cache_prefetch(fs->ac, d->l->path,
+					    &d->l->e[start], end - start,
+					    fs->conf->stat_timeout, false);
+		d->queued_upto = end;
+	}
+	pthread_mutex_unlock(&fs->lock);
+}
+
+int fs_dir_entry_plus(struct fs_dir *d, size_t i, struct stat *st)
+{
+	struct fs *fs = d->fs;
+	const struct dir_entry *e;
+	struct attr_meta m;
+	struct inode *in;
+	double now = now_mono();
+	bool stale;
+	char *path;
+	int rc = 0;
+
+	if (i >= d->l->n)
+		return 0;
+	e = &d->l->e[i];
+	path = child_path(d->l->path, e->name);
+	if (!path)
+		return -ENOMEM;
+	pthread_mutex_lock(&fs->lock);
+	in = inode_find_path(fs->inodes, path);
+	if (in && (in->stage || in->wb_state != WB_CLEAN ||
+		   in->attr_expires > now))
+		goto found;
+	if (is_doomed(fs, path))
+		goto out; /* the kernel will look it up (and not find it) */
+	/* A listing older than dir_timeout no longer vouches for the
+	 * entry's version: then only a recent HEAD does. */
+	stale = now > d->l->fetched + fs->conf->dir_timeout;
+	{
+		struct attr_want w = {
+			.path = path,
+			.type = e->type,
+			.etag = !stale && e->type == S_IFREG && e->etag &&
+					e->etag[0] ? e->etag : NULL,
+			.lastmod = e->mtime,
+			.ttl = fs->conf->stat_timeout,
+		};
+
+		/* prefetched (or being fetched) in the normal case; one not
+		 * queued yet is fetched here, as a lookup would */
+		if (attr_cache_get(fs->ac, &w, &m, NULL))
+			goto out; /* the kernel will look it up */
+	}
+	if (!stale && S_ISREG(e->type)) {
+		m.st.st_size = (off_t)e->size;
+		m.st.st_blocks = (blkcnt_t)((e->size + 511) / 512);
+	}
+	in = inode_for(fs, path, m.st.st_mode & S_IFMT);
+	if (!in) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	set_remote_attr(fs, in, &m.st, true,
+			S_ISDIR(m.st.st_mode) ? NULL : m.etag,
+			stale ? m.fetched + fs->conf->stat_timeout
+			      : d->l->fetched + fs->conf->dir_timeout);
+found:
+	in->nlookup++;
+	inode_touch(fs->inodes, in);
+	fill_attr(in, st);
+	rc = 1;
+out:
+	pthread_mutex_unlock(&fs->lock);
+	free(path);
+	return rc;
+}
+
+int fs_fsyncdir(struct fs *fs, uint64_t ino)
+{
+	struct inode *in;
+	int rc;
+
+	in = hold_ino(fs, ino);
+	if (!in)
+		return -ESTALE;
+	rc = wb_sync(fs->wb, in);
+	drop_ino(fs, in);
+	return rc;
+}
+
+void fs_releasedir(struct fs_dir *d)
+{
+	if (!d)
+		return;
+	index_write(d->fs, d->l);
+	dir_listing_free(d->l);
+	free(d->inos);
+	free(d);
+}

@@ -1,0 +1,206 @@
+/*
+ * fs_i.h - what the files of the filesystem layer share (private: only
+ * fs*.c include it; everyone else uses fs.h).
+ *
+ * The layer is one module in several files, one concern each:
+ *
+ *   fs.c         lifecycle, names and keys, the journal's results
+ *   fs_lookup.c  what a name is: lookup, getattr, probes, eviction
+ *   fs_file.c    open files: stages, setattr/truncate, read, write, close
+ *   fs_ns.c      mkdir, symlink, readlink, unlink, rmdir
+ *   fs_rename.c  rename of files, staged files and directories
+ *   fs_list.c    listing a directory: LIST pages, subtrees, what only we
+ *                know (pending files), the dir cache
+ *   fs_index.c   directory indexes in the bucket (dirindex.h)
+ *   fs_dir.c     readdir handles (opendir, entries, readdirplus)
+ *   fs_xattr.c   extended attributes, statfs, stats
+ *
+ * Locking: fs->lock protects the inode table, the dir cache and inode
+ * fields; it is dropped around every store call.  After re-taking it,
+ * code re-checks what it relies on (the inode may have been staged or
+ * renamed meanwhile).  Order: an inode's stage_lock, then fs->lock; never
+ * the other way round.  Functions below say "Locked" when the caller
+ * holds fs->lock, "not locked" when it must not.
+ */
+#ifndef R2FS_FS_I_H
+#define R2FS_FS_I_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "fs.h"
+#include "meta.h"
+
+struct attr_meta;
+struct dir_index;
+struct inode;
+
+#define FS_NAME_MAX 255
+#define FS_KEY_MAX 1024
+#define FS_LIST_PAGE 1000
+/* entries queued ahead of a reader of a listing: enough to keep the
+ * prefetch threads busy, few enough to fit in the attribute cache */
+#define FS_PREFETCH_AHEAD 4096
+/* directories with this many files get an index of their metadata in
+ * the bucket (dirindex.h): below, their HEADs take a blink */
+#define FS_INDEX_MIN 256
+/* an index is written again when it lacks this many of the entries */
+#define FS_INDEX_STALE 64
+/* a big directory with an index: the rest of its listing is asked for in
+ * ranges of this many names (a page takes one with room for what is new)
+ */
+#define FS_LIST_RANGE_NAMES 900
+
+struct fs {
+	pthread_mutex_t lock;
+	struct inode_table *inodes; /* protected by lock */
+	struct dir_cache *dirs;     /* protected by lock */
+	struct store *store;
+	const struct r2fs_conf *conf;
+	struct meta_defaults defaults;
+	struct wb *wb; /* the write-back journal; shares lock */
+	struct ra_pool *ra; /* read-ahead threads, from fs_start on */
+	struct attr_cache *ac; /* object metadata; protected by lock */
+	/* names unlinked while open: their objects live until the last
+	 * close but must not be seen; protected by lock */
+	char **doomed;
+	size_t ndoomed;
+	/* files uploaded lately, oldest first: a LIST sent before such an
+	 * upload ended does not show the file, so a listing built from it
+	 * adds them (add_local_children) */
+	struct recent_upload {
+		char *path;
+		double at; /* monotonic */
+	} *recent;
+	size_t nrecent;
+	uint64_t lookups; /* fs_lookup calls, for stats; protected by lock */
+	/* directory indexes (dirindex.h); protected by lock */
+	uint64_t index_reads, index_used, index_writes;
+	bool index_readonly; /* a PUT of one was refused: no more tries */
+	pthread_cond_t listed; /* a listing for lookups ended (under lock) */
+};
+
+struct fs_file {
+	struct fs *fs;
+	struct inode *in; /* holds a ref */
+	bool writer;
+	bool keep_cache; /* the kernel's cached pages are this version's */
+	char etag[128]; /* as seen at open: reads must match it */
+	/* reads from the bucket, made at the first one; under ra_lock */
+	pthread_mutex_t ra_lock;
+	struct ra_stream *ra;
+	char *ra_key;               /* the key ra reads */
+	struct ra_stream **retired; /* earlier keys' (a rename): other */
+	size_t nretired;            /* threads may still read them */
+};
+
+struct fs_dir {
+	struct fs *fs;
+	struct dir_listing *l;
+	uint64_t *inos; /* known inode numbers, 0 if none */
+	size_t queued_upto; /* entries before it were queued for prefetching
+			       (beyond the first batches); under lock */
+};
+
+/* ---- fs.c: clocks, names and keys ---- */
+
+double now_mono(void);
+struct timespec now_real(void);
+/* "PREFIX" + path + ("/" for a directory); the root's key is PREFIX.
+ * malloc'd, NULL on ENOMEM. */
+char *key_of(const struct fs *fs, const char *path, bool dir);
+/* parent + "/" + name (name alone below the root); malloc'd. */
+char *child_path(const char *parent, const char *name);
+/* The directory part of a path ("" for top-level names), in buf. */
+const char *parent_of(const char *path, char *buf, size_t len);
+/* The last component of a path. */
+const char *base_of(const char *path);
+/* Can name become part of a key below parent_path?  -ENAMETOOLONG,
+ * -EILSEQ (not UTF-8), -EACCES (r2fs's own index prefix). */
+int check_name(const struct fs *fs, const char *parent_path,
+	       const char *name);
+/* Is name in dir the bucket's index prefix, seen from a whole-bucket
+ * mount? */
+bool is_index_name(const struct fs *fs, const char *dir, const char *name);
+/* Locked: names unlinked while open (objects deleted at last close). */
+bool is_doomed(const struct fs *fs, const char *path);
+void doom(struct fs *fs, const char *path, bool on);
+/* Locked: st from in, with the staged size when there is one. */
+void fill_attr(const struct inode *in, struct stat *st);
+/* The inode numbered ino with a reference held, or NULL; drop_ino gives
+ * the reference back.  Not locked. */
+struct inode *hold_ino(struct fs *fs, uint64_t ino);
+void drop_ino(struct fs *fs, struct inode *in);
+
+/* ---- fs_lookup.c ---- */
+
+/* What probe_path found at a path. */
+struct probe_result {
+	mode_t type;
+	struct stat st;
+	bool has_meta;
+	char etag[128];
+};
+
+/* Ask the store what path is (HEAD, HEAD of the marker, LIST). Not
+ * locked. */
+int probe_path(struct fs *fs, const char *path, struct probe_result *r);
+/* attr_fetch_fn (attrcache.h): HEAD of a file or a directory marker. */
+int fetch_meta(void *arg, const char *path, mode_t type,
+	       time_t listed_mtime, struct attr_meta *m);
+/* Locked: put probed or listed attributes into in, unless local state
+ * rules. */
+void set_remote_attr(struct fs *fs, struct inode *in, const struct stat *st,
+		     bool has_meta, const char *etag, double expires);
+/* Locked: the inode for path with the given type (one of another type is
+ * detached first); NULL on ENOMEM. */
+struct inode *inode_for(struct fs *fs, const char *path, mode_t type);
+
+/* ---- fs_file.c ---- */
+
+/* Locked: drop in's stage if nobody writes and nothing is pending. */
+void maybe_drop_stage(struct inode *in);
+
+/* ---- fs_ns.c ---- */
+
+/* Locked: the parent inode (a directory) and the child's path. */
+int parent_child(struct fs *fs, uint64_t parent, const char *name,
+		 struct inode **p, char **path);
+/* Does the bucket hold no key below directory key dkey but its marker?
+ * 0, -ENOTEMPTY, or the LIST's error.  Not locked. */
+int dir_empty_in_bucket(struct fs *fs, const char *dkey);
+
+/* ---- fs_rename.c ---- */
+
+/* Move every key below from to the same name below to (a directory
+ * rename; also the journal's unfinished renames at mount). */
+int move_keys(void *arg, const char *from, const char *to);
+
+/* ---- fs_list.c ---- */
+
+/* Not locked: a copy of a listing, or NULL. */
+struct dir_listing *listing_dup(const struct dir_listing *l);
+/* Not locked: list directory path (ino) for a walk, cache it, and hand
+ * back a private copy in *out (may be NULL). */
+int fetch_listing_walk(struct fs *fs, uint64_t ino, const char *path,
+		       unsigned max_pages, struct dir_listing **out);
+
+/* ---- fs_index.c ---- */
+
+void index_read(struct fs *fs, const char *dkey, struct dir_index *ix);
+size_t index_unknown(struct fs *fs, const struct dir_listing *l);
+void index_fill(struct fs *fs, struct dir_listing *l,
+		const struct dir_index *ix, size_t from, size_t to,
+		time_t since);
+void index_apply(struct fs *fs, struct dir_listing *l, const char *dkey,
+		 time_t since);
+void index_write(struct fs *fs, const struct dir_listing *l);
+size_t index_cuts(const struct dir_index *ix, const char *dkey,
+		  const char *last, char ***cuts);
+void free_cuts(char **cuts, size_t n);
+
+#endif
