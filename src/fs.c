@@ -36,6 +36,8 @@
 #include "stage.h"
 #include "store.h"
 #include "wbcache.h"
+#include "xattr.h"
+#include "journal.h"
 
 /* fetch threads of the read-ahead pool (readahead.h) */
 #define FS_RA_THREADS 8
@@ -246,11 +248,148 @@ static void note_upload(struct fs *fs, const char *path)
 		fs->nrecent++;
 }
 
-/* The journal uploaded in: its attributes and listings follow.  Locked. */
-static void on_uploaded(void *arg, struct inode *in, const char *etag,
-			uint64_t size, const char *conflict)
+/* ---- the journal's owner (wbcache.h) ---- */
+
+bool local_changes(struct fs *fs, const struct inode *in)
+{
+	return in->stage || wb_file_state(fs->wb, in->wbf) != WB_CLEAN;
+}
+
+struct wb_file *journal_entry(struct fs *fs, struct inode *in)
+{
+	if (in->wbf)
+		return in->wbf;
+	in->wbf = wb_file_new(fs->wb, in, in->path);
+	if (!in->wbf)
+		return NULL;
+	in->refs++; /* the entry's: in outlives the kernel's forget */
+	wb_file_set_writers(fs->wb, in->wbf, in->writers);
+	return in->wbf;
+}
+
+/* Locked: in's entry is no longer needed: in lets go of it. */
+static void journal_let_go(struct fs *fs, struct inode *in, bool release)
+{
+	if (release)
+		wb_file_release(fs->wb, in->wbf);
+	in->wbf = NULL;
+	in->refs--; /* the caller holds one more, or frees in after */
+}
+
+void journal_maybe_release(struct fs *fs, struct inode *in)
+{
+	if (!in->wbf || in->stage || !wb_file_settled(fs->wb, in->wbf) ||
+	    wb_busy(fs->wb, in->wbf))
+		return;
+	in->refs++;
+	journal_let_go(fs, in, true);
+	in->refs--;
+	inode_maybe_free(fs->inodes, in);
+}
+
+void set_writers(struct fs *fs, struct inode *in, int delta)
+{
+	in->writers = (unsigned)((int)in->writers + delta);
+	if (in->wbf)
+		wb_file_set_writers(fs->wb, in->wbf, in->writers);
+}
+
+struct wb_file *quiet_begin(struct fs *fs, struct inode *in)
+{
+	struct wb_file *wf = in->wbf;
+
+	if (!wf)
+		return NULL;
+	wb_hold(fs->wb, wf); /* no new upload; in keeps wf meanwhile */
+	while (wb_busy(fs->wb, wf)) {
+		pthread_mutex_unlock(&fs->lock);
+		wb_wait_idle(fs->wb, wf);
+		pthread_mutex_lock(&fs->lock);
+	}
+	return wf;
+}
+
+void quiet_end(struct fs *fs, struct wb_file *wf)
+{
+	if (wf)
+		wb_unhold(fs->wb, wf);
+}
+
+void forget_upload(struct fs *fs, struct inode *in)
+{
+	struct wb_file *wf = quiet_begin(fs, in);
+
+	if (wf) {
+		wb_forget(fs->wb, wf);
+		quiet_end(fs, wf);
+	}
+}
+
+int commit_file(struct fs *fs, struct inode *in)
+{
+	struct stage *st;
+	struct wb_file *wf;
+	int rc = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	st = in->stage ? stage_get(in->stage) : NULL;
+	wf = st && in->wbf ? wb_file_get(fs->wb, in->wbf) : NULL;
+	pthread_mutex_unlock(&fs->lock);
+	if (wf) {
+		/* a file let go of meanwhile (uploaded, unlinked) is not
+		 * described any more: nothing is written */
+		pthread_rwlock_wrlock(&st->lock);
+		rc = wb_commit(fs->wb, wf);
+		pthread_rwlock_unlock(&st->lock);
+		wb_file_put(fs->wb, wf);
+	}
+	stage_put(st);
+	return rc;
+}
+
+int sync_file(struct fs *fs, struct inode *in)
+{
+	struct wb_file *wf;
+	int rc = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	wf = in->wbf ? wb_file_get(fs->wb, in->wbf) : NULL;
+	pthread_mutex_unlock(&fs->lock);
+	if (wf) {
+		rc = wb_sync(fs->wb, wf);
+		wb_file_put(fs->wb, wf);
+	}
+	return rc;
+}
+
+/* describe (wbcache.h): what in is now, for a record or an upload. */
+static int owner_describe(void *arg, void *owner, struct wb_desc *d)
 {
 	struct fs *fs = arg;
+	struct inode *in = owner;
+	int rc = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	d->gone = in->unlinked;
+	d->attr = in->attr;
+	d->size = in->stage ? in->stage->size : 0;
+	d->path = strdup(in->path);
+	/* not known: the upload keeps the object's (a file read from an
+	 * object, or metadata alone) */
+	if (in->xattrs_known || (in->stage && !in->etag[0]))
+		d->xattrs = xattrs_encode(&in->xattrs);
+	if (!d->path || (!d->xattrs && in->xattrs_known))
+		rc = -ENOMEM;
+	pthread_mutex_unlock(&fs->lock);
+	if (rc)
+		wb_desc_release(d);
+	return rc;
+}
+
+/* Locked: our upload of in went up; its attributes and listings follow. */
+static void on_uploaded(struct fs *fs, struct inode *in, const char *etag,
+			uint64_t size, const char *conflict)
+{
 	struct attr_meta m;
 	char dir[PATH_MAX];
 
@@ -262,7 +401,7 @@ static void on_uploaded(void *arg, struct inode *in, const char *etag,
 						   sizeof(dir)));
 		in->has_meta = false;
 		in->attr_expires = 0;
-		maybe_drop_stage(in);
+		maybe_drop_stage(fs, in);
 		return;
 	}
 	in->attr.st_size = (off_t)size;
@@ -273,7 +412,7 @@ static void on_uploaded(void *arg, struct inode *in, const char *etag,
 	dir_cache_upsert(fs->dirs, parent_of(in->path, dir, sizeof(dir)),
 			 base_of(in->path), S_IFREG, size,
 			 in->attr.st_mtim.tv_sec, NULL);
-	maybe_drop_stage(in);
+	maybe_drop_stage(fs, in);
 	/* what we uploaded is what a HEAD would tell: a listing that
 	 * shows this ETag (cp -r or rsync listing the tree they write
 	 * into, ls -l after it) needs no HEAD for it */
@@ -288,14 +427,100 @@ static void on_uploaded(void *arg, struct inode *in, const char *etag,
 		attr_cache_fill(fs->ac, in->path, S_IFREG, &m, now_mono());
 }
 
+/* uploaded (wbcache.h): the journal uploaded in. */
+static bool owner_uploaded(void *arg, void *owner,
+			   const struct wb_uploaded *u)
+{
+	struct fs *fs = arg;
+	struct inode *in = owner;
+	bool let_go = false;
+
+	pthread_mutex_lock(&fs->lock);
+	in->refs++; /* while we look at it */
+	if (u->xattrs && !in->xattrs_known) {
+		struct xattrs x = { 0 };
+
+		if (!xattrs_decode(u->xattrs, &x)) {
+			xattrs_release(&in->xattrs);
+			in->xattrs = x;
+			in->xattrs_known = true;
+		}
+	}
+	if (u->data) {
+		snprintf(in->etag, sizeof(in->etag), "%s", u->etag);
+		if (wb_file_state(fs->wb, in->wbf) == WB_CLEAN)
+			on_uploaded(fs, in, u->etag, u->size, u->conflict);
+	}
+	/* nothing left for the entry: the journal drops it for us */
+	if (in->wbf && !in->stage && wb_file_settled(fs->wb, in->wbf)) {
+		journal_let_go(fs, in, false);
+		let_go = true;
+	}
+	in->refs--;
+	inode_maybe_free(fs->inodes, in);
+	pthread_mutex_unlock(&fs->lock);
+	return let_go;
+}
+
+/* adopt (wbcache.h): a file an earlier run closed, at replay. */
+static int owner_adopt(void *arg, struct wb_file *wf, const struct wb_desc *d,
+		       struct stage *st)
+{
+	struct fs *fs = arg;
+	struct xattrs x = { 0 };
+	struct inode *in;
+	int rc;
+
+	rc = d->xattrs && d->xattrs[0] ? xattrs_decode(d->xattrs, &x) : 0;
+	if (rc) {
+		stage_put(st);
+		return rc == -ENOMEM ? rc : -EINVAL;
+	}
+	pthread_mutex_lock(&fs->lock);
+	in = inode_find_path(fs->inodes, d->path);
+	if (!in)
+		in = inode_get_path(fs->inodes, d->path, S_IFREG);
+	if (!in || in->wbf || in->stage) {
+		/* the journal gives one record per path */
+		pthread_mutex_unlock(&fs->lock);
+		xattrs_release(&x);
+		stage_put(st);
+		return in ? -EINVAL : -ENOMEM;
+	}
+	in->stage = st;
+	in->attr.st_mode = d->attr.st_mode;
+	in->attr.st_uid = d->attr.st_uid;
+	in->attr.st_gid = d->attr.st_gid;
+	in->attr.st_mtim = d->attr.st_mtim;
+	in->attr.st_ctim = d->attr.st_mtim;
+	in->attr.st_atim = d->attr.st_mtim;
+	in->attr.st_nlink = 1;
+	in->attr.st_blksize = 4096;
+	in->attr.st_ino = in->ino;
+	in->has_meta = true;
+	xattrs_release(&in->xattrs);
+	in->xattrs = x;
+	in->xattrs_known = true;
+	in->wbf = wf;
+	in->refs++; /* the entry's */
+	wb_file_set_owner(fs->wb, wf, in);
+	pthread_mutex_unlock(&fs->lock);
+	return 0;
+}
+
+static const struct wb_owner_ops owner_ops = {
+	.describe = owner_describe,
+	.uploaded = owner_uploaded,
+	.adopt = owner_adopt,
+};
+
 /* attrcache's guard: has path changes of ours not in the bucket yet? */
 static bool changed_locally(void *arg, const char *path)
 {
 	struct fs *fs = arg;
 	struct inode *in = inode_find_path(fs->inodes, path);
 
-	return in && (in->stage || in->wb_state != WB_CLEAN ||
-		      in->meta_dirty);
+	return in && local_changes(fs, in);
 }
 
 /* What the saved metadata depends on besides the objects: the defaults
@@ -310,7 +535,7 @@ static void meta_tag(const struct fs *fs, char *buf, size_t len)
 /* Where the attribute cache is kept between mounts; malloc'd. */
 static char *meta_file(struct fs *fs)
 {
-	const char *dir = wb_dir(fs->wb);
+	const char *dir = journal_dir(wb_journal(fs->wb));
 	size_t n = strlen(dir) + sizeof("/metadata");
 	char *p = malloc(n);
 
@@ -361,8 +586,7 @@ int fs_new(const struct r2fs_conf *conf, struct store *store,
 		.part_parallel = FS_PART_PARALLEL,
 		.min_free = (uint64_t)conf->cache_min_free_mb << 20,
 	};
-	rc = wb_new(&wo, store, &fs->lock, fs->inodes, on_uploaded, fs, err,
-		    errlen, &fs->wb);
+	rc = wb_new(&wo, store, &owner_ops, fs, err, errlen, &fs->wb);
 	if (rc)
 		goto fail;
 	attr_cache_set_guard(fs->ac, changed_locally, fs);
@@ -381,7 +605,7 @@ int fs_new(const struct r2fs_conf *conf, struct store *store,
 		goto fail;
 	}
 	rc = 0;
-	wb_intent_replay(fs->wb, move_keys, fs);
+	journal_intent_replay(wb_journal(fs->wb), move_keys, fs);
 	*out = fs;
 	return 0;
 fail:
@@ -430,11 +654,22 @@ void fs_shutdown(struct fs *fs)
 	}
 }
 
+/* inode_for_each: unmounted, every inode goes; so do their entries. */
+static void let_go_at_exit(void *arg, struct inode *in)
+{
+	struct fs *fs = arg;
+
+	if (in->wbf)
+		journal_let_go(fs, in, true);
+}
+
 void fs_free(struct fs *fs)
 {
 	if (!fs)
 		return;
 	/* stages still pending keep their files for the next mount */
+	if (fs->inodes && fs->wb)
+		inode_for_each(fs->inodes, let_go_at_exit, fs);
 	inode_table_free(fs->inodes);
 	ra_pool_free(fs->ra); /* every handle is closed by now */
 	wb_free(fs->wb);

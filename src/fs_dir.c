@@ -148,7 +148,7 @@ int fs_dir_entry_plus(struct fs_dir *d, size_t i, struct stat *st)
 		return -ENOMEM;
 	pthread_mutex_lock(&fs->lock);
 	in = inode_find_path(fs->inodes, path);
-	if (in && (in->stage || in->wb_state != WB_CLEAN ||
+	if (in && (local_changes(fs, in) ||
 		   in->attr_expires > now))
 		goto found;
 	if (is_doomed(fs, path))
@@ -203,7 +203,7 @@ int fs_fsyncdir(struct fs *fs, uint64_t ino)
 	in = hold_ino(fs, ino);
 	if (!in)
 		return -ESTALE;
-	rc = wb_sync(fs->wb, in);
+	rc = sync_file(fs, in);
 	drop_ino(fs, in);
 	return rc;
 }

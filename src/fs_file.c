@@ -55,7 +55,7 @@ static int ensure_stage(struct fs *fs, struct inode *in, uint64_t keep)
 	pthread_mutex_unlock(&fs->lock);
 	if (!key)
 		return -ENOMEM;
-	rc = wb_stage_create(fs->wb, &st, &id);
+	rc = wb_file_new_stage(fs->wb, &st, &id);
 	if (rc)
 		goto out;
 	if (keep > 0 && remote > 0) {
@@ -84,12 +84,16 @@ static int ensure_stage(struct fs *fs, struct inode *in, uint64_t keep)
 	}
 	st->size = size;
 	pthread_mutex_lock(&fs->lock);
-	if (!in->stage) {
+	if (!in->stage && !journal_entry(fs, in)) {
+		rc = -ENOMEM;
+	} else if (!in->stage) {
 		in->stage = st;
-		in->wb_id = id;
+		wb_file_set_stage(fs->wb, in->wbf, st, id);
 		in->kcache_tag = 0; /* its bytes change here from now on */
 		/* our upload replaces the version we started from only */
-		wb_set_base(in, etag[0] ? WB_BASE_ETAG : WB_BASE_ANY, etag);
+		wb_file_set_base(fs->wb, in->wbf,
+				 etag[0] ? JOURNAL_BASE_ETAG : JOURNAL_BASE_ANY,
+				 etag);
 		st = NULL;
 	}
 	pthread_mutex_unlock(&fs->lock);
@@ -99,14 +103,15 @@ out:
 	return rc;
 }
 
-/* Drop in's stage if nobody writes and nothing is pending.  Locked. */
-void maybe_drop_stage(struct inode *in)
+void maybe_drop_stage(struct fs *fs, struct inode *in)
 {
-	if (in->stage && in->writers == 0 && in->wb_state == WB_CLEAN &&
-	    !in->wb_pending) {
+	if (in->stage && in->writers == 0 &&
+	    wb_file_state(fs->wb, in->wbf) == WB_CLEAN &&
+	    !wb_file_pending(fs->wb, in->wbf)) {
 		stage_put(in->stage);
 		in->stage = NULL;
 		in->attr_expires = 0;
+		journal_maybe_release(fs, in);
 	}
 }
 
@@ -115,23 +120,25 @@ static int truncate_stage(struct fs *fs, struct inode *in, uint64_t size)
 	struct stage *st;
 	int rc;
 
-	pthread_rwlock_wrlock(&in->stage_lock);
 	pthread_mutex_lock(&fs->lock);
 	st = in->stage ? stage_get(in->stage) : NULL;
 	pthread_mutex_unlock(&fs->lock);
+	if (!st)
+		return -EAGAIN;
 	/* may fetch the chunk the cut falls into: not under the fs lock */
-	rc = st ? stage_truncate(st, fs->store, size) : -EAGAIN;
+	pthread_rwlock_wrlock(&st->lock);
+	rc = stage_truncate(st, fs->store, size);
 	pthread_mutex_lock(&fs->lock);
 	if (!rc && in->stage != st)
 		rc = -EAGAIN; /* uploaded and dropped since: stage again */
 	if (!rc) {
 		st->size = size;
-		wb_touch(fs->wb, in);
+		wb_touch(fs->wb, in->wbf);
 		in->attr.st_mtim = now_real();
 		in->attr.st_ctim = in->attr.st_mtim;
 	}
 	pthread_mutex_unlock(&fs->lock);
-	pthread_rwlock_unlock(&in->stage_lock);
+	pthread_rwlock_unlock(&st->lock);
 	stage_put(st);
 	return rc;
 }
@@ -213,7 +220,7 @@ int fs_setattr(struct fs *fs, uint64_t ino, struct fs_file *f,
 		/* goes up with the contents, in the same PUT */
 		in->attr = newattr;
 		if (to_set & ~(FS_SET_ATIME | FS_SET_ATIME_NOW))
-			wb_touch(fs->wb, in);
+			wb_touch(fs->wb, in->wbf);
 	}
 	path = strdup(in->path);
 	pthread_mutex_unlock(&fs->lock);
@@ -225,9 +232,7 @@ int fs_setattr(struct fs *fs, uint64_t ino, struct fs_file *f,
 	if (staged && closed) {
 		/* a closed file (chmod after cp, truncate by path): fold the
 		 * change into its pending upload, durably */
-		pthread_rwlock_wrlock(&in->stage_lock);
-		rc = wb_commit(fs->wb, in);
-		pthread_rwlock_unlock(&in->stage_lock);
+		rc = commit_file(fs, in);
 	} else if (!staged && (to_set & (FS_SET_MODE | FS_SET_UID |
 					 FS_SET_GID | FS_SET_MTIME |
 					 FS_SET_MTIME_NOW))) {
@@ -238,10 +243,13 @@ int fs_setattr(struct fs *fs, uint64_t ino, struct fs_file *f,
 		attr_cache_forget(fs->ac, path);
 		in->attr = newattr;
 		in->has_meta = true;
-		wb_touch_meta(fs->wb, in);
+		if (journal_entry(fs, in))
+			wb_touch_meta(fs->wb, in->wbf);
+		else
+			rc = -ENOMEM;
 		pthread_mutex_unlock(&fs->lock);
-		if (fs->conf->sync_upload)
-			rc = wb_sync(fs->wb, in);
+		if (!rc && fs->conf->sync_upload)
+			rc = sync_file(fs, in);
 	} else if (!staged) {
 		pthread_mutex_lock(&fs->lock);
 		in->attr.st_atim = newattr.st_atim; /* atime is not kept */
@@ -250,7 +258,7 @@ int fs_setattr(struct fs *fs, uint64_t ino, struct fs_file *f,
 out:
 	pthread_mutex_lock(&fs->lock);
 	(void)f;
-	maybe_drop_stage(in);
+	maybe_drop_stage(fs, in);
 	fill_attr(in, out);
 	in->refs--;
 	inode_maybe_free(fs->inodes, in);
@@ -328,7 +336,7 @@ int fs_open(struct fs *fs, uint64_t ino, int flags, struct fs_file **out)
 	in->refs++;
 	in->opens++;
 	if (writer)
-		in->writers++;
+		set_writers(fs, in, 1);
 	snprintf(f->etag, sizeof(f->etag), "%s", in->etag);
 	if (writer || in->stage || !in->etag[0]) {
 		in->kcache_tag = 0; /* local bytes: no version to keep */
@@ -364,11 +372,11 @@ int fs_create(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 	struct fs_file *f = NULL;
 	struct inode *p, *in;
 	char *path = NULL, base_etag[128] = "";
-	enum wb_base base;
+	enum journal_base base;
 	uint64_t id = 0;
 	int rc;
 
-	rc = wb_stage_create(fs->wb, &stg, &id);
+	rc = wb_file_new_stage(fs->wb, &stg, &id);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&fs->lock);
@@ -388,11 +396,11 @@ int fs_create(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 	 * (If-None-Match) for a new name; anything while an unlinked
 	 * file's object still waits for its last close */
 	if (in && in->etag[0])
-		base = WB_BASE_ETAG;
+		base = JOURNAL_BASE_ETAG;
 	else if (is_doomed(fs, path))
-		base = WB_BASE_ANY;
+		base = JOURNAL_BASE_ANY;
 	else
-		base = WB_BASE_NONE;
+		base = JOURNAL_BASE_NONE;
 	if (in && in->etag[0])
 		snprintf(base_etag, sizeof(base_etag), "%s", in->etag);
 	doom(fs, path, false); /* a new file takes the name */
@@ -411,13 +419,16 @@ int fs_create(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 		pthread_mutex_lock(&fs->lock);
 		if (rc)
 			goto out;
+	} else if (!journal_entry(fs, in)) {
+		rc = -ENOMEM;
+		goto out;
 	} else {
 		in->stage = stg;
-		in->wb_id = id;
-		wb_set_base(in, base, base_etag);
+		wb_file_set_stage(fs->wb, in->wbf, stg, id);
+		wb_file_set_base(fs->wb, in->wbf, base, base_etag);
 		stg = NULL;
 	}
-	wb_touch(fs->wb, in);
+	wb_touch(fs->wb, in->wbf);
 	meta_attr_default(&fs->defaults, S_IFREG, 0, 0, &in->attr);
 	in->attr.st_mode = S_IFREG | (mode & 07777);
 	in->attr.st_uid = ctx->uid;
@@ -432,7 +443,7 @@ int fs_create(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 	in->xattrs_known = true;
 	in->refs++;
 	in->opens++;
-	in->writers++;
+	set_writers(fs, in, 1);
 	in->nlookup++;
 	fill_attr(in, st);
 	dir_cache_upsert(fs->dirs, p->path, name, S_IFREG, 0,
@@ -534,28 +545,26 @@ ssize_t fs_write(struct fs_file *f, const char *buf, size_t size,
 	rc = wb_reserve(fs->wb, size);
 	if (rc)
 		return rc;
-	pthread_rwlock_rdlock(&in->stage_lock);
 	pthread_mutex_lock(&fs->lock);
 	st = in->stage ? stage_get(in->stage) : NULL;
 	pthread_mutex_unlock(&fs->lock);
-	if (!st) {
-		rc = -EBADF;
-		goto out;
-	}
+	if (!st)
+		return -EBADF;
+	/* an upload of the stage in flight finishes first */
+	pthread_rwlock_rdlock(&st->lock);
 	rc = stage_write(st, fs->store, buf, size, off);
 	done = rc > 0 ? (size_t)rc : 0;
 	pthread_mutex_lock(&fs->lock);
-	if (done) {
+	if (done && in->stage == st) {
 		if (off + done > st->size)
 			st->size = off + done;
-		wb_touch(fs->wb, in);
+		wb_touch(fs->wb, in->wbf);
 		in->attr.st_mtim = now_real();
 		in->attr.st_ctim = in->attr.st_mtim;
 	}
 	pthread_mutex_unlock(&fs->lock);
+	pthread_rwlock_unlock(&st->lock);
 	stage_put(st);
-out:
-	pthread_rwlock_unlock(&in->stage_lock);
 	return rc;
 }
 
@@ -569,18 +578,16 @@ int fs_flush(struct fs_file *f)
 
 	if (!f->writer)
 		return 0;
-	pthread_rwlock_wrlock(&f->in->stage_lock);
-	rc = wb_commit(f->fs->wb, f->in);
-	pthread_rwlock_unlock(&f->in->stage_lock);
+	rc = commit_file(f->fs, f->in);
 	if (!rc && f->fs->conf->sync_upload)
-		rc = wb_sync(f->fs->wb, f->in);
+		rc = sync_file(f->fs, f->in);
 	return rc;
 }
 
 /* fsync(): the object is in the bucket when this returns 0. */
 int fs_fsync(struct fs_file *f)
 {
-	return wb_sync(f->fs->wb, f->in);
+	return sync_file(f->fs, f->in);
 }
 
 void fs_release(struct fs_file *f)
@@ -592,21 +599,17 @@ void fs_release(struct fs_file *f)
 
 	pthread_mutex_lock(&fs->lock);
 	if (f->writer) {
-		in->writers--;
+		set_writers(fs, in, -1);
 		/* normally flush committed already; mmap writes may not */
 		commit = in->writers == 0 && in->stage && !in->unlinked &&
-			 in->wb_state != WB_CLEAN &&
-			 in->wb_committed != in->wb_gen;
+			 wb_file_uncommitted(fs->wb, in->wbf);
 		wb_kick(fs->wb);
 	}
 	pthread_mutex_unlock(&fs->lock);
-	if (commit) {
-		pthread_rwlock_wrlock(&in->stage_lock);
-		wb_commit(fs->wb, in);
-		pthread_rwlock_unlock(&in->stage_lock);
-	}
+	if (commit)
+		commit_file(fs, in);
 	pthread_mutex_lock(&fs->lock);
-	maybe_drop_stage(in);
+	maybe_drop_stage(fs, in);
 	in->opens--;
 	if (in->opens == 0 && in->delete_on_close) {
 		in->delete_on_close = false;

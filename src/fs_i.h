@@ -18,8 +18,9 @@
  * Locking: fs->lock protects the inode table, the dir cache and inode
  * fields; it is dropped around every store call.  After re-taking it,
  * code re-checks what it relies on (the inode may have been staged or
- * renamed meanwhile).  Order: an inode's stage_lock, then fs->lock; never
- * the other way round.  Functions below say "Locked" when the caller
+ * renamed meanwhile).  Order: a stage's lock, then fs->lock, then the
+ * journal's lock (wbcache.h writes the whole order down); never the other
+ * way round.  Functions below say "Locked" when the caller
  * holds fs->lock, "not locked" when it must not.
  */
 #ifndef R2FS_FS_I_H
@@ -38,6 +39,7 @@
 struct attr_meta;
 struct dir_index;
 struct inode;
+struct wb_file;
 
 #define FS_NAME_MAX 255
 #define FS_KEY_MAX 1024
@@ -62,7 +64,7 @@ struct fs {
 	struct store *store;
 	const struct r2fs_conf *conf;
 	struct meta_defaults defaults;
-	struct wb *wb; /* the write-back journal; shares lock */
+	struct wb *wb; /* the write-back journal (its own lock) */
 	struct ra_pool *ra; /* read-ahead threads, from fs_start on */
 	struct attr_cache *ac; /* object metadata; protected by lock */
 	/* names unlinked while open: their objects live until the last
@@ -136,6 +138,42 @@ void fill_attr(const struct inode *in, struct stat *st);
 struct inode *hold_ino(struct fs *fs, uint64_t ino);
 void drop_ino(struct fs *fs, struct inode *in);
 
+/* ---- fs.c: the filesystem as the journal's owner (wbcache.h) ---- */
+
+/*
+ * An inode with something to upload, or a stage, has a journal entry
+ * (in->wbf), which holds one of its references; the journal describes
+ * the file by asking (owner_describe) and tells what came of an upload
+ * (owner_uploaded).
+ */
+
+/* Locked: has in changes of ours not in the bucket yet (a stage, or a
+ * journal state other than clean)? */
+bool local_changes(struct fs *fs, const struct inode *in);
+/* Locked: in's journal entry, made if it has none; NULL on ENOMEM. */
+struct wb_file *journal_entry(struct fs *fs, struct inode *in);
+/* Locked: let go of in's entry when nothing is left for it (no stage,
+ * clean, not pending, not busy); may free in. */
+void journal_maybe_release(struct fs *fs, struct inode *in);
+/* Locked: in->writers += delta, told to the journal. */
+void set_writers(struct fs *fs, struct inode *in, int delta);
+/* Locked: keep in's entry from starting an upload and wait (dropping
+ * fs->lock) until none is in flight: a namespace change that must not
+ * race one.  Returns what quiet_end takes (NULL: no entry). */
+struct wb_file *quiet_begin(struct fs *fs, struct inode *in);
+void quiet_end(struct fs *fs, struct wb_file *wf);
+/* Locked: in's name is gone or taken over: its pending upload and
+ * record are dropped (waiting, as quiet_begin, for one in flight). */
+void forget_upload(struct fs *fs, struct inode *in);
+/* Not locked: make in's stage durable in the journal (close, chmod of a
+ * closed file, rename); 0 if it has none. */
+int commit_file(struct fs *fs, struct inode *in);
+/* Not locked: upload in now (fsync, -o sync_upload); its error. */
+int sync_file(struct fs *fs, struct inode *in);
+/* Locked: does a file waiting in the journal lie below dir ("": the
+ * root)? */
+bool dir_has_pending(struct fs *fs, const char *dir);
+
 /* ---- fs_lookup.c ---- */
 
 /* What probe_path found at a path. */
@@ -163,7 +201,7 @@ struct inode *inode_for(struct fs *fs, const char *path, mode_t type);
 /* ---- fs_file.c ---- */
 
 /* Locked: drop in's stage if nobody writes and nothing is pending. */
-void maybe_drop_stage(struct inode *in);
+void maybe_drop_stage(struct fs *fs, struct inode *in);
 
 /* ---- fs_ns.c ---- */
 

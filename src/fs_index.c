@@ -121,7 +121,7 @@ static bool changed_since(struct fs *fs, const char *path, time_t since)
 {
 	const struct inode *in = inode_find_path(fs->inodes, path);
 
-	return in && (in->stage || in->wb_state != WB_CLEAN ||
+	return in && (local_changes(fs, in) ||
 		      in->attr.st_ctim.tv_sec >= since);
 }
 

@@ -482,6 +482,36 @@ static void add_pending(void *arg, struct inode *in)
 	dir_listing_finish(ls->l);
 }
 
+/* wb_for_each_pending: a file waiting in the journal. */
+static void add_pending_owner(void *arg, void *owner)
+{
+	add_pending(arg, owner);
+}
+
+struct pending_below {
+	const char *dir;
+	size_t n;
+	bool found;
+};
+
+static void pending_below(void *arg, void *owner)
+{
+	struct pending_below *pb = arg;
+	const struct inode *in = owner;
+
+	if (pb->n == 0 || (!strncmp(in->path, pb->dir, pb->n) &&
+			   in->path[pb->n] == '/'))
+		pb->found = true;
+}
+
+bool dir_has_pending(struct fs *fs, const char *dir)
+{
+	struct pending_below pb = { dir, strlen(dir), false };
+
+	wb_for_each_pending(fs->wb, pending_below, &pb);
+	return pb.found;
+}
+
 /*
  * Add what a LIST cannot see yet: files waiting in the journal (also
  * after a remount), and files being written now (still in the expired
@@ -519,7 +549,7 @@ static void add_local_children(struct fs *fs, struct dir_listing *fresh,
 			}
 		}
 	}
-	wb_for_each_pending(fs->wb, add_pending, &ls);
+	wb_for_each_pending(fs->wb, add_pending_owner, &ls);
 	/* uploaded after the LIST was sent: it may have missed them */
 	for (i = fs->nrecent; i > 0 && fs->recent[i - 1].at >= fresh->fetched;
 	     i--) {

@@ -167,7 +167,7 @@ void set_remote_attr(struct fs *fs, struct inode *in,
 			    const struct stat *st, bool has_meta,
 			    const char *etag, double expires)
 {
-	if (in->stage || in->wb_state != WB_CLEAN)
+	if (local_changes(fs, in))
 		return;
 	if (!has_meta && in->has_meta &&
 	    (in->attr.st_mode & S_IFMT) == (st->st_mode & S_IFMT)) {
@@ -310,14 +310,14 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name,
 		goto out;
 	}
 	in = inode_find_path(fs->inodes, path);
-	if (in && (in->stage || in->wb_state != WB_CLEAN ||
+	if (in && (local_changes(fs, in) ||
 		   in->attr_expires > now))
 		goto found;
 	if (is_doomed(fs, path)) {
 		rc = -ENOENT;
 		goto out;
 	}
-	if (wb_dir_has_pending(fs->wb, path)) {
+	if (dir_has_pending(fs, path)) {
 		/* holds files not uploaded yet: a directory for us */
 		in = inode_for(fs, path, S_IFDIR);
 		if (!in) {
@@ -446,9 +446,8 @@ size_t fs_evict_candidates(struct fs *fs, struct fs_evict *out, size_t max)
 		/* files only: dropping a directory's dentry drops all below
 		 * it and breaks getcwd() of processes inside it */
 		if (S_ISDIR(in->attr.st_mode) || in->nlookup == 0 ||
-		    in->refs || in->opens || in->stage ||
-		    in->wb_state != WB_CLEAN || in->wb_pending ||
-		    in->meta_dirty || in->unlinked ||
+		    in->refs || in->opens || in->stage || in->wbf ||
+		    in->unlinked ||
 		    inode_find_path(fs->inodes, in->path) != in)
 			continue;
 		p = inode_find_path(fs->inodes,
@@ -498,7 +497,7 @@ int fs_getattr(struct fs *fs, uint64_t ino, struct stat *st)
 		rc = -ESTALE;
 		goto out;
 	}
-	if (in->ino == INODE_ROOT || in->stage || in->wb_state != WB_CLEAN ||
+	if (in->ino == INODE_ROOT || local_changes(fs, in) ||
 	    in->unlinked || in->attr_expires > now ||
 	    S_ISDIR(in->attr.st_mode))
 		goto found;

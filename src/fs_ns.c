@@ -77,13 +77,14 @@ static void undo_mkdir(struct fs *fs, struct inode *in)
 	char parent[PATH_MAX];
 
 	pthread_mutex_lock(&fs->lock);
-	wb_forget(fs->wb, in);
+	forget_upload(fs, in);
 	if (in->nlookup)
 		in->nlookup--;
 	dir_cache_remove(fs->dirs, parent_of(in->path, parent, sizeof(parent)),
 			 base_of(in->path));
 	dir_cache_drop(fs->dirs, in->path);
 	inode_unhash_path(fs->inodes, in);
+	journal_maybe_release(fs, in);
 	pthread_mutex_unlock(&fs->lock);
 }
 
@@ -124,7 +125,12 @@ int fs_mkdir(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 	/* Its marker goes up after the quiet period, with whatever chmod
 	 * and utime follow (cp -p, rsync -a and tar set them at the end):
 	 * one PUT, and mkdir costs no round trip. */
-	wb_touch_meta(fs->wb, in);
+	if (!journal_entry(fs, in)) {
+		pthread_mutex_unlock(&fs->lock);
+		rc = -ENOMEM;
+		goto out;
+	}
+	wb_touch_meta(fs->wb, in->wbf);
 	dir_cache_upsert(fs->dirs, p->path, name, S_IFDIR, 0,
 			 attr.st_mtim.tv_sec, NULL);
 	/* A new directory is empty: lookups in it need no request. */
@@ -134,7 +140,7 @@ int fs_mkdir(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 	in->refs++;
 	pthread_mutex_unlock(&fs->lock);
 	if (fs->conf->sync_upload) {
-		rc = wb_sync(fs->wb, in);
+		rc = sync_file(fs, in);
 		if (rc)
 			undo_mkdir(fs, in);
 	}
@@ -258,8 +264,7 @@ int fs_unlink(struct fs *fs, uint64_t parent, const char *name)
 	if (!rc && in) {
 		/* the local version goes first, so no upload brings it back */
 		in->refs++;
-		wb_wait_idle(fs->wb, in);
-		wb_forget(fs->wb, in);
+		forget_upload(fs, in);
 		inode_unhash_path(fs->inodes, in);
 		in->attr.st_nlink = 0;
 		/* open and read from the bucket: keep the object until the
@@ -281,6 +286,7 @@ int fs_unlink(struct fs *fs, uint64_t parent, const char *name)
 		rc = fs->store->ops->remove(fs->store, key);
 	pthread_mutex_lock(&fs->lock);
 	if (in) {
+		journal_maybe_release(fs, in);
 		in->refs--;
 		inode_maybe_free(fs->inodes, in);
 	}
@@ -328,7 +334,7 @@ int fs_rmdir(struct fs *fs, uint64_t parent, const char *name)
 		cached = dir_cache_find(fs->dirs, path, now_mono(),
 					fs->conf->dir_timeout);
 		if (!rc && ((cached && cached->n > 0) ||
-			    wb_dir_has_pending(fs->wb, path)))
+			    dir_has_pending(fs, path)))
 			rc = -ENOTEMPTY;
 		ppath = strdup(p->path);
 		if (!ppath)
@@ -350,10 +356,14 @@ int fs_rmdir(struct fs *fs, uint64_t parent, const char *name)
 	if (in) {
 		/* a marker PUT still to come must not land after the
 		 * DELETE */
+		struct wb_file *wf;
+
 		in->refs++;
-		wb_wait_idle(fs->wb, in);
-		was_pending = in->wb_pending;
-		wb_forget(fs->wb, in);
+		wf = quiet_begin(fs, in);
+		was_pending = wb_file_pending(fs->wb, wf);
+		if (wf)
+			wb_forget(fs->wb, wf);
+		quiet_end(fs, wf);
 	}
 	pthread_mutex_unlock(&fs->lock);
 	rc = fs->store->ops->remove(fs->store, key);
@@ -363,9 +373,10 @@ int fs_rmdir(struct fs *fs, uint64_t parent, const char *name)
 		if (!rc) {
 			inode_unhash_path(fs->inodes, in);
 			in->attr.st_nlink = 0;
-		} else if (was_pending) {
-			wb_touch_meta(fs->wb, in);
+		} else if (was_pending && journal_entry(fs, in)) {
+			wb_touch_meta(fs->wb, in->wbf);
 		}
+		journal_maybe_release(fs, in);
 		inode_maybe_free(fs->inodes, in);
 	}
 	if (rc) {

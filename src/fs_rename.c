@@ -63,7 +63,7 @@ static int type_of(struct fs *fs, const char *path, mode_t *type)
 			*type = e->type;
 		rc = e ? 0 : -ENOENT;
 	}
-	if (rc == -ENOENT && wb_dir_has_pending(fs->wb, path)) {
+	if (rc == -ENOENT && dir_has_pending(fs, path)) {
 		*type = S_IFDIR;
 		rc = 0;
 	}
@@ -98,9 +98,9 @@ static int complete_stage(struct fs *fs, struct inode *in)
 static void drop_replaced(struct fs *fs, struct inode *old)
 {
 	old->refs++;
-	wb_wait_idle(fs->wb, old);
-	wb_forget(fs->wb, old);
+	forget_upload(fs, old);
 	inode_unhash_path(fs->inodes, old);
+	journal_maybe_release(fs, old);
 	old->refs--;
 	inode_maybe_free(fs->inodes, old);
 }
@@ -109,6 +109,7 @@ static void drop_replaced(struct fs *fs, struct inode *old)
 static int rename_staged(struct fs *fs, struct inode *in, const char *npath)
 {
 	char *oldkey = NULL;
+	struct wb_file *wf;
 	struct inode *old;
 	bool closed;
 	int rc;
@@ -118,29 +119,29 @@ static int rename_staged(struct fs *fs, struct inode *in, const char *npath)
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&fs->lock);
-	wb_wait_idle(fs->wb, in);
+	wf = quiet_begin(fs, in);
 	if (in->etag[0]) /* an older version is in the bucket */
 		oldkey = key_of(fs, in->path, false);
 	old = inode_find_path(fs->inodes, npath);
 	if (old && old != in)
 		drop_replaced(fs, old);
 	rc = inode_set_path(fs->inodes, in, npath);
+	if (!rc && in->wbf)
+		rc = wb_file_set_path(fs->wb, in->wbf, npath);
 	if (!rc) {
 		in->etag[0] = '\0';
 		in->attr.st_ctim = now_real();
-		wb_set_base(in, WB_BASE_ANY, NULL); /* rename replaces */
-		wb_touch(fs->wb, in);
+		/* a rename replaces whatever is there */
+		wb_file_set_base(fs->wb, in->wbf, JOURNAL_BASE_ANY, NULL);
+		wb_touch(fs->wb, in->wbf);
 	}
+	quiet_end(fs, wf);
 	closed = in->writers == 0;
 	pthread_mutex_unlock(&fs->lock);
 	if (rc)
 		goto out;
-	if (closed) {
-		/* the record now names the new path: one PUT, no COPY */
-		pthread_rwlock_wrlock(&in->stage_lock);
-		rc = wb_commit(fs->wb, in);
-		pthread_rwlock_unlock(&in->stage_lock);
-	}
+	if (closed) /* the record now names the new path: one PUT, no COPY */
+		rc = commit_file(fs, in);
 	if (!rc && oldkey)
 		rc = fs->store->ops->remove(fs->store, oldkey);
 out:
@@ -295,22 +296,26 @@ static int repath_tree(struct fs *fs, const char *from, const char *to,
 	if (w.nomem)
 		rc = -ENOMEM;
 	for (i = 0; i < w.n && !rc; i++) {
+		struct wb_file *wf;
+
 		in = w.list[i];
-		wb_wait_idle(fs->wb, in);
+		wf = quiet_begin(fs, in);
 		np = malloc(strlen(to) + strlen(in->path) - w.flen + 1);
-		if (!np) {
-			rc = -ENOMEM;
-			break;
+		rc = np ? 0 : -ENOMEM;
+		if (np) {
+			sprintf_path(np, to, in->path + w.flen);
+			rc = inode_set_path(fs->inodes, in, np);
 		}
-		sprintf_path(np, to, in->path + w.flen);
-		rc = inode_set_path(fs->inodes, in, np);
+		if (!rc && wf)
+			rc = wb_file_set_path(fs->wb, wf, np);
 		free(np);
-		if (in->stage && in->wb_pending) {
+		if (!rc && in->stage && wb_file_pending(fs->wb, wf)) {
 			/* its record names the path; the old key's version
 			 * moves there too, so no condition can hold */
-			wb_set_base(in, WB_BASE_ANY, NULL);
-			wb_touch(fs->wb, in);
+			wb_file_set_base(fs->wb, wf, JOURNAL_BASE_ANY, NULL);
+			wb_touch(fs->wb, wf);
 		}
+		quiet_end(fs, wf);
 	}
 	*pending = w.list;
 	*npending = w.n;
@@ -345,7 +350,7 @@ static int rename_dir(struct fs *fs, const char *path, const char *npath,
 		if (rc && rc != -ENOTEMPTY)
 			goto out;
 		pthread_mutex_lock(&fs->lock);
-		if (wb_dir_has_pending(fs->wb, npath))
+		if (dir_has_pending(fs, npath))
 			rc = -ENOTEMPTY;
 		pthread_mutex_unlock(&fs->lock);
 		if (rc)
@@ -360,7 +365,7 @@ static int rename_dir(struct fs *fs, const char *path, const char *npath,
 			drop_replaced(fs, old);
 		pthread_mutex_unlock(&fs->lock);
 	}
-	rc = wb_intent_begin(fs->wb, from, to, &intent);
+	rc = journal_intent_begin(wb_journal(fs->wb), from, to, &intent);
 	if (rc)
 		goto out;
 	pthread_mutex_lock(&fs->lock);
@@ -373,12 +378,8 @@ static int rename_dir(struct fs *fs, const char *path, const char *npath,
 	 * open files' stages fetch the rest before their objects move */
 	for (i = 0; i < n && !rc; i++)
 		rc = complete_stage(fs, list[i]);
-	for (i = 0; i < n; i++) {
-		pthread_rwlock_wrlock(&list[i]->stage_lock);
-		if (!rc && list[i]->stage)
-			rc = wb_commit(fs->wb, list[i]);
-		pthread_rwlock_unlock(&list[i]->stage_lock);
-	}
+	for (i = 0; i < n && !rc; i++)
+		rc = commit_file(fs, list[i]);
 	if (!rc)
 		rc = move_keys(fs, from, to);
 	/* what prefetches cached meanwhile under either name is stale */
@@ -387,7 +388,7 @@ static int rename_dir(struct fs *fs, const char *path, const char *npath,
 	attr_cache_forget_tree(fs->ac, npath);
 	pthread_mutex_unlock(&fs->lock);
 	if (!rc)
-		wb_intent_end(fs->wb, intent);
+		journal_intent_end(wb_journal(fs->wb), intent);
 	else
 		log_err("rename of %s to %s stopped: %s; it is finished at "
 			"the next mount", path, npath, strerror(-rc));
@@ -479,6 +480,8 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name,
 		}
 		if (in) {
 			rc = inode_set_path(fs->inodes, in, npath);
+			if (!rc && in->wbf)
+				rc = wb_file_set_path(fs->wb, in->wbf, npath);
 			in->attr.st_ctim = now_real();
 		}
 		pthread_mutex_unlock(&fs->lock);

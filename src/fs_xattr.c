@@ -165,7 +165,8 @@ ssize_t fs_getxattr(struct fs *fs, uint64_t ino, const char *name,
 			fs_stats_text(fs, value, sizeof(value));
 		} else {
 			pthread_mutex_lock(&fs->lock);
-			wb_state_string(in, value, sizeof(value));
+			wb_file_state_string(fs->wb, in->wbf, value,
+					     sizeof(value));
 			pthread_mutex_unlock(&fs->lock);
 		}
 		n = strlen(value);
@@ -248,22 +249,22 @@ static int change_xattr(struct fs *fs, struct inode *in, const char *name,
 		memset(&x, 0, sizeof(x));
 		in->attr.st_ctim = now_real();
 		if (staged) {
-			wb_touch(fs->wb, in);
-		} else {
+			wb_touch(fs->wb, in->wbf);
+		} else if (journal_entry(fs, in)) {
 			attr_cache_forget(fs->ac, in->path);
-			wb_touch_meta(fs->wb, in);
+			wb_touch_meta(fs->wb, in->wbf);
+		} else {
+			rc = -ENOMEM;
 		}
 	}
 	pthread_mutex_unlock(&fs->lock);
 	if (rc)
 		goto out;
 	if (staged && closed) {
-		pthread_rwlock_wrlock(&in->stage_lock);
-		rc = wb_commit(fs->wb, in);
-		pthread_rwlock_unlock(&in->stage_lock);
+		rc = commit_file(fs, in);
 	} else if (deferred) {
 		if (fs->conf->sync_upload)
-			rc = wb_sync(fs->wb, in);
+			rc = sync_file(fs, in);
 	}
 out:
 	xattrs_release(&x);

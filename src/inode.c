@@ -169,7 +169,6 @@ static struct inode *inode_alloc(struct inode_table *t, const char *path,
 	in->ino = t->next_ino++;
 	in->attr.st_mode = type;
 	in->attr.st_ino = in->ino;
-	pthread_rwlock_init(&in->stage_lock, NULL);
 	link_ino(t->by_ino, t->nbuckets, in);
 	link_path(t->by_path, t->nbuckets, in);
 	lru_append(t, in);
@@ -184,8 +183,6 @@ static void inode_destroy(struct inode *in)
 {
 	stage_put(in->stage);
 	xattrs_release(&in->xattrs);
-	pthread_rwlock_destroy(&in->stage_lock);
-	free(in->wb_conflict);
 	free(in->path);
 	free(in);
 }

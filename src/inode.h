@@ -24,6 +24,7 @@
 #define INODE_ROOT 1
 
 struct stage;
+struct wb_file;
 
 struct inode {
 	uint64_t ino;
@@ -47,28 +48,14 @@ struct inode {
 	bool listing_for_lookups; /* a lookup lists it now; others wait */
 	bool subtree_big;   /* more keys below it than one LIST page */
 	/* write state */
-	struct stage *stage; /* staged contents while open for writing */
+	struct stage *stage; /* staged contents while open for writing or
+				waiting for upload */
 	unsigned writers;    /* open handles that may write */
 	unsigned opens;      /* open handles */
 	bool delete_on_close; /* unlinked while open: DELETE at last close */
-	bool meta_dirty;     /* attr changed and not yet in the bucket */
-	/* held (write) while uploading or truncating the stage, (read)
-	 * while writing into it; taken before the fs lock, never after */
-	pthread_rwlock_t stage_lock;
-	/* write-back journal state (wbcache.c) */
-	int wb_state;        /* enum wb_state */
-	uint64_t wb_id;      /* names data/ID and rec/ID; 0: none */
-	uint64_t wb_gen;     /* bumped by every change not yet uploaded */
-	uint64_t wb_committed; /* wb_gen as of the last journal record */
-	double wb_due;       /* monotonic time the upload may start */
-	unsigned wb_attempts;
-	int wb_err;          /* last upload error (negative errno) or 0 */
-	int wb_base;         /* enum wb_base: what the upload may replace */
-	char wb_base_etag[128]; /* with WB_BASE_ETAG */
-	char *wb_conflict;   /* path our version was saved under after a
-				conflict, until the next change; or NULL */
-	bool wb_pending;     /* on the journal's pending list (holds a ref) */
-	struct inode *wb_prev, *wb_next;
+	/* its entry in the write-back journal (wbcache.h) while it has
+	 * something to upload or a stage; holds one of refs */
+	struct wb_file *wbf;
 	/* hash chains */
 	struct inode *next_by_ino;
 	struct inode *next_by_path;

@@ -38,6 +38,7 @@ static int stage_make(const char *path, int flags, uint64_t size,
 	st->size = size;
 	st->refs = 1;
 	pthread_mutex_init(&st->fill_lock, NULL);
+	pthread_rwlock_init(&st->lock, NULL);
 	*out = st;
 	return 0;
 }
@@ -73,6 +74,7 @@ void stage_put(struct stage *st)
 	if (!st->keep)
 		unlink(st->path);
 	pthread_mutex_destroy(&st->fill_lock);
+	pthread_rwlock_destroy(&st->lock);
 	free(st->have);
 	free(st->src_key);
 	free(st->path);

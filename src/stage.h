@@ -5,7 +5,8 @@
  * so a file of any size costs a file descriptor and a few bytes of RAM.
  * A stage is reference-counted (atomically): the inode holds one
  * reference, and an I/O path that uses the fd without the fs lock holds
- * another for the duration.  size and dirty are protected by the fs lock.
+ * another for the duration.  size is protected by the fs lock; keep by the
+ * journal's lock (wbcache.h), and read only by the last stage_put.
  *
  * The file is named (data/ID) so a committed file survives a crash; when
  * the last reference goes, the file is removed unless keep is set (the
@@ -31,11 +32,16 @@ struct stage {
 	int fd;
 	char *path;    /* the data file */
 	uint64_t size; /* logical size; protected by the fs lock */
-	bool dirty;    /* differs from the bucket; protected by the fs lock */
-	bool keep;     /* keep the file when freed; protected by the fs lock */
+	bool keep;     /* keep the file when freed (the journal sets it while
+			  a committed version is not yet in the bucket) */
 	bool named;    /* its name in data/ is durable (the directory was
 			  fsync'ed since it was made); under the stage_lock */
 	unsigned refs; /* atomic */
+	/* held for writing while the journal uploads the stage or the
+	 * filesystem truncates or commits it, for reading while it writes
+	 * into it: no write lands in the middle of an upload.  Taken before
+	 * the fs lock (lock order: wbcache.h). */
+	pthread_rwlock_t lock;
 	/*
 	 * A stage made from an object (stage_set_source) fetches the
 	 * object's bytes only when they are first read, partly overwritten,
