@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 #define DIR_INDEX_MAGIC "r2fs-dir-index 1\n"
 #define DIR_INDEX_FIELDS 12
 #define DIR_INDEX_NAME_MAX 1024 /* an S3 key's length */
@@ -144,17 +146,6 @@ void dir_index_buf_release(struct dir_index_buf *b)
 
 /* ---- reading ---- */
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* The field [s, s+len) unescaped into a new string; NULL if malformed
  * (*nomem tells ENOMEM apart). */
 static char *unescape(const char *s, size_t len, bool *nomem)
@@ -177,8 +168,8 @@ static char *unescape(const char *s, size_t len, bool *nomem)
 		}
 		if (i + 2 >= len)
 			goto bad;
-		hi = hexval(s[i + 1]);
-		lo = hexval(s[i + 2]);
+		hi = util_hex_digit((unsigned char)s[i + 1]);
+		lo = util_hex_digit((unsigned char)s[i + 2]);
 		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 			goto bad;
 		*o++ = (char)(hi << 4 | lo);

@@ -29,6 +29,7 @@
 #include "http.h"
 #include "log.h"
 #include "sigv4.h"
+#include "util.h"
 #include "xml.h"
 
 #define S3_LIST_BODY_MAX (16 * 1024 * 1024)
@@ -621,18 +622,6 @@ out:
 	return rc;
 }
 
-static void to_hex(const unsigned char *md, unsigned len, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned i;
-
-	for (i = 0; i < len; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[2 * len] = '\0';
-}
-
 /*
  * Hex SHA-256 of the size bytes of fd at offset start, and with md5 (not
  * NULL) their MD5 as well, in the same pass over the file.
@@ -673,7 +662,7 @@ static int hash_fd(int fd, uint64_t start, uint64_t size, char out[65],
 		off += (uint64_t)r;
 	}
 	EVP_DigestFinal_ex(ctx, md, &mdlen);
-	to_hex(md, mdlen, out);
+	util_hex_encode(md, mdlen, out);
 	if (mctx)
 		EVP_DigestFinal_ex(mctx, md5, NULL);
 out:
@@ -804,7 +793,7 @@ static int s3_put_fd(struct store *st, const char *key, int fd,
 	rc = hash_fd(fd, 0, size, hash, md5);
 	if (rc)
 		return rc;
-	to_hex(md5, 16, md5_hex);
+	util_hex_encode(md5, 16, md5_hex);
 	EVP_EncodeBlock((unsigned char *)md5_b64, md5, 16);
 	was_bare = __atomic_load_n(&s->bare_if_match, __ATOMIC_RELAXED);
 	rc = put_once(s, key, fd, size, opts, hash, md5_b64, etag_out);

@@ -27,6 +27,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "util.h"
+
 /* Upper bound for any string we build (canonical request, query, ...). */
 #define SIGV4_MAX_TEXT (1024 * 1024)
 #define SIGV4_ALGORITHM "AWS4-HMAC-SHA256"
@@ -470,18 +472,6 @@ void sigv4_amz_date(time_t t, char out[SIGV4_AMZ_DATE_LEN])
 		memcpy(out, "00000000T000000Z", SIGV4_AMZ_DATE_LEN);
 }
 
-static void hex_encode(const unsigned char *in, size_t len, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		out[2 * i] = hex[in[i] >> 4];
-		out[2 * i + 1] = hex[in[i] & 0xf];
-	}
-	out[2 * len] = '\0';
-}
-
 static int sha256_hex(const void *data, size_t len, char out[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -491,7 +481,7 @@ static int sha256_hex(const void *data, size_t len, char out[65])
 	if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) ||
 	    mdlen != SHA256_LEN)
 		return -EIO;
-	hex_encode(md, SHA256_LEN, out);
+	util_hex_encode(md, SHA256_LEN, out);
 	return 0;
 }
 
@@ -568,7 +558,7 @@ static int signature(const struct sigv4_key *key, const char *amz_date,
 		ret = hmac_sha256(k2, sizeof(k2), string_to_sign,
 				  strlen(string_to_sign), k1);
 	if (!ret)
-		hex_encode(k1, sizeof(k1), out);
+		util_hex_encode(k1, sizeof(k1), out);
 
 	OPENSSL_cleanse(secret, slen + 4);
 	OPENSSL_cleanse(k1, sizeof(k1));

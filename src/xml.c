@@ -54,6 +54,8 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
+#include "util.h"
+
 /*
  * Largest response body we parse.  A full ListObjectsV2 page (1000 keys of
  * up to 1024 bytes, tripled by url-encoding) stays well below this.
@@ -280,17 +282,6 @@ static void xml_strip_etag(char *s)
 	s[len - start] = '\0';
 }
 
-static int xml_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Undo S3's encoding-type=url, in place.
  *
@@ -317,8 +308,8 @@ static int xml_url_decode(char *s)
 			*w++ = ' ';
 			r++;
 		} else if (*r == '%') {
-			hi = xml_hex(r[1]);
-			lo = hi < 0 ? -1 : xml_hex(r[2]);
+			hi = util_hex_digit((unsigned char)r[1]);
+			lo = hi < 0 ? -1 : util_hex_digit((unsigned char)r[2]);
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 				return -EPROTO;
 			*w++ = (char)(hi << 4 | lo);
