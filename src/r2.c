@@ -48,6 +48,7 @@
 #include "s3.h"
 #include "sigv4.h"
 #include "store.h"
+#include "util.h"
 #include "xml.h"
 
 #define R2_EXIT_FAIL 1
@@ -370,7 +371,7 @@ struct progress {
 	atomic_uint_fast64_t up, down;
 	bool count_up;   /* which direction is the transfer */
 	uint64_t total;
-	struct timespec start;
+	double start; /* util_now_mono() */
 	bool running;
 	bool stop; /* protected by lock */
 	pthread_t thread;
@@ -408,20 +409,11 @@ static void human(double v, char *out, size_t len)
 		snprintf(out, len, "%.1f %s", v, unit[i]);
 }
 
-static double elapsed(const struct timespec *since)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - since->tv_sec) +
-	       (double)(now.tv_nsec - since->tv_nsec) / 1e9;
-}
-
 static void progress_draw(struct progress *p, bool last)
 {
 	uint64_t done = p->count_up ? atomic_load(&p->up)
 				    : atomic_load(&p->down);
-	double secs = elapsed(&p->start), rate, pct;
+	double secs = util_now_mono() - p->start, rate, pct;
 	char d[32], t[32], r[32], eta[32] = "";
 
 	if (done > p->total)
@@ -475,7 +467,7 @@ static void progress_start(struct progress *p, bool up, uint64_t total)
 	p->count_up = up;
 	p->total = total;
 	p->stop = false;
-	clock_gettime(CLOCK_MONOTONIC, &p->start);
+	p->start = util_now_mono();
 	if (!isatty(STDERR_FILENO))
 		return;
 	p->running = !pthread_create(&p->thread, NULL, progress_thread, p);
