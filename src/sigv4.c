@@ -34,82 +34,14 @@
 #define SIGV4_ALGORITHM "AWS4-HMAC-SHA256"
 #define SHA256_LEN 32
 
-static int is_unreserved(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-	       (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
-	       c == '~';
-}
-
-static void sbuf_add_encoded(struct util_buf *b, const char *s, size_t len,
-			     int encode_slash)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	char esc[3];
-	size_t i, run;
-
-	i = 0;
-	while (i < len) {
-		/* Copy a run of bytes that need no escaping in one go. */
-		run = i;
-		while (run < len && (is_unreserved((unsigned char)s[run]) ||
-				     (s[run] == '/' && !encode_slash)))
-			run++;
-		util_buf_add(b, s + i, run - i);
-		if (run == len)
-			break;
-		esc[0] = '%';
-		esc[1] = hex[(unsigned char)s[run] >> 4];
-		esc[2] = hex[(unsigned char)s[run] & 0xf];
-		util_buf_add(b, esc, 3);
-		i = run + 1;
-	}
-}
-
 char *sigv4_uri_encode(const char *s, size_t len, int encode_slash)
 {
 	struct util_buf b = { .max = SIGV4_MAX_TEXT };
 
 	if (!s && len)
 		return NULL;
-	sbuf_add_encoded(&b, s, len, encode_slash);
+	util_buf_add_uri(&b, s, len, !encode_slash);
 	return util_buf_take(&b, NULL);
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/*
- * Percent-decodes s[0..len) into out (at least len bytes) and returns the
- * decoded length.  A '%' not followed by two hex digits stays literal; '+'
- * stays '+' (S3 query strings are not form-encoded).
- */
-static size_t percent_decode(const char *s, size_t len, char *out)
-{
-	size_t i, n = 0;
-	int hi, lo;
-
-	for (i = 0; i < len; i++) {
-		if (s[i] == '%' && i + 2 < len) {
-			hi = hexval(s[i + 1]);
-			lo = hexval(s[i + 2]);
-			if (hi >= 0 && lo >= 0) {
-				out[n++] = (char)(hi << 4 | lo);
-				i += 2;
-				continue;
-			}
-		}
-		out[n++] = s[i];
-	}
-	return n;
 }
 
 /* Decodes then AWS-encodes (slash too) s[0..len); a new string or NULL. */
@@ -121,7 +53,7 @@ static char *query_reencode(const char *s, size_t len)
 	tmp = malloc(len + 1);
 	if (!tmp)
 		return NULL;
-	n = percent_decode(s, len, tmp);
+	n = util_uri_decode(s, len, tmp);
 	res = sigv4_uri_encode(tmp, n, 1);
 	free(tmp);
 	return res;
@@ -609,7 +541,7 @@ char *sigv4_presign_query(const char *method, const char *uri_path,
 	/* Already in canonical order; X-Amz-Signature goes last. */
 	util_buf_adds(&q, "X-Amz-Algorithm=" SIGV4_ALGORITHM
 			  "&X-Amz-Credential=");
-	sbuf_add_encoded(&q, cred.p, cred.len, 1);
+	util_buf_add_uri(&q, cred.p, cred.len, false);
 	util_buf_adds(&q, "&X-Amz-Date=");
 	util_buf_adds(&q, date);
 	util_buf_adds(&q, "&X-Amz-Expires=");
