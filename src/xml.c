@@ -709,61 +709,25 @@ out:
 /* ------------------------------------------------------------------ */
 /* CompleteMultipartUpload body */
 
-/* A growable output buffer that never exceeds max bytes. */
-struct xml_buf {
-	char *p;
-	size_t len;
-	size_t cap;
-	size_t max;
-};
-
-static int xml_buf_add(struct xml_buf *b, const char *s, size_t n)
-{
-	size_t ncap;
-	char *p;
-
-	if (n > b->max - b->len)
-		return -ENOMEM;
-	if (b->len + n + 1 > b->cap) {
-		ncap = b->cap ? b->cap : 4096;
-		while (ncap < b->len + n + 1)
-			ncap *= 2;
-		p = realloc(b->p, ncap);
-		if (!p)
-			return -ENOMEM;
-		b->p = p;
-		b->cap = ncap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return 0;
-}
-
-static int xml_buf_str(struct xml_buf *b, const char *s)
-{
-	return xml_buf_add(b, s, strlen(s));
-}
-
 /* Append s[0..n) escaped for element text; control characters: -EINVAL. */
-static int xml_buf_escaped(struct xml_buf *b, const char *s, size_t n)
+static int xml_add_escaped(struct util_buf *b, const char *s, size_t n)
 {
 	size_t i;
 	int ret = 0;
 
 	for (i = 0; i < n && !ret; i++) {
 		if (s[i] == '&')
-			ret = xml_buf_str(b, "&amp;");
+			ret = util_buf_adds(b, "&amp;");
 		else if (s[i] == '<')
-			ret = xml_buf_str(b, "&lt;");
+			ret = util_buf_adds(b, "&lt;");
 		else if (s[i] == '>')
-			ret = xml_buf_str(b, "&gt;");
+			ret = util_buf_adds(b, "&gt;");
 		else if (s[i] == '"')
-			ret = xml_buf_str(b, "&quot;");
+			ret = util_buf_adds(b, "&quot;");
 		else if ((unsigned char)s[i] < 0x20 && s[i] != '\t')
 			ret = -EINVAL;
 		else
-			ret = xml_buf_add(b, s + i, 1);
+			ret = util_buf_add(b, s + i, 1);
 	}
 	return ret;
 }
@@ -773,7 +737,7 @@ static int xml_buf_escaped(struct xml_buf *b, const char *s, size_t n)
  * ETag had is removed and one pair of quotes added, which is the form
  * UploadPart returns and the AWS SDKs send back.
  */
-static int xml_build_part(struct xml_buf *b, const struct xml_part *p)
+static int xml_build_part(struct util_buf *b, const struct xml_part *p)
 {
 	char num[32];
 	char *tag = NULL;
@@ -784,15 +748,15 @@ static int xml_build_part(struct xml_buf *b, const struct xml_part *p)
 		return -ENOMEM;
 	xml_strip_etag(tag);
 	snprintf(num, sizeof(num), "%u", p->number);
-	ret = xml_buf_str(b, "  <Part><PartNumber>");
+	ret = util_buf_adds(b, "  <Part><PartNumber>");
 	if (!ret)
-		ret = xml_buf_str(b, num);
+		ret = util_buf_adds(b, num);
 	if (!ret)
-		ret = xml_buf_str(b, "</PartNumber><ETag>\"");
+		ret = util_buf_adds(b, "</PartNumber><ETag>\"");
 	if (!ret)
-		ret = xml_buf_escaped(b, tag, strlen(tag));
+		ret = xml_add_escaped(b, tag, strlen(tag));
 	if (!ret)
-		ret = xml_buf_str(b, "\"</ETag></Part>\n");
+		ret = util_buf_adds(b, "\"</ETag></Part>\n");
 	free(tag);
 	return ret;
 }
@@ -800,7 +764,7 @@ static int xml_build_part(struct xml_buf *b, const struct xml_part *p)
 char *xml_build_complete_multipart(const struct xml_part *parts,
 				   size_t nparts, size_t *len)
 {
-	struct xml_buf b = { .max = XML_MAX_BUILD };
+	struct util_buf b = { .max = XML_MAX_BUILD };
 	unsigned prev = 0;
 	size_t i;
 	int ret = -EINVAL;
@@ -815,22 +779,21 @@ char *xml_build_complete_multipart(const struct xml_part *parts,
 			goto out;
 		prev = parts[i].number;
 	}
-	ret = xml_buf_str(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	ret = util_buf_adds(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 			      "<CompleteMultipartUpload xmlns=\"" XML_S3_NS
 			      "\">\n");
 	for (i = 0; i < nparts && !ret; i++)
 		ret = xml_build_part(&b, &parts[i]);
 	if (!ret)
-		ret = xml_buf_str(&b, "</CompleteMultipartUpload>\n");
+		ret = util_buf_adds(&b, "</CompleteMultipartUpload>\n");
 out:
 	if (ret) {
-		free(b.p);
-		errno = -ret;
+		util_buf_release(&b);
+		/* a document past XML_MAX_BUILD has always been ENOMEM */
+		errno = ret == -E2BIG ? ENOMEM : -ret;
 		return NULL;
 	}
-	if (len)
-		*len = b.len;
-	return b.p;
+	return util_buf_take(&b, len);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1104,28 +1067,28 @@ out:
 	return ret;
 }
 
-static int xml_buf_element(struct xml_buf *b, const char *name,
+static int xml_buf_element(struct util_buf *b, const char *name,
 			   const char *text)
 {
 	int ret;
 
-	ret = xml_buf_str(b, "    <");
+	ret = util_buf_adds(b, "    <");
 	if (!ret)
-		ret = xml_buf_str(b, name);
+		ret = util_buf_adds(b, name);
 	if (!ret)
-		ret = xml_buf_str(b, ">");
+		ret = util_buf_adds(b, ">");
 	if (!ret)
-		ret = xml_buf_escaped(b, text, strlen(text));
+		ret = xml_add_escaped(b, text, strlen(text));
 	if (!ret)
-		ret = xml_buf_str(b, "</");
+		ret = util_buf_adds(b, "</");
 	if (!ret)
-		ret = xml_buf_str(b, name);
+		ret = util_buf_adds(b, name);
 	if (!ret)
-		ret = xml_buf_str(b, ">\n");
+		ret = util_buf_adds(b, ">\n");
 	return ret;
 }
 
-static int xml_buf_list(struct xml_buf *b, const char *name,
+static int xml_buf_list(struct util_buf *b, const char *name,
 			const struct cors_list *l)
 {
 	size_t i;
@@ -1138,19 +1101,19 @@ static int xml_buf_list(struct xml_buf *b, const char *name,
 
 char *xml_build_cors(const struct cors_config *c, size_t *len)
 {
-	struct xml_buf b = { .max = XML_MAX_BUILD };
+	struct util_buf b = { .max = XML_MAX_BUILD };
 	char num[32];
 	size_t i;
 	int ret;
 
 	if (len)
 		*len = 0;
-	ret = xml_buf_str(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	ret = util_buf_adds(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 			      "<CORSConfiguration xmlns=\"" XML_S3_NS "\">\n");
 	for (i = 0; i < c->n && !ret; i++) {
 		const struct cors_rule *r = &c->rules[i];
 
-		ret = xml_buf_str(&b, "  <CORSRule>\n");
+		ret = util_buf_adds(&b, "  <CORSRule>\n");
 		if (!ret && r->id)
 			ret = xml_buf_element(&b, "ID", r->id);
 		if (!ret)
@@ -1168,16 +1131,14 @@ char *xml_build_cors(const struct cors_config *c, size_t *len)
 			ret = xml_buf_element(&b, "MaxAgeSeconds", num);
 		}
 		if (!ret)
-			ret = xml_buf_str(&b, "  </CORSRule>\n");
+			ret = util_buf_adds(&b, "  </CORSRule>\n");
 	}
 	if (!ret)
-		ret = xml_buf_str(&b, "</CORSConfiguration>\n");
+		ret = util_buf_adds(&b, "</CORSConfiguration>\n");
 	if (ret) {
-		free(b.p);
-		errno = -ret;
+		util_buf_release(&b);
+		errno = ret == -E2BIG ? ENOMEM : -ret;
 		return NULL;
 	}
-	if (len)
-		*len = b.len;
-	return b.p;
+	return util_buf_take(&b, len);
 }
