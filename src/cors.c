@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
 #include "xml.h"
 
 static const char *const cors_methods[] = { "GET", "PUT", "POST", "DELETE",
@@ -233,127 +234,96 @@ int cors_validate(const struct cors_config *c, char *err, size_t errlen)
 /* ------------------------------------------------------------------ */
 /* JSON out */
 
-struct jbuf {
-	char *p;
-	size_t len, cap;
-	bool failed;
-};
-
-static void jb_add(struct jbuf *b, const char *s, size_t n)
-{
-	char *p;
-	size_t cap;
-
-	if (b->failed)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		cap = b->cap ? b->cap : 1024;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (!p) {
-			b->failed = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void jb_str(struct jbuf *b, const char *s)
-{
-	jb_add(b, s, strlen(s));
-}
+/*
+ * Cap of the JSON we write.  Rules come from at most CORS_JSON_MAX bytes
+ * of JSON or one GetBucketCors answer (xml.c parses at most 32 MiB), and
+ * no byte of a string takes more than 6 in JSON ("\u001f"), so this is
+ * never reached by what we are given.
+ */
+#define CORS_JSON_OUT_MAX (256u << 20)
 
 /* A JSON string literal: '"', '\\' and control characters escaped, other
  * bytes (UTF-8) as they are. */
-static void jb_quoted(struct jbuf *b, const char *s)
+static void put_quoted(struct util_buf *b, const char *s)
 {
 	char esc[8];
 
-	jb_add(b, "\"", 1);
+	util_buf_add(b, "\"", 1);
 	for (; *s; s++) {
 		unsigned char ch = (unsigned char)*s;
 
 		if (ch == '"' || ch == '\\') {
 			esc[0] = '\\';
 			esc[1] = (char)ch;
-			jb_add(b, esc, 2);
+			util_buf_add(b, esc, 2);
 		} else if (ch == '\n') {
-			jb_str(b, "\\n");
+			util_buf_adds(b, "\\n");
 		} else if (ch == '\t') {
-			jb_str(b, "\\t");
+			util_buf_adds(b, "\\t");
 		} else if (ch < 0x20 || ch == 0x7f) {
 			snprintf(esc, sizeof(esc), "\\u%04x", ch);
-			jb_str(b, esc);
+			util_buf_adds(b, esc);
 		} else {
-			jb_add(b, s, 1);
+			util_buf_add(b, s, 1);
 		}
 	}
-	jb_add(b, "\"", 1);
+	util_buf_add(b, "\"", 1);
 }
 
-static void jb_field_list(struct jbuf *b, bool *first, const char *name,
-			  const struct cors_list *l)
+static void put_field_list(struct util_buf *b, bool *first,
+			   const char *name, const struct cors_list *l)
 {
 	size_t i;
 
-	jb_str(b, *first ? "\n    " : ",\n    ");
+	util_buf_adds(b, *first ? "\n    " : ",\n    ");
 	*first = false;
-	jb_quoted(b, name);
-	jb_str(b, ": [");
+	put_quoted(b, name);
+	util_buf_adds(b, ": [");
 	for (i = 0; i < l->n; i++) {
 		if (i)
-			jb_str(b, ", ");
-		jb_quoted(b, l->v[i]);
+			util_buf_adds(b, ", ");
+		put_quoted(b, l->v[i]);
 	}
-	jb_str(b, "]");
+	util_buf_adds(b, "]");
 }
 
 char *cors_to_json(const struct cors_config *c)
 {
-	struct jbuf b = { 0 };
+	struct util_buf b = { .max = CORS_JSON_OUT_MAX };
 	char num[32];
 	size_t i;
 
 	if (c->n == 0)
-		jb_str(&b, "[]\n");
+		util_buf_adds(&b, "[]\n");
 	else
-		jb_str(&b, "[");
+		util_buf_adds(&b, "[");
 	for (i = 0; i < c->n; i++) {
 		const struct cors_rule *r = &c->rules[i];
 		bool first = true;
 
-		jb_str(&b, i ? ",\n  {" : "\n  {");
-		jb_field_list(&b, &first, "AllowedOrigins", &r->origins);
-		jb_field_list(&b, &first, "AllowedMethods", &r->methods);
+		util_buf_adds(&b, i ? ",\n  {" : "\n  {");
+		put_field_list(&b, &first, "AllowedOrigins", &r->origins);
+		put_field_list(&b, &first, "AllowedMethods", &r->methods);
 		if (r->allowed_headers.n)
-			jb_field_list(&b, &first, "AllowedHeaders",
-				      &r->allowed_headers);
+			put_field_list(&b, &first, "AllowedHeaders",
+				       &r->allowed_headers);
 		if (r->expose_headers.n)
-			jb_field_list(&b, &first, "ExposeHeaders",
-				      &r->expose_headers);
+			put_field_list(&b, &first, "ExposeHeaders",
+				       &r->expose_headers);
 		if (r->max_age >= 0) {
 			snprintf(num, sizeof(num), "%lld", r->max_age);
-			jb_str(&b, ",\n    \"MaxAgeSeconds\": ");
-			jb_str(&b, num);
+			util_buf_adds(&b, ",\n    \"MaxAgeSeconds\": ");
+			util_buf_adds(&b, num);
 		}
 		if (r->id) {
-			jb_str(&b, ",\n    \"ID\": ");
-			jb_quoted(&b, r->id);
+			util_buf_adds(&b, ",\n    \"ID\": ");
+			put_quoted(&b, r->id);
 		}
-		jb_str(&b, "\n  }");
+		util_buf_adds(&b, "\n  }");
 	}
 	if (c->n)
-		jb_str(&b, "\n]\n");
-	if (b.failed) {
-		free(b.p);
-		return NULL;
-	}
-	return b.p;
+		util_buf_adds(&b, "\n]\n");
+	return util_buf_take(&b, NULL);
 }
 
 /* ------------------------------------------------------------------ */

@@ -1265,40 +1265,23 @@ out:
 /* ------------------------------------------------------------------ */
 /* cors */
 
-/* Read all of path ("-": stdin), at most max bytes. */
+/* Read all of path ("-": stdin), at most max bytes (else -EFBIG). */
 static int read_input(const char *path, size_t max, char **out, size_t *len)
 {
-	size_t cap = 4096, n = 0;
-	char *buf = NULL, *grown;
+	struct util_buf b;
+	char chunk[4096];
 	ssize_t got;
 	int fd, rc = 0;
 
 	*out = NULL;
 	*len = 0;
+	util_buf_init(&b, max);
 	fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC)
 			       : STDIN_FILENO;
 	if (fd < 0)
 		return -errno;
-	buf = malloc(cap);
-	if (!buf) {
-		rc = -ENOMEM;
-		goto out;
-	}
 	for (;;) {
-		if (n == cap) {
-			if (cap > max) {
-				rc = -EFBIG;
-				goto out;
-			}
-			grown = realloc(buf, cap * 2);
-			if (!grown) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			buf = grown;
-			cap *= 2;
-		}
-		got = read(fd, buf + n, cap - n);
+		got = read(fd, chunk, sizeof(chunk));
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0) {
@@ -1307,19 +1290,19 @@ static int read_input(const char *path, size_t max, char **out, size_t *len)
 		}
 		if (got == 0)
 			break;
-		n += (size_t)got;
+		rc = util_buf_add(&b, chunk, (size_t)got);
+		if (rc) {
+			rc = rc == -E2BIG ? -EFBIG : rc;
+			goto out;
+		}
 	}
-	if (n > max) {
-		rc = -EFBIG;
-		goto out;
-	}
-	*out = buf;
-	*len = n;
-	buf = NULL;
+	*out = util_buf_take(&b, len);
+	if (!*out)
+		rc = -ENOMEM;
 out:
 	if (fd != STDIN_FILENO)
 		close(fd);
-	free(buf);
+	util_buf_release(&b);
 	return rc;
 }
 
