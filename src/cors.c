@@ -1,12 +1,12 @@
 /*
- * cors.c - CORS rules: the model, validation, JSON out, XML glue.
+ * cors.c - CORS rules: the model, validation, JSON out.
  *
  * Output JSON is written here rather than by a library, to get the compact
  * layout of R2's documentation (one line per field, arrays inline, '/'
  * unescaped).  JSON input is parsed by cors_json.c (libjson-c), kept in a
  * file of its own so that programs linking libr2core.a without reading
- * JSON (r2fs: xml.c needs the model here) do not need libjson-c.  The XML
- * side is in xml.c with the other S3 documents.
+ * JSON do not need libjson-c.  The XML side is cors_xml.c, on xml.c's
+ * reader.
  */
 #include "cors.h"
 
@@ -18,7 +18,6 @@
 #include <string.h>
 
 #include "util.h"
-#include "xml.h"
 
 static const char *const cors_methods[] = { "GET", "PUT", "POST", "DELETE",
 					    "HEAD" };
@@ -324,23 +323,4 @@ char *cors_to_json(const struct cors_config *c)
 	if (c->n)
 		util_buf_adds(&b, "\n]\n");
 	return util_buf_take(&b, NULL);
-}
-
-/* ------------------------------------------------------------------ */
-/* XML */
-
-char *cors_to_xml(const struct cors_config *c, size_t *len)
-{
-	char err[256];
-
-	if (cors_validate(c, err, sizeof(err))) {
-		errno = EINVAL;
-		return NULL;
-	}
-	return xml_build_cors(c, len);
-}
-
-int cors_from_xml(const char *doc, size_t len, struct cors_config *out)
-{
-	return xml_parse_cors(doc, len, out);
 }

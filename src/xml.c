@@ -43,8 +43,6 @@
 
 #include "xml.h"
 
-#include "cors.h"
-
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -61,11 +59,6 @@
  * up to 1024 bytes, tripled by url-encoding) stays well below this.
  */
 #define XML_MAX_DOC (32u << 20)
-
-/* Largest CompleteMultipartUpload body we build (10000 parts). */
-#define XML_MAX_BUILD (16u << 20)
-
-#define XML_S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
 
 #define XML_OPTIONS                                                         \
 	(XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |        \
@@ -137,8 +130,7 @@ static bool xml_is_space(char c)
  * Returns 0, -EPROTO (malformed, DOCTYPE, too large, no root) or -ENOMEM.
  * The caller frees *out with xmlFreeDoc.
  */
-static int xml_read(const char *doc, size_t len, xmlDoc **out,
-		    xmlNode **root)
+int xml_read(const char *doc, size_t len, xmlDoc **out, xmlNode **root)
 {
 	struct xml_parse_state st = { .saw_doctype = false };
 	xmlParserCtxtPtr ctxt = NULL;
@@ -197,7 +189,7 @@ out:
 /* ------------------------------------------------------------------ */
 /* Tree helpers */
 
-static bool xml_is(const xmlNode *n, const char *name)
+bool xml_is(const xmlNode *n, const char *name)
 {
 	return n->type == XML_ELEMENT_NODE &&
 	       !strcmp((const char *)n->name, name);
@@ -210,7 +202,7 @@ static bool xml_is(const xmlNode *n, const char *name)
  * and processing instructions are skipped.  Keys are never trimmed: " "
  * is a valid S3 key.
  */
-static int xml_text(const xmlNode *elem, bool trim, char **out)
+int xml_text(const xmlNode *elem, bool trim, char **out)
 {
 	const xmlNode *c;
 	size_t len = 0, pos = 0, start, end, n;
@@ -254,7 +246,7 @@ static int xml_text(const xmlNode *elem, bool trim, char **out)
 }
 
 /* Like xml_text, but the element may appear only once: *dst must be NULL. */
-static int xml_text_once(const xmlNode *n, bool trim, char **dst)
+int xml_text_once(const xmlNode *n, bool trim, char **dst)
 {
 	if (*dst)
 		return -EPROTO;
@@ -341,7 +333,7 @@ static int xml_key(const xmlNode *n, bool url, char **dst)
 }
 
 /* Decimal digits only, no sign, no overflow. */
-static int xml_parse_u64(const char *s, uint64_t *out)
+int xml_parse_u64(const char *s, uint64_t *out)
 {
 	uint64_t v = 0;
 	unsigned d;
@@ -710,7 +702,7 @@ out:
 /* CompleteMultipartUpload body */
 
 /* Append s[0..n) escaped for element text; control characters: -EINVAL. */
-static int xml_add_escaped(struct util_buf *b, const char *s, size_t n)
+int xml_add_escaped(struct util_buf *b, const char *s, size_t n)
 {
 	size_t i;
 	int ret = 0;
@@ -986,159 +978,4 @@ out:
 	if (d)
 		xmlFreeDoc(d);
 	return ret;
-}
-
-/* ------------------------------------------------------------------ */
-/* CORSConfiguration */
-
-/* Append the text of element n to list l. */
-static int xml_cors_text(const xmlNode *n, struct cors_list *l)
-{
-	char *t = NULL;
-	int ret;
-
-	ret = xml_text(n, true, &t);
-	if (!ret)
-		ret = cors_list_add(l, t, strlen(t));
-	free(t);
-	return ret;
-}
-
-static int xml_cors_rule(const xmlNode *rule, struct cors_rule *r)
-{
-	const xmlNode *n;
-	char *age = NULL;
-	uint64_t v;
-	int ret = 0;
-
-	for (n = rule->children; n && !ret; n = n->next) {
-		if (xml_is(n, "ID"))
-			ret = xml_text_once(n, true, &r->id);
-		else if (xml_is(n, "AllowedOrigin"))
-			ret = xml_cors_text(n, &r->origins);
-		else if (xml_is(n, "AllowedMethod"))
-			ret = xml_cors_text(n, &r->methods);
-		else if (xml_is(n, "AllowedHeader"))
-			ret = xml_cors_text(n, &r->allowed_headers);
-		else if (xml_is(n, "ExposeHeader"))
-			ret = xml_cors_text(n, &r->expose_headers);
-		else if (xml_is(n, "MaxAgeSeconds"))
-			ret = xml_text_once(n, true, &age);
-	}
-	if (!ret && age) {
-		if (xml_parse_u64(age, &v) || v > (uint64_t)CORS_MAX_AGE)
-			ret = -EPROTO;
-		else
-			r->max_age = (long long)v;
-	}
-	free(age);
-	return ret;
-}
-
-int xml_parse_cors(const char *doc, size_t len, struct cors_config *out)
-{
-	xmlDoc *d = NULL;
-	xmlNode *root, *n;
-	struct cors_rule *r;
-	int ret;
-
-	memset(out, 0, sizeof(*out));
-	ret = xml_read(doc, len, &d, &root);
-	if (ret)
-		goto out;
-	ret = -EPROTO;
-	if (!xml_is(root, "CORSConfiguration"))
-		goto out;
-	ret = 0;
-	for (n = root->children; n && !ret; n = n->next) {
-		if (!xml_is(n, "CORSRule"))
-			continue;
-		r = cors_add_rule(out);
-		if (!r)
-			ret = -ENOMEM;
-		else
-			ret = xml_cors_rule(n, r);
-	}
-out:
-	if (ret)
-		cors_config_release(out);
-	if (d)
-		xmlFreeDoc(d);
-	return ret;
-}
-
-static int xml_buf_element(struct util_buf *b, const char *name,
-			   const char *text)
-{
-	int ret;
-
-	ret = util_buf_adds(b, "    <");
-	if (!ret)
-		ret = util_buf_adds(b, name);
-	if (!ret)
-		ret = util_buf_adds(b, ">");
-	if (!ret)
-		ret = xml_add_escaped(b, text, strlen(text));
-	if (!ret)
-		ret = util_buf_adds(b, "</");
-	if (!ret)
-		ret = util_buf_adds(b, name);
-	if (!ret)
-		ret = util_buf_adds(b, ">\n");
-	return ret;
-}
-
-static int xml_buf_list(struct util_buf *b, const char *name,
-			const struct cors_list *l)
-{
-	size_t i;
-	int ret = 0;
-
-	for (i = 0; i < l->n && !ret; i++)
-		ret = xml_buf_element(b, name, l->v[i]);
-	return ret;
-}
-
-char *xml_build_cors(const struct cors_config *c, size_t *len)
-{
-	struct util_buf b = { .max = XML_MAX_BUILD };
-	char num[32];
-	size_t i;
-	int ret;
-
-	if (len)
-		*len = 0;
-	ret = util_buf_adds(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-			      "<CORSConfiguration xmlns=\"" XML_S3_NS "\">\n");
-	for (i = 0; i < c->n && !ret; i++) {
-		const struct cors_rule *r = &c->rules[i];
-
-		ret = util_buf_adds(&b, "  <CORSRule>\n");
-		if (!ret && r->id)
-			ret = xml_buf_element(&b, "ID", r->id);
-		if (!ret)
-			ret = xml_buf_list(&b, "AllowedOrigin", &r->origins);
-		if (!ret)
-			ret = xml_buf_list(&b, "AllowedMethod", &r->methods);
-		if (!ret)
-			ret = xml_buf_list(&b, "AllowedHeader",
-					   &r->allowed_headers);
-		if (!ret)
-			ret = xml_buf_list(&b, "ExposeHeader",
-					   &r->expose_headers);
-		if (!ret && r->max_age >= 0) {
-			snprintf(num, sizeof(num), "%lld", r->max_age);
-			ret = xml_buf_element(&b, "MaxAgeSeconds", num);
-		}
-		if (!ret)
-			ret = util_buf_adds(&b, "  </CORSRule>\n");
-	}
-	if (!ret)
-		ret = util_buf_adds(&b, "</CORSConfiguration>\n");
-	if (ret) {
-		util_buf_release(&b);
-		errno = ret == -E2BIG ? ENOMEM : -ret;
-		return NULL;
-	}
-	return util_buf_take(&b, len);
 }
