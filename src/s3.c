@@ -25,7 +25,6 @@
 #include <openssl/md5.h>
 
 #include "creds.h"
-#include "conf.h"
 #include "http.h"
 #include "log.h"
 #include "sigv4.h"
@@ -1276,7 +1275,7 @@ struct store *s3_store_new(const struct s3_opts *o)
 	if (!s->endpoint || !s->bucket || !s->region || !s->access_key ||
 	    !s->secret_key || !s->pool ||
 	    (o->creds->session_token && !s->session_token) ||
-	    conf_endpoint_host(s->endpoint, s->host, sizeof(s->host))) {
+	    util_endpoint_host(s->endpoint, s->host, sizeof(s->host))) {
 		s3_destroy(&s->base);
 		return NULL;
 	}

@@ -216,7 +216,7 @@ size_t util_uri_decode(const char *s, size_t len, char *out)
 	return n;
 }
 
-/* ---- time and files ---- */
+/* ---- time, files, URLs ---- */
 
 double util_now_mono(void)
 {
@@ -242,5 +242,25 @@ int util_write_all(int fd, const void *buf, size_t len)
 		p += w;
 		len -= (size_t)w;
 	}
+	return 0;
+}
+
+int util_endpoint_host(const char *url, char *out, size_t outlen)
+{
+	const char *h, *end;
+	size_t n;
+
+	if (!strncmp(url, "https://", 8))
+		h = url + 8;
+	else if (!strncmp(url, "http://", 7))
+		h = url + 7;
+	else
+		return -EINVAL;
+	end = h + strcspn(h, "/?#");
+	n = (size_t)(end - h);
+	if (n == 0 || n >= outlen || memchr(h, '@', n) || *end)
+		return -EINVAL;
+	memcpy(out, h, n);
+	out[n] = '\0';
 	return 0;
 }

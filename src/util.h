@@ -1,7 +1,7 @@
 /*
  * util.h - the small helpers that several layers need and none owns: hex
  * digits, percent-encoding, the monotonic clock, writing a whole buffer
- * to a file, and one bounded growable buffer.
+ * to a file, an endpoint URL's host, and one bounded growable buffer.
  *
  * Nothing here keeps state or takes a lock: every function is safe to
  * call from any thread on arguments that thread owns.  Functions that
@@ -100,7 +100,7 @@ int util_buf_add_uri(struct util_buf *b, const char *s, size_t len,
  */
 size_t util_uri_decode(const char *s, size_t len, char *out);
 
-/* ---- time and files ---- */
+/* ---- time, files, URLs ---- */
 
 /* Seconds on CLOCK_MONOTONIC: only differences between readings mean
  * anything. */
@@ -112,5 +112,14 @@ double util_now_mono(void);
  * return 0 for a non-empty buffer).  A failure may leave a part written.
  */
 int util_write_all(int fd, const void *buf, size_t len);
+
+/*
+ * The authority (host, or host:port) of an endpoint URL
+ * "http[s]://host[:port]" into out (outlen bytes).  0, or -EINVAL for
+ * another scheme, no host, user info ('@'), anything after the authority
+ * (a path, even "/"; a query; a fragment), or a host of outlen bytes or
+ * more.
+ */
+int util_endpoint_host(const char *url, char *out, size_t outlen);
 
 #endif

@@ -1,8 +1,8 @@
 /*
  * test_util.c - unit tests for src/util.c: hex and percent-encoding round
  * trips and refusals, the bounded buffer's growth, maximum and sticky
- * errors, util_write_all to a pipe and a file, and that the monotonic
- * clock never goes back.
+ * errors, util_write_all to a pipe and a file, the endpoint host, and
+ * that the monotonic clock never goes back.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -295,6 +295,33 @@ out:
 	free(d.got);
 }
 
+static void test_endpoint_host(void)
+{
+	char host[16];
+
+	TAP_INTEQ(util_endpoint_host("https://r2.example:8443", host,
+				     sizeof(host)), 0, "host: with port");
+	TAP_STREQ(host, "r2.example:8443", "host: host:port");
+	TAP_INTEQ(util_endpoint_host("http://h", host, sizeof(host)), 0,
+		  "host: http");
+	TAP_STREQ(host, "h", "host: h");
+	TAP_INTEQ(util_endpoint_host("ftp://h", host, sizeof(host)), -EINVAL,
+		  "host: another scheme");
+	TAP_INTEQ(util_endpoint_host("https://", host, sizeof(host)), -EINVAL,
+		  "host: none");
+	TAP_INTEQ(util_endpoint_host("https://h/", host, sizeof(host)),
+		  -EINVAL, "host: a path");
+	TAP_INTEQ(util_endpoint_host("https://h?x", host, sizeof(host)),
+		  -EINVAL, "host: a query");
+	TAP_INTEQ(util_endpoint_host("https://u@h", host, sizeof(host)),
+		  -EINVAL, "host: user info");
+	TAP_INTEQ(util_endpoint_host("https://0123456789abcdef", host,
+				     sizeof(host)), -EINVAL,
+		  "host: longer than the buffer");
+	TAP_INTEQ(util_endpoint_host("https://0123456789abcde", host,
+				     sizeof(host)), 0, "host: just fits");
+}
+
 static void test_now_mono(void)
 {
 	struct timespec pause = { 0, 20 * 1000 * 1000 }, ts;
@@ -330,6 +357,7 @@ int main(void)
 	test_buf_growth();
 	test_buf_max();
 	test_write_all();
+	test_endpoint_host();
 	test_now_mono();
 	return tap_done();
 }
