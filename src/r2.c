@@ -46,6 +46,7 @@
 #include "mime.h"
 #include "multipart.h"
 #include "s3.h"
+#include "s3_bucket.h"
 #include "sigv4.h"
 #include "store.h"
 #include "util.h"
@@ -497,7 +498,8 @@ static void progress_end(struct progress *p, bool ok)
 
 struct r2 {
 	struct r2_opts *o;
-	struct store *store;
+	struct s3 *s3;       /* the client, for s3_bucket.h's requests */
+	struct store *store; /* s3's object store */
 	const char *bucket; /* "" for the service (ListBuckets) */
 };
 
@@ -537,9 +539,10 @@ static int r2_connect(struct r2 *r, const char *bucket)
 		.progress = progress_count,
 		.progress_arg = &r2_progress,
 	};
-	r->store = s3_store_new(&so);
+	r->s3 = s3_new(&so);
+	r->store = r->s3 ? s3_store(r->s3) : NULL;
 	creds_release(&creds);
-	rc = r->store ? 0 : R2_EXIT_FAIL;
+	rc = r->s3 ? 0 : R2_EXIT_FAIL;
 	if (rc)
 		say("out of memory");
 	return rc;
@@ -571,13 +574,13 @@ static int remote_failure(struct r2 *r, int rc, const char *verb,
 	return R2_EXIT_FAIL;
 }
 
-/* Report a failed tool call (s3.h's bucket-level requests). */
+/* Report a failed tool call (s3_bucket.h's requests). */
 static int tool_failure(struct r2 *r, int rc, const struct s3_error *e,
 			const char *what)
 {
 	char err[512];
 
-	s3_error_sentence(r->store, rc, e, what, err, sizeof(err));
+	s3_error_sentence(r->s3, rc, e, what, err, sizeof(err));
 	say("%s", err);
 	return R2_EXIT_FAIL;
 }
@@ -651,7 +654,7 @@ static int cmd_ls_buckets(struct r2 *r)
 	rc = r2_connect(r, "");
 	if (rc)
 		return rc;
-	rc = s3_list_buckets(r->store, &b, &n, &e);
+	rc = s3_list_buckets(r->s3, &b, &n, &e);
 	if (rc)
 		return tool_failure(r, rc, &e, "listing the buckets");
 	for (i = 0; i < n; i++) {
@@ -1238,7 +1241,7 @@ static int cmd_presign(struct r2 *r, int argc, char **argv)
 	rc = r2_connect(r, p.bucket);
 	if (rc)
 		goto out;
-	url = s3_presign_url(r->store, method, p.key, r->o->content_type,
+	url = s3_presign_url(r->s3, method, p.key, r->o->content_type,
 			     r->o->now_set ? r->o->now : time(NULL),
 			     r->o->expires_set ? r->o->expires
 					       : R2_DEFAULT_EXPIRES);
@@ -1316,7 +1319,7 @@ static int cors_get(struct r2 *r, const char *bucket)
 
 	snprintf(what, sizeof(what), "reading the CORS rules of bucket '%s'",
 		 bucket);
-	rc = s3_bucket_get_subresource(r->store, "cors", &body, &len, &e);
+	rc = s3_bucket_get_subresource(r->s3, "cors", &body, &len, &e);
 	if (rc == -ENOENT && !strcmp(e.code, "NoSuchCORSConfiguration")) {
 		rc = 0; /* no rules: an empty list */
 	} else if (rc) {
@@ -1402,7 +1405,7 @@ static int cmd_cors(struct r2 *r, int argc, char **argv)
 	} else if (!strcmp(argv[0], "put")) {
 		snprintf(what, sizeof(what), "setting the CORS rules of "
 			 "bucket '%s'", p.bucket);
-		rc = s3_bucket_put_subresource(r->store, "cors",
+		rc = s3_bucket_put_subresource(r->s3, "cors",
 					       "application/xml", xml, xlen,
 					       &e);
 		if (rc)
@@ -1410,7 +1413,7 @@ static int cmd_cors(struct r2 *r, int argc, char **argv)
 	} else {
 		snprintf(what, sizeof(what), "deleting the CORS rules of "
 			 "bucket '%s'", p.bucket);
-		rc = s3_bucket_delete_subresource(r->store, "cors", &e);
+		rc = s3_bucket_delete_subresource(r->s3, "cors", &e);
 		if (rc)
 			rc = tool_failure(r, rc, &e, what);
 	}
@@ -1526,8 +1529,7 @@ int main(int argc, char *argv[])
 	inited = true;
 	rc = cmd->run(&r, argc - optind - 1, argv + optind + 1);
 out:
-	if (r.store)
-		r.store->ops->destroy(r.store);
+	s3_free(r.s3);
 	if (inited) {
 		xml_global_cleanup();
 		http_global_cleanup();
