@@ -74,13 +74,9 @@ int cors_from_xml(const char *doc, size_t len, struct cors_config *out)
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	ret = xml_read(doc, len, &d, &root);
+	ret = xml_read_root(doc, len, "CORSConfiguration", &d, &root);
 	if (ret)
 		goto out;
-	ret = -EPROTO;
-	if (!xml_is(root, "CORSConfiguration"))
-		goto out;
-	ret = 0;
 	for (n = root->children; n && !ret; n = n->next) {
 		if (!xml_is(n, "CORSRule"))
 			continue;

@@ -1,11 +1,12 @@
 /*
  * xml.c - parse and build the S3 XML documents r2fs needs (libxml2).
  *
- * Every parser follows the same path: xml_read() turns the response body
- * into a libxml2 tree, the caller checks the root element's local name,
- * walks the root's children and copies the few fields it wants into
- * malloc'd strings, then the tree is freed.  Nothing returned points into
- * libxml2 memory.  Names are matched on local names only, so the S3
+ * Every parser follows the same path: xml_read_root() turns the response
+ * body into a libxml2 tree and checks the root element's local name, the
+ * caller walks the root's children and copies the few fields it wants
+ * into malloc'd strings, then the tree is freed.  Nothing returned points
+ * into libxml2 memory.  The same steps serve parsers of documents kept
+ * with their own model (cors_xml.c), through xml.h.  Names are matched on local names only, so the S3
  * namespace (xmlns="http://s3.amazonaws.com/doc/2006-03-01/"), another
  * prefix or no namespace at all are treated alike.
  *
@@ -130,7 +131,8 @@ static bool xml_is_space(char c)
  * Returns 0, -EPROTO (malformed, DOCTYPE, too large, no root) or -ENOMEM.
  * The caller frees *out with xmlFreeDoc.
  */
-int xml_read(const char *doc, size_t len, xmlDoc **out, xmlNode **root)
+static int xml_read(const char *doc, size_t len, xmlDoc **out,
+		    xmlNode **root)
 {
 	struct xml_parse_state st = { .saw_doctype = false };
 	xmlParserCtxtPtr ctxt = NULL;
@@ -193,6 +195,20 @@ bool xml_is(const xmlNode *n, const char *name)
 {
 	return n->type == XML_ELEMENT_NODE &&
 	       !strcmp((const char *)n->name, name);
+}
+
+/* xml_read, and -EPROTO unless the root element is name (xml.h). */
+int xml_read_root(const char *doc, size_t len, const char *name,
+		  xmlDoc **out, xmlNode **root)
+{
+	int ret = xml_read(doc, len, out, root);
+
+	if (ret || xml_is(*root, name))
+		return ret;
+	xmlFreeDoc(*out);
+	*out = NULL;
+	*root = NULL;
+	return -EPROTO;
 }
 
 /*
@@ -508,11 +524,8 @@ int xml_parse_list(const char *doc, size_t len, struct xml_list_result *out)
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	ret = xml_read(doc, len, &d, &root);
+	ret = xml_read_root(doc, len, "ListBucketResult", &d, &root);
 	if (ret)
-		goto out;
-	ret = -EPROTO;
-	if (!xml_is(root, "ListBucketResult"))
 		goto out;
 	ret = xml_list_encoding(root, &url);
 	if (ret)
@@ -575,13 +588,9 @@ int xml_parse_error(const char *doc, size_t len, struct xml_error *out)
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	ret = xml_read(doc, len, &d, &root);
+	ret = xml_read_root(doc, len, "Error", &d, &root);
 	if (ret)
 		goto out;
-	ret = -EPROTO;
-	if (!xml_is(root, "Error"))
-		goto out;
-	ret = 0;
 	for (n = root->children; n && !ret; n = n->next) {
 		if (xml_is(n, "Code"))
 			ret = xml_text_once(n, true, &out->code);
@@ -608,13 +617,10 @@ int xml_parse_initiate_multipart(const char *doc, size_t len,
 	int ret;
 
 	*upload_id = NULL;
-	ret = xml_read(doc, len, &d, &root);
+	ret = xml_read_root(doc, len, "InitiateMultipartUploadResult", &d,
+			    &root);
 	if (ret)
 		goto out;
-	ret = -EPROTO;
-	if (!xml_is(root, "InitiateMultipartUploadResult"))
-		goto out;
-	ret = 0;
 	for (n = root->children; n && !ret; n = n->next)
 		if (xml_is(n, "UploadId"))
 			ret = xml_text_once(n, true, &id);
@@ -942,13 +948,9 @@ int xml_parse_list_buckets(const char *doc, size_t len,
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	ret = xml_read(doc, len, &d, &root);
+	ret = xml_read_root(doc, len, "ListAllMyBucketsResult", &d, &root);
 	if (ret)
 		goto out;
-	ret = -EPROTO;
-	if (!xml_is(root, "ListAllMyBucketsResult"))
-		goto out;
-	ret = 0;
 	for (n = root->children; n && !ret; n = n->next) {
 		if (xml_is(n, "ContinuationToken")) {
 			ret = xml_text_once(n, false, &out->next_token);

@@ -112,20 +112,22 @@ void xml_bucket_list_release(struct xml_bucket_list *l);
 
 /*
  * Building blocks for parsers and builders of S3 documents that live with
- * their own model (cors_xml.c).  They follow the rules above: xml_read()
- * is the reader every parser here uses (size cap, no DOCTYPE, no entity,
- * no network), and nothing they return points into libxml2 memory except
- * the tree itself, which the caller frees with xmlFreeDoc.
+ * their own model (cors_xml.c).  They follow the rules above:
+ * xml_read_root() is the reader every parser here uses (size cap, no
+ * DOCTYPE, no entity, no network), and nothing they return points into
+ * libxml2 memory except the tree itself, which the caller frees with
+ * xmlFreeDoc.
  */
 #define XML_S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
 #define XML_MAX_BUILD (16u << 20) /* largest document a builder makes */
 
 struct util_buf;
 
-/* Parse doc[0..len) and point *root at its root element; *out is the tree
- * to free.  0, -EPROTO (malformed, a DOCTYPE, too large, no root) or
- * -ENOMEM. */
-int xml_read(const char *doc, size_t len, xmlDoc **out, xmlNode **root);
+/* Parse doc[0..len) and point *root at its root element, which must be
+ * an element named name; *out is the tree to free.  0, -EPROTO
+ * (malformed, a DOCTYPE, too large, another root) or -ENOMEM. */
+int xml_read_root(const char *doc, size_t len, const char *name,
+		  xmlDoc **out, xmlNode **root);
 
 /* Is n an element with local name name (any namespace)? */
 bool xml_is(const xmlNode *n, const char *name);
