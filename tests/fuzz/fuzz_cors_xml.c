@@ -17,18 +17,9 @@
 
 #include "cors.h"
 #include "fuzz_check.h"
-#include "xml.h"
+#include "fuzz_xml.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	xml_global_init();
-	return 0;
-}
 
 static bool same_str(const char *a, const char *b)
 {
