@@ -9,6 +9,7 @@
  * reader.
  */
 #include "cors.h"
+#include "cors_i.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -84,10 +85,7 @@ int cors_list_add(struct cors_list *l, const char *s, size_t len)
 	return 0;
 }
 
-static void say(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void say(char *err, size_t errlen, const char *fmt, ...)
+void cors_say(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -148,13 +146,14 @@ static int check_list(const struct cors_list *l, size_t rule,
 
 	for (i = 0; i < l->n; i++) {
 		if (!l->v[i][0]) {
-			say(err, errlen, "rule %zu: %s has an empty string",
-			    rule, field);
+			cors_say(err, errlen,
+				 "rule %zu: %s has an empty string", rule,
+				 field);
 			return -EINVAL;
 		}
 		if (has_control(l->v[i])) {
-			say(err, errlen, "rule %zu: %s has a string with a "
-			    "control character", rule, field);
+			cors_say(err, errlen, "rule %zu: %s has a string "
+				 "with a control character", rule, field);
 			return -EINVAL;
 		}
 	}
@@ -167,13 +166,13 @@ int cors_validate(const struct cors_config *c, char *err, size_t errlen)
 	int rc;
 
 	if (c->n == 0) {
-		say(err, errlen, "no CORS rules given (to remove a bucket's "
-		    "CORS policy, use 'r2 cors delete BUCKET')");
+		cors_say(err, errlen, "no CORS rules given (to remove a "
+			 "bucket's CORS policy, use 'r2 cors delete BUCKET')");
 		return -EINVAL;
 	}
 	if (c->n > CORS_MAX_RULES) {
-		say(err, errlen, "%zu CORS rules given; at most %d are "
-		    "allowed", c->n, CORS_MAX_RULES);
+		cors_say(err, errlen, "%zu CORS rules given; at most %d are "
+			 "allowed", c->n, CORS_MAX_RULES);
 		return -EINVAL;
 	}
 	for (i = 0; i < c->n; i++) {
@@ -181,27 +180,33 @@ int cors_validate(const struct cors_config *c, char *err, size_t errlen)
 		size_t n = i + 1;
 
 		if (r->origins.n == 0) {
-			say(err, errlen, "rule %zu has no AllowedOrigins", n);
+			cors_say(err, errlen, "rule %zu has no AllowedOrigins",
+				 n);
 			return -EINVAL;
 		}
 		if (r->methods.n == 0) {
-			say(err, errlen, "rule %zu has no AllowedMethods", n);
+			cors_say(err, errlen, "rule %zu has no AllowedMethods",
+				 n);
 			return -EINVAL;
 		}
-		if ((rc = check_list(&r->origins, n, "AllowedOrigins", err,
-				     errlen)) ||
-		    (rc = check_list(&r->methods, n, "AllowedMethods", err,
-				     errlen)) ||
-		    (rc = check_list(&r->allowed_headers, n, "AllowedHeaders",
-				     err, errlen)) ||
-		    (rc = check_list(&r->expose_headers, n, "ExposeHeaders",
-				     err, errlen)))
+		rc = check_list(&r->origins, n, "AllowedOrigins", err, errlen);
+		if (!rc)
+			rc = check_list(&r->methods, n, "AllowedMethods", err,
+					errlen);
+		if (!rc)
+			rc = check_list(&r->allowed_headers, n,
+					"AllowedHeaders", err, errlen);
+		if (!rc)
+			rc = check_list(&r->expose_headers, n,
+					"ExposeHeaders", err, errlen);
+		if (rc)
 			return rc;
 		for (j = 0; j < r->methods.n; j++) {
 			if (!method_known(r->methods.v[j])) {
-				say(err, errlen, "rule %zu: unknown method "
-				    "\"%s\" (allowed: GET, PUT, POST, DELETE, "
-				    "HEAD)", n, r->methods.v[j]);
+				cors_say(err, errlen, "rule %zu: unknown "
+					 "method \"%s\" (allowed: GET, PUT, "
+					 "POST, DELETE, HEAD)", n,
+					 r->methods.v[j]);
 				return -EINVAL;
 			}
 		}
@@ -209,21 +214,23 @@ int cors_validate(const struct cors_config *c, char *err, size_t errlen)
 			const char *why = origin_problem(r->origins.v[j]);
 
 			if (why) {
-				say(err, errlen, "rule %zu: origin \"%s\" %s",
-				    n, r->origins.v[j], why);
+				cors_say(err, errlen,
+					 "rule %zu: origin \"%s\" %s", n,
+					 r->origins.v[j], why);
 				return -EINVAL;
 			}
 		}
 		if (r->max_age < -1 || r->max_age > CORS_MAX_AGE) {
-			say(err, errlen, "rule %zu: MaxAgeSeconds must be a "
-			    "whole number from 0 to %lld", n, CORS_MAX_AGE);
+			cors_say(err, errlen, "rule %zu: MaxAgeSeconds must "
+				 "be a whole number from 0 to %lld", n,
+				 CORS_MAX_AGE);
 			return -EINVAL;
 		}
 		if (r->id && (!r->id[0] || strlen(r->id) > CORS_MAX_ID ||
 			      has_control(r->id))) {
-			say(err, errlen, "rule %zu: ID must be 1 to %d "
-			    "characters without control characters", n,
-			    CORS_MAX_ID);
+			cors_say(err, errlen, "rule %zu: ID must be 1 to %d "
+				 "characters without control characters", n,
+				 CORS_MAX_ID);
 			return -EINVAL;
 		}
 	}
