@@ -29,6 +29,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util.h"
+
 struct ac_entry {
 	char *key;
 	char etag[AC_ETAG_MAX];
@@ -79,14 +81,6 @@ struct attr_cache {
 	unsigned nthreads;
 	struct attr_cache_stats stats;
 };
-
-static double now_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static uint64_t hash_str(const char *s)
 {
@@ -326,13 +320,13 @@ static void finish_fetch(struct attr_cache *ac, const char *key, int rc,
 		if (rc || e->forgotten)
 			remove_entry(ac, e);
 		else
-			store(e, m, now_mono());
+			store(e, m, util_now_mono());
 	} else if (!rc && !e) {
 		/* the claim could not make an entry (full of claims): keep
 		 * the result if there is room now */
 		e = add_entry(ac, key);
 		if (e)
-			store(e, m, now_mono());
+			store(e, m, util_now_mono());
 	}
 	pthread_cond_broadcast(&ac->cond);
 }
@@ -357,7 +351,7 @@ int attr_cache_get(struct attr_cache *ac, const struct attr_want *w,
 			break;
 		}
 		if (!e->fetching) {
-			if (entry_valid(e, w, now_mono())) {
+			if (entry_valid(e, w, util_now_mono())) {
 				copy_out(e, out);
 				ac->stats.hits++;
 				free(key);
@@ -375,7 +369,7 @@ int attr_cache_get(struct attr_cache *ac, const struct attr_want *w,
 	pthread_mutex_unlock(ac->lock);
 	memset(out, 0, sizeof(*out));
 	rc = ac->fetch(ac->fetch_arg, w->path, w->type, w->lastmod, out);
-	out->fetched = now_mono();
+	out->fetched = util_now_mono();
 	pthread_mutex_lock(ac->lock);
 	finish_fetch(ac, key, rc, out);
 	free(key);
@@ -395,7 +389,7 @@ int attr_cache_wait(struct attr_cache *ac, const struct attr_want *w,
 		ac->stats.waits++;
 		pthread_cond_wait(&ac->cond, ac->lock);
 	}
-	if (e && entry_valid(e, w, now_mono())) {
+	if (e && entry_valid(e, w, util_now_mono())) {
 		copy_out(e, out);
 		ac->stats.hits++;
 		rc = 0;
@@ -409,7 +403,7 @@ static bool peek(struct attr_cache *ac, const struct attr_want *w,
 {
 	char *key = key_for(w->path, w->type);
 	struct ac_entry *e = key ? *slot(ac, key) : NULL;
-	bool ok = e && entry_valid(e, w, now_mono());
+	bool ok = e && entry_valid(e, w, util_now_mono());
 
 	if (ok && out)
 		copy_out(e, out);
@@ -599,7 +593,7 @@ static bool next_claim(struct attr_cache *ac, char **key, char **path,
 		*lastmod = cur->lastmod;
 		e = *key ? *slot(ac, *key) : NULL;
 		if (*key && !(e && (e->fetching ||
-				    entry_valid(e, &w, now_mono())))) {
+				    entry_valid(e, &w, util_now_mono())))) {
 			if (!e)
 				e = add_entry(ac, *key);
 			if (e) {

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util.h"
+
 void conf_init(struct r2fs_conf *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -132,26 +134,6 @@ out:
 	return rc;
 }
 
-int conf_endpoint_host(const char *endpoint, char *out, size_t outlen)
-{
-	const char *h, *end;
-	size_t n;
-
-	if (!strncmp(endpoint, "https://", 8))
-		h = endpoint + 8;
-	else if (!strncmp(endpoint, "http://", 7))
-		h = endpoint + 7;
-	else
-		return -EINVAL;
-	end = h + strcspn(h, "/?#");
-	n = (size_t)(end - h);
-	if (n == 0 || n >= outlen || memchr(h, '@', n) || *end)
-		return -EINVAL;
-	memcpy(out, h, n);
-	out[n] = '\0';
-	return 0;
-}
-
 static bool hex_id_ok(const char *s)
 {
 	size_t i, n = strlen(s);
@@ -231,7 +213,7 @@ static int finish_where(struct r2fs_conf *c, const struct where_names *o,
 	n = strlen(c->endpoint);
 	while (n > 0 && c->endpoint[n - 1] == '/')
 		c->endpoint[--n] = '\0';
-	if (conf_endpoint_host(c->endpoint, host, sizeof(host))) {
+	if (util_endpoint_host(c->endpoint, host, sizeof(host))) {
 		snprintf(err, errlen, "endpoint '%s' is not a URL of the form "
 			 "http[s]://host[:port]", c->endpoint);
 		return -EINVAL;

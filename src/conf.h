@@ -85,7 +85,4 @@ int conf_finish(struct r2fs_conf *c, char *err, size_t errlen);
  */
 int conf_finish_client(struct r2fs_conf *c, char *err, size_t errlen);
 
-/* "http[s]://host[:port]" from a URL; host part into out.  0 or -EINVAL. */
-int conf_endpoint_host(const char *endpoint, char *out, size_t outlen);
-
 #endif

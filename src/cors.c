@@ -1,14 +1,15 @@
 /*
- * cors.c - CORS rules: the model, validation, JSON out, XML glue.
+ * cors.c - CORS rules: the model, validation, JSON out.
  *
  * Output JSON is written here rather than by a library, to get the compact
  * layout of R2's documentation (one line per field, arrays inline, '/'
  * unescaped).  JSON input is parsed by cors_json.c (libjson-c), kept in a
  * file of its own so that programs linking libr2core.a without reading
- * JSON (r2fs: xml.c needs the model here) do not need libjson-c.  The XML
- * side is in xml.c with the other S3 documents.
+ * JSON do not need libjson-c.  The XML side is cors_xml.c, on xml.c's
+ * reader.
  */
 #include "cors.h"
+#include "cors_i.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -17,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "xml.h"
+#include "util.h"
 
 static const char *const cors_methods[] = { "GET", "PUT", "POST", "DELETE",
 					    "HEAD" };
@@ -84,10 +85,7 @@ int cors_list_add(struct cors_list *l, const char *s, size_t len)
 	return 0;
 }
 
-static void say(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void say(char *err, size_t errlen, const char *fmt, ...)
+void cors_say(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -148,13 +146,14 @@ static int check_list(const struct cors_list *l, size_t rule,
 
 	for (i = 0; i < l->n; i++) {
 		if (!l->v[i][0]) {
-			say(err, errlen, "rule %zu: %s has an empty string",
-			    rule, field);
+			cors_say(err, errlen,
+				 "rule %zu: %s has an empty string", rule,
+				 field);
 			return -EINVAL;
 		}
 		if (has_control(l->v[i])) {
-			say(err, errlen, "rule %zu: %s has a string with a "
-			    "control character", rule, field);
+			cors_say(err, errlen, "rule %zu: %s has a string "
+				 "with a control character", rule, field);
 			return -EINVAL;
 		}
 	}
@@ -167,13 +166,13 @@ int cors_validate(const struct cors_config *c, char *err, size_t errlen)
 	int rc;
 
 	if (c->n == 0) {
-		say(err, errlen, "no CORS rules given (to remove a bucket's "
-		    "CORS policy, use 'r2 cors delete BUCKET')");
+		cors_say(err, errlen, "no CORS rules given (to remove a "
+			 "bucket's CORS policy, use 'r2 cors delete BUCKET')");
 		return -EINVAL;
 	}
 	if (c->n > CORS_MAX_RULES) {
-		say(err, errlen, "%zu CORS rules given; at most %d are "
-		    "allowed", c->n, CORS_MAX_RULES);
+		cors_say(err, errlen, "%zu CORS rules given; at most %d are "
+			 "allowed", c->n, CORS_MAX_RULES);
 		return -EINVAL;
 	}
 	for (i = 0; i < c->n; i++) {
@@ -181,27 +180,33 @@ int cors_validate(const struct cors_config *c, char *err, size_t errlen)
 		size_t n = i + 1;
 
 		if (r->origins.n == 0) {
-			say(err, errlen, "rule %zu has no AllowedOrigins", n);
+			cors_say(err, errlen, "rule %zu has no AllowedOrigins",
+				 n);
 			return -EINVAL;
 		}
 		if (r->methods.n == 0) {
-			say(err, errlen, "rule %zu has no AllowedMethods", n);
+			cors_say(err, errlen, "rule %zu has no AllowedMethods",
+				 n);
 			return -EINVAL;
 		}
-		if ((rc = check_list(&r->origins, n, "AllowedOrigins", err,
-				     errlen)) ||
-		    (rc = check_list(&r->methods, n, "AllowedMethods", err,
-				     errlen)) ||
-		    (rc = check_list(&r->allowed_headers, n, "AllowedHeaders",
-				     err, errlen)) ||
-		    (rc = check_list(&r->expose_headers, n, "ExposeHeaders",
-				     err, errlen)))
+		rc = check_list(&r->origins, n, "AllowedOrigins", err, errlen);
+		if (!rc)
+			rc = check_list(&r->methods, n, "AllowedMethods", err,
+					errlen);
+		if (!rc)
+			rc = check_list(&r->allowed_headers, n,
+					"AllowedHeaders", err, errlen);
+		if (!rc)
+			rc = check_list(&r->expose_headers, n,
+					"ExposeHeaders", err, errlen);
+		if (rc)
 			return rc;
 		for (j = 0; j < r->methods.n; j++) {
 			if (!method_known(r->methods.v[j])) {
-				say(err, errlen, "rule %zu: unknown method "
-				    "\"%s\" (allowed: GET, PUT, POST, DELETE, "
-				    "HEAD)", n, r->methods.v[j]);
+				cors_say(err, errlen, "rule %zu: unknown "
+					 "method \"%s\" (allowed: GET, PUT, "
+					 "POST, DELETE, HEAD)", n,
+					 r->methods.v[j]);
 				return -EINVAL;
 			}
 		}
@@ -209,21 +214,23 @@ int cors_validate(const struct cors_config *c, char *err, size_t errlen)
 			const char *why = origin_problem(r->origins.v[j]);
 
 			if (why) {
-				say(err, errlen, "rule %zu: origin \"%s\" %s",
-				    n, r->origins.v[j], why);
+				cors_say(err, errlen,
+					 "rule %zu: origin \"%s\" %s", n,
+					 r->origins.v[j], why);
 				return -EINVAL;
 			}
 		}
 		if (r->max_age < -1 || r->max_age > CORS_MAX_AGE) {
-			say(err, errlen, "rule %zu: MaxAgeSeconds must be a "
-			    "whole number from 0 to %lld", n, CORS_MAX_AGE);
+			cors_say(err, errlen, "rule %zu: MaxAgeSeconds must "
+				 "be a whole number from 0 to %lld", n,
+				 CORS_MAX_AGE);
 			return -EINVAL;
 		}
 		if (r->id && (!r->id[0] || strlen(r->id) > CORS_MAX_ID ||
 			      has_control(r->id))) {
-			say(err, errlen, "rule %zu: ID must be 1 to %d "
-			    "characters without control characters", n,
-			    CORS_MAX_ID);
+			cors_say(err, errlen, "rule %zu: ID must be 1 to %d "
+				 "characters without control characters", n,
+				 CORS_MAX_ID);
 			return -EINVAL;
 		}
 	}
@@ -233,144 +240,94 @@ int cors_validate(const struct cors_config *c, char *err, size_t errlen)
 /* ------------------------------------------------------------------ */
 /* JSON out */
 
-struct jbuf {
-	char *p;
-	size_t len, cap;
-	bool failed;
-};
-
-static void jb_add(struct jbuf *b, const char *s, size_t n)
-{
-	char *p;
-	size_t cap;
-
-	if (b->failed)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		cap = b->cap ? b->cap : 1024;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (!p) {
-			b->failed = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void jb_str(struct jbuf *b, const char *s)
-{
-	jb_add(b, s, strlen(s));
-}
+/*
+ * Cap of the JSON we write.  Rules come from at most CORS_JSON_MAX bytes
+ * of JSON or one GetBucketCors answer (xml.c parses at most 32 MiB), and
+ * no byte of a string takes more than 6 in JSON ("\u001f"), so this is
+ * never reached by what we are given.
+ */
+#define CORS_JSON_OUT_MAX (256u << 20)
 
 /* A JSON string literal: '"', '\\' and control characters escaped, other
  * bytes (UTF-8) as they are. */
-static void jb_quoted(struct jbuf *b, const char *s)
+static void put_quoted(struct util_buf *b, const char *s)
 {
 	char esc[8];
 
-	jb_add(b, "\"", 1);
+	util_buf_add(b, "\"", 1);
 	for (; *s; s++) {
 		unsigned char ch = (unsigned char)*s;
 
 		if (ch == '"' || ch == '\\') {
 			esc[0] = '\\';
 			esc[1] = (char)ch;
-			jb_add(b, esc, 2);
+			util_buf_add(b, esc, 2);
 		} else if (ch == '\n') {
-			jb_str(b, "\\n");
+			util_buf_adds(b, "\\n");
 		} else if (ch == '\t') {
-			jb_str(b, "\\t");
+			util_buf_adds(b, "\\t");
 		} else if (ch < 0x20 || ch == 0x7f) {
 			snprintf(esc, sizeof(esc), "\\u%04x", ch);
-			jb_str(b, esc);
+			util_buf_adds(b, esc);
 		} else {
-			jb_add(b, s, 1);
+			util_buf_add(b, s, 1);
 		}
 	}
-	jb_add(b, "\"", 1);
+	util_buf_add(b, "\"", 1);
 }
 
-static void jb_field_list(struct jbuf *b, bool *first, const char *name,
-			  const struct cors_list *l)
+static void put_field_list(struct util_buf *b, bool *first,
+			   const char *name, const struct cors_list *l)
 {
 	size_t i;
 
-	jb_str(b, *first ? "\n    " : ",\n    ");
+	util_buf_adds(b, *first ? "\n    " : ",\n    ");
 	*first = false;
-	jb_quoted(b, name);
-	jb_str(b, ": [");
+	put_quoted(b, name);
+	util_buf_adds(b, ": [");
 	for (i = 0; i < l->n; i++) {
 		if (i)
-			jb_str(b, ", ");
-		jb_quoted(b, l->v[i]);
+			util_buf_adds(b, ", ");
+		put_quoted(b, l->v[i]);
 	}
-	jb_str(b, "]");
+	util_buf_adds(b, "]");
 }
 
 char *cors_to_json(const struct cors_config *c)
 {
-	struct jbuf b = { 0 };
+	struct util_buf b = { .max = CORS_JSON_OUT_MAX };
 	char num[32];
 	size_t i;
 
 	if (c->n == 0)
-		jb_str(&b, "[]\n");
+		util_buf_adds(&b, "[]\n");
 	else
-		jb_str(&b, "[");
+		util_buf_adds(&b, "[");
 	for (i = 0; i < c->n; i++) {
 		const struct cors_rule *r = &c->rules[i];
 		bool first = true;
 
-		jb_str(&b, i ? ",\n  {" : "\n  {");
-		jb_field_list(&b, &first, "AllowedOrigins", &r->origins);
-		jb_field_list(&b, &first, "AllowedMethods", &r->methods);
+		util_buf_adds(&b, i ? ",\n  {" : "\n  {");
+		put_field_list(&b, &first, "AllowedOrigins", &r->origins);
+		put_field_list(&b, &first, "AllowedMethods", &r->methods);
 		if (r->allowed_headers.n)
-			jb_field_list(&b, &first, "AllowedHeaders",
-				      &r->allowed_headers);
+			put_field_list(&b, &first, "AllowedHeaders",
+				       &r->allowed_headers);
 		if (r->expose_headers.n)
-			jb_field_list(&b, &first, "ExposeHeaders",
-				      &r->expose_headers);
+			put_field_list(&b, &first, "ExposeHeaders",
+				       &r->expose_headers);
 		if (r->max_age >= 0) {
 			snprintf(num, sizeof(num), "%lld", r->max_age);
-			jb_str(&b, ",\n    \"MaxAgeSeconds\": ");
-			jb_str(&b, num);
+			util_buf_adds(&b, ",\n    \"MaxAgeSeconds\": ");
+			util_buf_adds(&b, num);
 		}
 		if (r->id) {
-			jb_str(&b, ",\n    \"ID\": ");
-			jb_quoted(&b, r->id);
+			util_buf_adds(&b, ",\n    \"ID\": ");
+			put_quoted(&b, r->id);
 		}
-		jb_str(&b, "\n  }");
+		util_buf_adds(&b, "\n  }");
 	}
 	if (c->n)
-		jb_str(&b, "\n]\n");
-	if (b.failed) {
-		free(b.p);
-		return NULL;
-	}
-	return b.p;
-}
-
-/* ------------------------------------------------------------------ */
-/* XML */
-
-char *cors_to_xml(const struct cors_config *c, size_t *len)
-{
-	char err[256];
-
-	if (cors_validate(c, err, sizeof(err))) {
-		errno = EINVAL;
-		return NULL;
-	}
-	return xml_build_cors(c, len);
-}
-
-int cors_from_xml(const char *doc, size_t len, struct cors_config *out)
-{
-	return xml_parse_cors(doc, len, out);
+		util_buf_adds(&b, "\n]\n");
+	return util_buf_take(&b, NULL);
 }

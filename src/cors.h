@@ -22,9 +22,10 @@
  * scheme://host[:port] without a path and with at most one '*'; strings
  * non-empty, without control characters; an ID of at most 255 bytes.
  *
- * Pure: no I/O, no global state (XML goes through xml.c, whose
- * xml_global_init() must have run; cors_from_json is in cors_json.c, the
- * only user of libjson-c).  Strings in a struct cors_config are
+ * Pure: no I/O, no global state (the XML functions are in cors_xml.c,
+ * on xml.c's reader, whose xml_global_init() must have run;
+ * cors_from_json is in cors_json.c, the only user of libjson-c).
+ * Strings in a struct cors_config are
  * malloc'd and owned by it; cors_config_release() frees them and leaves
  * the struct empty, so it is safe on a zeroed struct and twice.
  * Functions return 0 or a negative errno: -EINVAL for rules that are not

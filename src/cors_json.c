@@ -10,9 +10,9 @@
  * differ only in field names, described by a struct shape.
  */
 #include "cors.h"
+#include "cors_i.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,20 +22,6 @@
 #include <json-c/json.h>
 
 #define CORS_JSON_DEPTH 16
-
-static void say(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void say(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* Field names of the two rule shapes. */
 struct shape {
@@ -61,14 +47,15 @@ static int json_str(struct json_object *v, size_t rule, const char *field,
 	int len;
 
 	if (!json_object_is_type(v, json_type_string)) {
-		say(err, errlen, "rule %zu: %s must be a string", rule, field);
+		cors_say(err, errlen, "rule %zu: %s must be a string", rule,
+			 field);
 		return -EINVAL;
 	}
 	s = json_object_get_string(v);
 	len = json_object_get_string_len(v);
 	if (len < 0 || strlen(s) != (size_t)len) {
-		say(err, errlen, "rule %zu: %s contains a NUL character", rule,
-		    field);
+		cors_say(err, errlen, "rule %zu: %s contains a NUL character",
+			 rule, field);
 		return -EINVAL;
 	}
 	*out = strdup(s);
@@ -82,8 +69,8 @@ static int json_list(struct json_object *v, size_t rule, const char *field,
 	int rc;
 
 	if (!json_object_is_type(v, json_type_array)) {
-		say(err, errlen, "rule %zu: %s must be an array of strings",
-		    rule, field);
+		cors_say(err, errlen, "rule %zu: %s must be an array of "
+			 "strings", rule, field);
 		return -EINVAL;
 	}
 	n = json_object_array_length(v);
@@ -92,8 +79,8 @@ static int json_list(struct json_object *v, size_t rule, const char *field,
 		char *s = NULL;
 
 		if (!json_object_is_type(e, json_type_string)) {
-			say(err, errlen, "rule %zu: %s must be an array of "
-			    "strings", rule, field);
+			cors_say(err, errlen, "rule %zu: %s must be an array "
+				 "of strings", rule, field);
 			return -EINVAL;
 		}
 		rc = json_str(e, rule, field, &s, err, errlen);
@@ -113,14 +100,14 @@ static int json_max_age(struct json_object *v, size_t rule,
 	int64_t n;
 
 	if (!json_object_is_type(v, json_type_int)) {
-		say(err, errlen, "rule %zu: %s must be a whole number of "
-		    "seconds from 0 to %lld", rule, field, CORS_MAX_AGE);
+		cors_say(err, errlen, "rule %zu: %s must be a whole number of "
+			 "seconds from 0 to %lld", rule, field, CORS_MAX_AGE);
 		return -EINVAL;
 	}
 	n = json_object_get_int64(v);
 	if (n < 0 || n > CORS_MAX_AGE) {
-		say(err, errlen, "rule %zu: %s must be a whole number of "
-		    "seconds from 0 to %lld", rule, field, CORS_MAX_AGE);
+		cors_say(err, errlen, "rule %zu: %s must be a whole number of "
+			 "seconds from 0 to %lld", rule, field, CORS_MAX_AGE);
 		return -EINVAL;
 	}
 	*out = (long long)n;
@@ -134,7 +121,8 @@ static int json_allowed(struct json_object *v, size_t rule,
 	int rc = 0;
 
 	if (!json_object_is_type(v, json_type_object)) {
-		say(err, errlen, "rule %zu: allowed must be an object", rule);
+		cors_say(err, errlen, "rule %zu: allowed must be an object",
+			 rule);
 		return -EINVAL;
 	}
 	json_object_object_foreach(v, name, val)
@@ -149,9 +137,9 @@ static int json_allowed(struct json_object *v, size_t rule,
 			rc = json_list(val, rule, "allowed.headers",
 				       &r->allowed_headers, err, errlen);
 		else {
-			say(err, errlen, "rule %zu: unknown field \"allowed."
-			    "%s\" (known: origins, methods, headers)", rule,
-			    name);
+			cors_say(err, errlen, "rule %zu: unknown field "
+				 "\"allowed.%s\" (known: origins, methods, "
+				 "headers)", rule, name);
 			rc = -EINVAL;
 		}
 		if (rc)
@@ -168,7 +156,7 @@ static int json_rule(struct json_object *v, size_t rule,
 	int rc = 0;
 
 	if (!json_object_is_type(v, json_type_object)) {
-		say(err, errlen, "rule %zu is not a JSON object", rule);
+		cors_say(err, errlen, "rule %zu is not a JSON object", rule);
 		return -EINVAL;
 	}
 	r = cors_add_rule(out);
@@ -197,15 +185,16 @@ static int json_rule(struct json_object *v, size_t rule,
 			rc = json_str(val, rule, name, &r->id, err, errlen);
 		else {
 			if (sh->nested)
-				say(err, errlen, "rule %zu: unknown field "
-				    "\"%s\" (known: allowed, exposeHeaders, "
-				    "maxAgeSeconds, id)", rule, name);
+				cors_say(err, errlen, "rule %zu: unknown field "
+					 "\"%s\" (known: allowed, "
+					 "exposeHeaders, maxAgeSeconds, id)",
+					 rule, name);
 			else
-				say(err, errlen, "rule %zu: unknown field "
-				    "\"%s\" (known: AllowedOrigins, "
-				    "AllowedMethods, AllowedHeaders, "
-				    "ExposeHeaders, MaxAgeSeconds, ID)", rule,
-				    name);
+				cors_say(err, errlen, "rule %zu: unknown field "
+					 "\"%s\" (known: AllowedOrigins, "
+					 "AllowedMethods, AllowedHeaders, "
+					 "ExposeHeaders, MaxAgeSeconds, ID)",
+					 rule, name);
 			rc = -EINVAL;
 		}
 		if (rc)
@@ -245,20 +234,20 @@ static int json_parse(const char *text, size_t len, struct json_object **out,
 
 	*out = NULL;
 	if (len > CORS_JSON_MAX) {
-		say(err, errlen, "the CORS rules are larger than %d bytes",
-		    CORS_JSON_MAX);
+		cors_say(err, errlen, "the CORS rules are larger than %d bytes",
+			 CORS_JSON_MAX);
 		goto out;
 	}
 	if (memchr(text, '\0', len)) {
-		say(err, errlen, "invalid JSON: the input contains a NUL "
-		    "byte");
+		cors_say(err, errlen, "invalid JSON: the input contains a NUL "
+			 "byte");
 		goto out;
 	}
 	end = len;
 	while (end > 0 && strchr(" \t\r\n", text[end - 1]))
 		end--;
 	if (end == 0) {
-		say(err, errlen, "invalid JSON: the input is empty");
+		cors_say(err, errlen, "invalid JSON: the input is empty");
 		goto out;
 	}
 	tok = json_tokener_new_ex(CORS_JSON_DEPTH);
@@ -280,21 +269,21 @@ static int json_parse(const char *text, size_t len, struct json_object **out,
 			jerr = json_tokener_continue;
 	}
 	if (jerr == json_tokener_continue) {
-		say(err, errlen, "invalid JSON: the input ends in the middle "
-		    "of a value");
+		cors_say(err, errlen, "invalid JSON: the input ends in the "
+			 "middle of a value");
 		goto out;
 	}
 	if (jerr != json_tokener_success || !root) {
 		position(text, json_tokener_get_parse_end(tok), &line, &col);
-		say(err, errlen, "invalid JSON at line %zu, column %zu: %s",
-		    line, col, json_tokener_error_desc(jerr));
+		cors_say(err, errlen, "invalid JSON at line %zu, column %zu: "
+			 "%s", line, col, json_tokener_error_desc(jerr));
 		goto out;
 	}
 	if (!flushed && json_tokener_get_parse_end(tok) < end) {
 		/* json-c stops after one complete value */
 		position(text, json_tokener_get_parse_end(tok), &line, &col);
-		say(err, errlen, "invalid JSON at line %zu, column %zu: "
-		    "unexpected text after the end", line, col);
+		cors_say(err, errlen, "invalid JSON at line %zu, column %zu: "
+			 "unexpected text after the end", line, col);
 		goto out;
 	}
 	*out = root;
@@ -333,15 +322,15 @@ int cors_from_json(const char *text, size_t len, struct cors_config *out,
 				key = NULL;
 		}
 		if (key && !json_object_is_type(rules, json_type_array)) {
-			say(err, errlen, "the value of \"%s\" must be an "
-			    "array of rules", key);
+			cors_say(err, errlen, "the value of \"%s\" must be an "
+				 "array of rules", key);
 			goto out;
 		}
 	}
 	if (!rules) {
-		say(err, errlen, "the CORS rules must be a JSON array of "
-		    "rules (R2's dashboard format), or an object with just "
-		    "\"CORSRules\" or \"rules\"");
+		cors_say(err, errlen, "the CORS rules must be a JSON array of "
+			 "rules (R2's dashboard format), or an object with "
+			 "just \"CORSRules\" or \"rules\"");
 		goto out;
 	}
 	n = json_object_array_length(rules);
@@ -354,7 +343,7 @@ int cors_from_json(const char *text, size_t len, struct cors_config *out,
 	rc = cors_validate(out, err, errlen);
 out:
 	if (rc == -ENOMEM)
-		say(err, errlen, "out of memory");
+		cors_say(err, errlen, "out of memory");
 	if (rc)
 		cors_config_release(out);
 	json_object_put(root);

@@ -47,45 +47,31 @@ bool dir_index_trusted(const struct dir_index_entry *e, const char *etag,
 
 /* ---- writing ---- */
 
-static int buf_reserve(struct dir_index_buf *b, size_t more)
-{
-	size_t cap;
-	char *s;
-
-	if (b->len + more > DIR_INDEX_MAX_BYTES)
-		return -EFBIG;
-	if (b->len + more <= b->cap)
-		return 0;
-	cap = b->cap ? b->cap : 4096;
-	while (cap < b->len + more)
-		cap *= 2;
-	s = realloc(b->s, cap);
-	if (!s)
-		return -ENOMEM;
-	b->s = s;
-	b->cap = cap;
-	return 0;
-}
-
 static bool needs_escape(unsigned char c)
 {
 	return c <= ' ' || c == '%' || c == 0x7f;
 }
 
 /* Room is reserved by the caller: at most 3 bytes per byte of s. */
-static void put_escaped(struct dir_index_buf *b, const char *s)
+static void put_escaped(struct util_buf *b, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	const unsigned char *p;
+	char esc[3] = { '%' };
+	size_t run;
 
-	for (p = (const unsigned char *)s; *p; p++) {
-		if (needs_escape(*p)) {
-			b->s[b->len++] = '%';
-			b->s[b->len++] = hex[*p >> 4];
-			b->s[b->len++] = hex[*p & 15];
-		} else {
-			b->s[b->len++] = (char)*p;
-		}
+	while (*s) {
+		/* bytes kept as they are go in one add */
+		run = 0;
+		while (s[run] && !needs_escape((unsigned char)s[run]))
+			run++;
+		util_buf_add(b, s, run);
+		s += run;
+		if (!*s)
+			break;
+		esc[1] = hex[(unsigned char)*s >> 4];
+		esc[2] = hex[(unsigned char)*s & 15];
+		util_buf_add(b, esc, 3);
+		s++;
 	}
 }
 
@@ -114,21 +100,23 @@ int dir_index_append(struct dir_index_buf *b, const char *name,
 		return -EINVAL;
 	room = strlen(DIR_INDEX_MAGIC) + 3 * (strlen(name) + strlen(etag)) +
 	       1 + (size_t)n;
-	rc = buf_reserve(b, room);
+	if (!b->buf.max)
+		util_buf_init(&b->buf, DIR_INDEX_MAX_BYTES);
+	rc = util_buf_reserve(&b->buf, room);
 	if (rc)
-		return rc;
+		return rc == -E2BIG ? -EFBIG : rc;
 	last = strdup(name);
 	if (!last)
 		return -ENOMEM;
-	if (b->len == 0) {
-		memcpy(b->s, DIR_INDEX_MAGIC, strlen(DIR_INDEX_MAGIC));
-		b->len = strlen(DIR_INDEX_MAGIC);
-	}
-	put_escaped(b, name);
-	b->s[b->len++] = '\t';
-	put_escaped(b, etag);
-	memcpy(b->s + b->len, nums, (size_t)n);
-	b->len += (size_t)n;
+	/* cannot fail now: room was reserved */
+	if (b->buf.len == 0)
+		util_buf_adds(&b->buf, DIR_INDEX_MAGIC);
+	put_escaped(&b->buf, name);
+	util_buf_adds(&b->buf, "\t");
+	put_escaped(&b->buf, etag);
+	util_buf_add(&b->buf, nums, (size_t)n);
+	b->s = b->buf.p;
+	b->len = b->buf.len;
 	free(b->last);
 	b->last = last;
 	b->n++;
@@ -137,23 +125,12 @@ int dir_index_append(struct dir_index_buf *b, const char *name,
 
 void dir_index_buf_release(struct dir_index_buf *b)
 {
-	free(b->s);
+	util_buf_release(&b->buf);
 	free(b->last);
 	memset(b, 0, sizeof(*b));
 }
 
 /* ---- reading ---- */
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
 
 /* The field [s, s+len) unescaped into a new string; NULL if malformed
  * (*nomem tells ENOMEM apart). */
@@ -177,8 +154,8 @@ static char *unescape(const char *s, size_t len, bool *nomem)
 		}
 		if (i + 2 >= len)
 			goto bad;
-		hi = hexval(s[i + 1]);
-		lo = hexval(s[i + 2]);
+		hi = util_hex_digit((unsigned char)s[i + 1]);
+		lo = util_hex_digit((unsigned char)s[i + 2]);
 		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 			goto bad;
 		*o++ = (char)(hi << 4 | lo);

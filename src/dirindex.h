@@ -52,6 +52,7 @@
 #include <time.h>
 
 #include "meta.h"
+#include "util.h"
 
 #define DIR_INDEX_PREFIX ".r2fs-index" /* a name at the bucket's root */
 #define DIR_INDEX_SETTLE 5             /* seconds, see above */
@@ -98,18 +99,24 @@ bool dir_index_trusted(const struct dir_index_entry *e, const char *etag,
 bool dir_index_worth(const char *etag, uint64_t size, time_t lastmod,
 		     time_t checked);
 
-/* An index being written: the bytes of the object, growing. */
+/*
+ * An index being written: the bytes of the object, growing.  Starts
+ * zeroed ({ 0 }); the caller reads s, len and n and writes nothing.
+ */
 struct dir_index_buf {
-	char *s;
-	size_t len, cap;
-	size_t n;          /* entries */
-	char *last;        /* the last name, to keep the order */
+	char *s;             /* the object's bytes so far (whole lines) */
+	size_t len;          /* their count */
+	size_t n;            /* entries */
+	char *last;          /* the last name, to keep the order */
+	struct util_buf buf; /* owns s; at most DIR_INDEX_MAX_BYTES */
 };
 
 /*
  * Append one entry (names in strictly increasing strcmp order; the first
  * call writes the header).  0; -EINVAL for an entry out of order or one
  * dir_index_worth refuses; -EFBIG beyond DIR_INDEX_MAX_BYTES; -ENOMEM.
+ * A failed append adds nothing: s holds whole lines.  After -EFBIG (or
+ * the buffer's own -ENOMEM) no more entries are taken.
  */
 int dir_index_append(struct dir_index_buf *b, const char *name,
 		     const char *etag, uint64_t size, time_t lastmod,

@@ -20,6 +20,8 @@
 
 #include <curl/curl.h>
 
+#include "util.h"
+
 #define HTTP_ERR_BODY_MAX (64 * 1024)
 /* An S3 answer has a few dozen header lines (user metadata included);
  * one with more is garbled or hostile, and is not stored line by line. */
@@ -41,7 +43,7 @@ struct http_xfer {
 	CURL *curl;
 	uint64_t sent;
 	int err; /* first local error seen in a callback */
-	size_t body_cap;
+	struct util_buf body; /* HTTP_SINK_BUFFER: its p is resp->body */
 };
 
 int http_global_init(void)
@@ -235,31 +237,6 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *arg)
 	return len;
 }
 
-static int buf_append(char **buf, size_t *len, size_t *cap, size_t max,
-		      const char *data, size_t n)
-{
-	size_t want = *len + n + 1;
-	char *p;
-
-	if (*len + n > max)
-		return -EOVERFLOW;
-	if (want > *cap) {
-		size_t ncap = *cap ? *cap : 4096;
-
-		while (ncap < want)
-			ncap *= 2;
-		p = realloc(*buf, ncap);
-		if (!p)
-			return -ENOMEM;
-		*buf = p;
-		*cap = ncap;
-	}
-	memcpy(*buf + *len, data, n);
-	*len += n;
-	(*buf)[*len] = '\0';
-	return 0;
-}
-
 static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct http_xfer *x = arg;
@@ -291,10 +268,12 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
 	}
 	switch (resp->sink) {
 	case HTTP_SINK_BUFFER:
-		rc = buf_append(&resp->body, &resp->body_len, &x->body_cap,
-				resp->max_body, data, len);
+		/* resp owns the bytes (http_response_release frees them) */
+		rc = util_buf_add(&x->body, data, len);
+		resp->body = x->body.p;
+		resp->body_len = x->body.len;
 		if (rc) {
-			x->err = rc;
+			x->err = rc == -E2BIG ? -EOVERFLOW : rc;
 			return 0;
 		}
 		break;
@@ -425,6 +404,7 @@ int http_perform(struct http_pool *pool, const struct http_request *req,
 	CURLcode cc;
 	int rc = 0;
 
+	util_buf_init(&x.body, resp->max_body);
 	x.curl = pool_get(pool);
 	if (!x.curl)
 		return -ENOMEM;

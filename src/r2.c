@@ -46,8 +46,10 @@
 #include "mime.h"
 #include "multipart.h"
 #include "s3.h"
+#include "s3_bucket.h"
 #include "sigv4.h"
 #include "store.h"
+#include "util.h"
 #include "xml.h"
 
 #define R2_EXIT_FAIL 1
@@ -370,7 +372,7 @@ struct progress {
 	atomic_uint_fast64_t up, down;
 	bool count_up;   /* which direction is the transfer */
 	uint64_t total;
-	struct timespec start;
+	double start; /* util_now_mono() */
 	bool running;
 	bool stop; /* protected by lock */
 	pthread_t thread;
@@ -408,20 +410,11 @@ static void human(double v, char *out, size_t len)
 		snprintf(out, len, "%.1f %s", v, unit[i]);
 }
 
-static double elapsed(const struct timespec *since)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - since->tv_sec) +
-	       (double)(now.tv_nsec - since->tv_nsec) / 1e9;
-}
-
 static void progress_draw(struct progress *p, bool last)
 {
 	uint64_t done = p->count_up ? atomic_load(&p->up)
 				    : atomic_load(&p->down);
-	double secs = elapsed(&p->start), rate, pct;
+	double secs = util_now_mono() - p->start, rate, pct;
 	char d[32], t[32], r[32], eta[32] = "";
 
 	if (done > p->total)
@@ -475,7 +468,7 @@ static void progress_start(struct progress *p, bool up, uint64_t total)
 	p->count_up = up;
 	p->total = total;
 	p->stop = false;
-	clock_gettime(CLOCK_MONOTONIC, &p->start);
+	p->start = util_now_mono();
 	if (!isatty(STDERR_FILENO))
 		return;
 	p->running = !pthread_create(&p->thread, NULL, progress_thread, p);
@@ -505,7 +498,8 @@ static void progress_end(struct progress *p, bool ok)
 
 struct r2 {
 	struct r2_opts *o;
-	struct store *store;
+	struct s3 *s3;       /* the client, for s3_bucket.h's requests */
+	struct store *store; /* s3's object store */
 	const char *bucket; /* "" for the service (ListBuckets) */
 };
 
@@ -545,9 +539,10 @@ static int r2_connect(struct r2 *r, const char *bucket)
 		.progress = progress_count,
 		.progress_arg = &r2_progress,
 	};
-	r->store = s3_store_new(&so);
+	r->s3 = s3_new(&so);
+	r->store = r->s3 ? s3_store(r->s3) : NULL;
 	creds_release(&creds);
-	rc = r->store ? 0 : R2_EXIT_FAIL;
+	rc = r->s3 ? 0 : R2_EXIT_FAIL;
 	if (rc)
 		say("out of memory");
 	return rc;
@@ -579,13 +574,13 @@ static int remote_failure(struct r2 *r, int rc, const char *verb,
 	return R2_EXIT_FAIL;
 }
 
-/* Report a failed tool call (s3.h's bucket-level requests). */
+/* Report a failed tool call (s3_bucket.h's requests). */
 static int tool_failure(struct r2 *r, int rc, const struct s3_error *e,
 			const char *what)
 {
 	char err[512];
 
-	s3_error_sentence(r->store, rc, e, what, err, sizeof(err));
+	s3_error_sentence(r->s3, rc, e, what, err, sizeof(err));
 	say("%s", err);
 	return R2_EXIT_FAIL;
 }
@@ -659,7 +654,7 @@ static int cmd_ls_buckets(struct r2 *r)
 	rc = r2_connect(r, "");
 	if (rc)
 		return rc;
-	rc = s3_list_buckets(r->store, &b, &n, &e);
+	rc = s3_list_buckets(r->s3, &b, &n, &e);
 	if (rc)
 		return tool_failure(r, rc, &e, "listing the buckets");
 	for (i = 0; i < n; i++) {
@@ -1246,7 +1241,7 @@ static int cmd_presign(struct r2 *r, int argc, char **argv)
 	rc = r2_connect(r, p.bucket);
 	if (rc)
 		goto out;
-	url = s3_presign_url(r->store, method, p.key, r->o->content_type,
+	url = s3_presign_url(r->s3, method, p.key, r->o->content_type,
 			     r->o->now_set ? r->o->now : time(NULL),
 			     r->o->expires_set ? r->o->expires
 					       : R2_DEFAULT_EXPIRES);
@@ -1273,40 +1268,23 @@ out:
 /* ------------------------------------------------------------------ */
 /* cors */
 
-/* Read all of path ("-": stdin), at most max bytes. */
+/* Read all of path ("-": stdin), at most max bytes (else -EFBIG). */
 static int read_input(const char *path, size_t max, char **out, size_t *len)
 {
-	size_t cap = 4096, n = 0;
-	char *buf = NULL, *grown;
+	struct util_buf b;
+	char chunk[4096];
 	ssize_t got;
 	int fd, rc = 0;
 
 	*out = NULL;
 	*len = 0;
+	util_buf_init(&b, max);
 	fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC)
 			       : STDIN_FILENO;
 	if (fd < 0)
 		return -errno;
-	buf = malloc(cap);
-	if (!buf) {
-		rc = -ENOMEM;
-		goto out;
-	}
 	for (;;) {
-		if (n == cap) {
-			if (cap > max) {
-				rc = -EFBIG;
-				goto out;
-			}
-			grown = realloc(buf, cap * 2);
-			if (!grown) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			buf = grown;
-			cap *= 2;
-		}
-		got = read(fd, buf + n, cap - n);
+		got = read(fd, chunk, sizeof(chunk));
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0) {
@@ -1315,19 +1293,19 @@ static int read_input(const char *path, size_t max, char **out, size_t *len)
 		}
 		if (got == 0)
 			break;
-		n += (size_t)got;
+		rc = util_buf_add(&b, chunk, (size_t)got);
+		if (rc) {
+			rc = rc == -E2BIG ? -EFBIG : rc;
+			goto out;
+		}
 	}
-	if (n > max) {
-		rc = -EFBIG;
-		goto out;
-	}
-	*out = buf;
-	*len = n;
-	buf = NULL;
+	*out = util_buf_take(&b, len);
+	if (!*out)
+		rc = -ENOMEM;
 out:
 	if (fd != STDIN_FILENO)
 		close(fd);
-	free(buf);
+	util_buf_release(&b);
 	return rc;
 }
 
@@ -1341,7 +1319,7 @@ static int cors_get(struct r2 *r, const char *bucket)
 
 	snprintf(what, sizeof(what), "reading the CORS rules of bucket '%s'",
 		 bucket);
-	rc = s3_bucket_get_subresource(r->store, "cors", &body, &len, &e);
+	rc = s3_bucket_get_subresource(r->s3, "cors", &body, &len, &e);
 	if (rc == -ENOENT && !strcmp(e.code, "NoSuchCORSConfiguration")) {
 		rc = 0; /* no rules: an empty list */
 	} else if (rc) {
@@ -1427,7 +1405,7 @@ static int cmd_cors(struct r2 *r, int argc, char **argv)
 	} else if (!strcmp(argv[0], "put")) {
 		snprintf(what, sizeof(what), "setting the CORS rules of "
 			 "bucket '%s'", p.bucket);
-		rc = s3_bucket_put_subresource(r->store, "cors",
+		rc = s3_bucket_put_subresource(r->s3, "cors",
 					       "application/xml", xml, xlen,
 					       &e);
 		if (rc)
@@ -1435,7 +1413,7 @@ static int cmd_cors(struct r2 *r, int argc, char **argv)
 	} else {
 		snprintf(what, sizeof(what), "deleting the CORS rules of "
 			 "bucket '%s'", p.bucket);
-		rc = s3_bucket_delete_subresource(r->store, "cors", &e);
+		rc = s3_bucket_delete_subresource(r->s3, "cors", &e);
 		if (rc)
 			rc = tool_failure(r, rc, &e, what);
 	}
@@ -1551,8 +1529,7 @@ int main(int argc, char *argv[])
 	inited = true;
 	rc = cmd->run(&r, argc - optind - 1, argv + optind + 1);
 out:
-	if (r.store)
-		r.store->ops->destroy(r.store);
+	s3_free(r.s3);
 	if (inited) {
 		xml_global_cleanup();
 		http_global_cleanup();

@@ -10,8 +10,16 @@
  * Bodies are streamed from and to files, so memory does not depend on
  * object size.  Upload payloads are hashed in full (SHA-256) so the server
  * verifies every byte; aws-chunked signing is never used (R2 lacks it).
+ *
+ * struct s3 (s3_i.h) is the client; its first member is the struct store
+ * the mount sees, and only this file's store ops cast back from it.  The
+ * r2 tool's requests beyond the store (ListBuckets, bucket subresources,
+ * presigned URLs) are in s3_bucket.c and take the struct s3 itself; they
+ * share s3_request() and the sentences that explain failures, which the
+ * mount check (s3_probe) uses too.
  */
 #include "s3.h"
+#include "s3_i.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -22,58 +30,18 @@
 
 #include <curl/curl.h>
 #include <openssl/evp.h>
-#include <openssl/md5.h>
 
 #include "creds.h"
-#include "conf.h"
 #include "http.h"
 #include "log.h"
 #include "sigv4.h"
+#include "util.h"
 #include "xml.h"
 
-#define S3_LIST_BODY_MAX (16 * 1024 * 1024)
-#define S3_SMALL_BODY_MAX (1024 * 1024)
-#define S3_MAX_EXTRA 48
-
-struct s3_store {
-	struct store base;
-	struct http_pool *pool;
-	char *endpoint;
-	char host[256];
-	char *bucket;
-	char *region;
-	char *access_key;
-	char *secret_key;
-	char *session_token;
-	unsigned retries;
-	long connect_timeout_ms;
-	bool bare_if_match;   /* atomic: send If-Match ETags unquoted */
-	struct store_stats n; /* atomic */
-};
-
-
-/* One S3 call: what to send and where the answer goes. */
-struct s3_call {
-	const char *method;
-	const char *key;   /* NULL: the bucket itself */
-	const char *query; /* already encoded, or NULL */
-	struct sigv4_header extra[S3_MAX_EXTRA]; /* signed and sent */
-	size_t nextra;
-	const void *body;
-	size_t body_len;
-	int body_fd;
-	uint64_t body_fd_off; /* where the body starts in body_fd */
-	uint64_t body_fd_len;
-	bool has_body;
-	char payload_hash[65];
-	unsigned max_attempts; /* 0: 1 + store's retries */
-	bool raw_errors;       /* keep transport errnos (mount check) */
-	bool service;          /* path "/": no bucket (ListBuckets) */
-};
-
-static struct s3_store *to_s3(struct store *s)
+/* The store ops are only ever installed on a struct s3 (s3_ops). */
+static struct s3 *to_s3(struct store *s)
 {
-	return (struct s3_store *)s;
+	return (struct s3 *)s;
 }
 
 void store_object_release(struct store_object *obj)
@@ -184,7 +152,7 @@ static void backoff_sleep(unsigned attempt, const char *retry_after)
 		;
 }
 
-static int call_add(struct s3_call *c, const char *name, const char *value)
+int s3_call_add(struct s3_call *c, const char *name, const char *value)
 {
 	if (c->nextra >= S3_MAX_EXTRA)
 		return -E2BIG;
@@ -194,7 +162,7 @@ static int call_add(struct s3_call *c, const char *name, const char *value)
 	return 0;
 }
 
-static char *build_path(struct s3_store *s, const char *key)
+char *s3_build_path(const struct s3 *s, const char *key)
 {
 	char *enc = NULL, *path;
 	size_t len;
@@ -223,7 +191,7 @@ static void add(uint64_t *counter, uint64_t n)
  * listings (PUT, POST, COPY, LIST, multipart), Class B for reads (GET,
  * HEAD); DELETE is free.
  */
-static void count_request(struct s3_store *s, const struct s3_call *c,
+static void count_request(struct s3 *s, const struct s3_call *c,
 			  const struct http_request *req,
 			  const struct http_response *resp, int rc,
 			  unsigned attempt)
@@ -251,7 +219,7 @@ static void count_request(struct s3_store *s, const struct s3_call *c,
 
 static void s3_stats(struct store *st, struct store_stats *out)
 {
-	struct s3_store *s = (struct s3_store *)st;
+	struct s3 *s = (struct s3 *)st;
 
 	out->class_a = __atomic_load_n(&s->n.class_a, __ATOMIC_RELAXED);
 	out->class_b = __atomic_load_n(&s->n.class_b, __ATOMIC_RELAXED);
@@ -263,13 +231,8 @@ static void s3_stats(struct store *st, struct store_stats *out)
 }
 
 
-/*
- * Perform call; resp must have been http_response_init()ed with its sink.
- * Returns 0 with resp->status set, or a transport errno.  Retries
- * transient failures, each attempt re-signed with the current clock.
- */
-static int s3_request(struct s3_store *s, struct s3_call *c,
-		      struct http_response *resp)
+/* s3_i.h */
+int s3_request(struct s3 *s, struct s3_call *c, struct http_response *resp)
 {
 	struct sigv4_header hdrs[S3_MAX_EXTRA + 4];
 	struct sigv4_request sreq;
@@ -284,7 +247,7 @@ static int s3_request(struct s3_store *s, struct s3_call *c,
 	size_t n, i, urllen;
 	int rc = 0;
 
-	path = c->service ? strdup("/") : build_path(s, c->key);
+	path = c->service ? strdup("/") : s3_build_path(s, c->key);
 	if (!path)
 		return -ENOMEM;
 	urllen = strlen(s->endpoint) + strlen(path) +
@@ -390,7 +353,7 @@ out:
 }
 
 /* errno for a completed non-2xx answer, logging the S3 code. */
-static int s3_status_error(struct s3_store *s, const struct s3_call *c,
+static int s3_status_error(struct s3 *s, const struct s3_call *c,
 			   const struct http_response *resp)
 {
 	struct xml_error xe = { 0 };
@@ -426,7 +389,7 @@ static void strip_quotes(const char *in, char *out, size_t outlen)
 	out[n] = '\0';
 }
 
-static void call_init(struct s3_call *c, const char *method, const char *key)
+void s3_call_init(struct s3_call *c, const char *method, const char *key)
 {
 	memset(c, 0, sizeof(*c));
 	c->method = method;
@@ -436,7 +399,7 @@ static void call_init(struct s3_call *c, const char *method, const char *key)
 
 static int s3_head(struct store *st, const char *key, struct store_object *out)
 {
-	struct s3_store *s = to_s3(st);
+	struct s3 *s = to_s3(st);
 	struct http_response resp;
 	struct s3_call c;
 	const char *v;
@@ -444,7 +407,7 @@ static int s3_head(struct store *st, const char *key, struct store_object *out)
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	call_init(&c, "HEAD", key);
+	s3_call_init(&c, "HEAD", key);
 	http_response_init(&resp, HTTP_SINK_BUFFER);
 	resp.max_body = 0;
 	rc = s3_request(s, &c, &resp);
@@ -509,16 +472,16 @@ static void get_call_init(struct s3_call *c, const char *key, uint64_t off,
 			  uint64_t len, const char *if_match, char range[64],
 			  char cond[140])
 {
-	call_init(c, "GET", key);
+	s3_call_init(c, "GET", key);
 	if (range) {
 		snprintf(range, 64, "bytes=%llu-%llu",
 			 (unsigned long long)off,
 			 (unsigned long long)(off + len - 1));
-		call_add(c, "range", range);
+		s3_call_add(c, "range", range);
 	}
 	if (if_match && if_match[0]) {
 		snprintf(cond, 140, "\"%s\"", if_match);
-		call_add(c, "if-match", cond);
+		s3_call_add(c, "if-match", cond);
 	}
 }
 
@@ -526,7 +489,7 @@ static int s3_get_range(struct store *st, const char *key, uint64_t off,
 			size_t len, const char *if_match, void *buf,
 			size_t *got)
 {
-	struct s3_store *s = to_s3(st);
+	struct s3 *s = to_s3(st);
 	struct http_response resp;
 	struct s3_call c;
 	char range[64], cond[140];
@@ -560,7 +523,7 @@ static int s3_get_range_to_fd(struct store *st, const char *key,
 			      uint64_t off, uint64_t len,
 			      const char *if_match, int fd)
 {
-	struct s3_store *s = to_s3(st);
+	struct s3 *s = to_s3(st);
 	struct http_response resp;
 	struct s3_call c;
 	char range[64], cond[140];
@@ -594,7 +557,7 @@ out:
 static int s3_get_to_fd(struct store *st, const char *key,
 			const char *if_match, int fd, uint64_t *size)
 {
-	struct s3_store *s = to_s3(st);
+	struct s3 *s = to_s3(st);
 	struct http_response resp;
 	struct s3_call c;
 	char cond[140];
@@ -619,18 +582,6 @@ static int s3_get_to_fd(struct store *st, const char *key,
 out:
 	http_response_release(&resp);
 	return rc;
-}
-
-static void to_hex(const unsigned char *md, unsigned len, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned i;
-
-	for (i = 0; i < len; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[2 * len] = '\0';
 }
 
 /*
@@ -673,7 +624,7 @@ static int hash_fd(int fd, uint64_t start, uint64_t size, char out[65],
 		off += (uint64_t)r;
 	}
 	EVP_DigestFinal_ex(ctx, md, &mdlen);
-	to_hex(md, mdlen, out);
+	util_hex_encode(md, mdlen, out);
 	if (mctx)
 		EVP_DigestFinal_ex(mctx, md5, NULL);
 out:
@@ -690,7 +641,7 @@ static int add_put_headers(struct s3_call *c,
 	size_t i;
 	int rc;
 
-	rc = call_add(c, "content-type",
+	rc = s3_call_add(c, "content-type",
 		      opts && opts->content_type ? opts->content_type
 						 : "application/octet-stream");
 	if (rc || !opts)
@@ -702,7 +653,7 @@ static int add_put_headers(struct s3_call *c,
 		if (!names[i])
 			return -ENOMEM;
 		snprintf(names[i], len, "x-amz-meta-%s", opts->meta[i].name);
-		rc = call_add(c, names[i], opts->meta[i].value);
+		rc = s3_call_add(c, names[i], opts->meta[i].value);
 		if (rc)
 			return rc;
 	}
@@ -718,14 +669,14 @@ static void free_names(char **names, size_t n)
 }
 
 /* Add the write conditions of opts (If-Match / If-None-Match). */
-static int add_conditions(struct s3_store *s, struct s3_call *c,
+static int add_conditions(struct s3 *s, struct s3_call *c,
 			  const struct store_put_opts *opts, char *buf,
 			  size_t len)
 {
 	if (!opts)
 		return 0;
 	if (opts->if_none_match)
-		return call_add(c, "if-none-match", "*");
+		return s3_call_add(c, "if-none-match", "*");
 	if (!opts->if_match || !opts->if_match[0])
 		return 0;
 	/* HTTP wants a quoted entity-tag; Ceph RGW only matches a bare one
@@ -734,11 +685,11 @@ static int add_conditions(struct s3_store *s, struct s3_call *c,
 		snprintf(buf, len, "%s", opts->if_match);
 	else
 		snprintf(buf, len, "\"%s\"", opts->if_match);
-	return call_add(c, "if-match", buf);
+	return s3_call_add(c, "if-match", buf);
 }
 
 /* One PUT of fd with the given conditions. */
-static int put_once(struct s3_store *s, const char *key, int fd,
+static int put_once(struct s3 *s, const char *key, int fd,
 		    uint64_t size, const struct store_put_opts *opts,
 		    const char *payload_hash, const char *md5_b64,
 		    char *etag_out)
@@ -750,7 +701,7 @@ static int put_once(struct s3_store *s, const char *key, int fd,
 	char cond[140];
 	int rc;
 
-	call_init(&c, "PUT", key);
+	s3_call_init(&c, "PUT", key);
 	c.has_body = true;
 	c.body_fd = size ? fd : -1;
 	c.body_fd_len = size;
@@ -759,7 +710,7 @@ static int put_once(struct s3_store *s, const char *key, int fd,
 	resp.max_body = S3_SMALL_BODY_MAX;
 	rc = add_put_headers(&c, opts, names);
 	if (!rc)
-		rc = call_add(&c, "content-md5", md5_b64);
+		rc = s3_call_add(&c, "content-md5", md5_b64);
 	if (!rc)
 		rc = add_conditions(s, &c, opts, cond, sizeof(cond));
 	if (rc)
@@ -790,7 +741,7 @@ static int s3_put_fd(struct store *st, const char *key, int fd,
 		     uint64_t size, const struct store_put_opts *opts,
 		     char *etag_out)
 {
-	struct s3_store *s = to_s3(st);
+	struct s3 *s = to_s3(st);
 	struct store_object obj = { 0 };
 	unsigned char md5[16];
 	char hash[65], md5_hex[33], md5_b64[32];
@@ -804,7 +755,7 @@ static int s3_put_fd(struct store *st, const char *key, int fd,
 	rc = hash_fd(fd, 0, size, hash, md5);
 	if (rc)
 		return rc;
-	to_hex(md5, 16, md5_hex);
+	util_hex_encode(md5, 16, md5_hex);
 	EVP_EncodeBlock((unsigned char *)md5_b64, md5, 16);
 	was_bare = __atomic_load_n(&s->bare_if_match, __ATOMIC_RELAXED);
 	rc = put_once(s, key, fd, size, opts, hash, md5_b64, etag_out);
@@ -835,8 +786,7 @@ static int s3_put_fd(struct store *st, const char *key, int fd,
 }
 
 /* Append "name=enc(value)" to a query being built. */
-static int query_add(char *q, size_t qlen, const char *name,
-		     const char *value)
+int s3_query_add(char *q, size_t qlen, const char *name, const char *value)
 {
 	char *enc = sigv4_uri_encode(value, strlen(value), 1);
 	size_t used = strlen(q);
@@ -855,7 +805,7 @@ static int s3_list_page(struct store *st, const char *prefix,
 			const char *start_after, unsigned max_keys,
 			struct store_list *out)
 {
-	struct s3_store *s = to_s3(st);
+	struct s3 *s = to_s3(st);
 	struct xml_list_result xr = { 0 };
 	struct http_response resp;
 	struct s3_call c;
@@ -865,23 +815,28 @@ static int s3_list_page(struct store *st, const char *prefix,
 
 	memset(out, 0, sizeof(*out));
 	/* Parameters in sorted order, as the canonical request wants. */
-	if (token && (rc = query_add(query, sizeof(query),
-				     "continuation-token", token)))
-		return rc;
-	if (delimiter && (rc = query_add(query, sizeof(query), "delimiter",
-					 delimiter)))
-		return rc;
+	if (token)
+		rc = s3_query_add(query, sizeof(query), "continuation-token",
+				  token);
+	if (!rc && delimiter)
+		rc = s3_query_add(query, sizeof(query), "delimiter",
+				  delimiter);
 	snprintf(num, sizeof(num), "%u", max_keys ? max_keys : 1000);
-	if ((rc = query_add(query, sizeof(query), "encoding-type", "url")) ||
-	    (rc = query_add(query, sizeof(query), "list-type", "2")) ||
-	    (rc = query_add(query, sizeof(query), "max-keys", num)) ||
-	    (rc = query_add(query, sizeof(query), "prefix",
-			    prefix ? prefix : "")))
+	if (!rc)
+		rc = s3_query_add(query, sizeof(query), "encoding-type", "url");
+	if (!rc)
+		rc = s3_query_add(query, sizeof(query), "list-type", "2");
+	if (!rc)
+		rc = s3_query_add(query, sizeof(query), "max-keys", num);
+	if (!rc)
+		rc = s3_query_add(query, sizeof(query), "prefix",
+				  prefix ? prefix : "");
+	if (!rc && start_after)
+		rc = s3_query_add(query, sizeof(query), "start-after",
+				  start_after);
+	if (rc)
 		return rc;
-	if (start_after && (rc = query_add(query, sizeof(query),
-					   "start-after", start_after)))
-		return rc;
-	call_init(&c, "GET", NULL);
+	s3_call_init(&c, "GET", NULL);
 	c.query = query;
 	http_response_init(&resp, HTTP_SINK_BUFFER);
 	resp.max_body = S3_LIST_BODY_MAX;
@@ -950,12 +905,12 @@ static int s3_list_after(struct store *st, const char *prefix,
 
 static int s3_remove(struct store *st, const char *key)
 {
-	struct s3_store *s = to_s3(st);
+	struct s3 *s = to_s3(st);
 	struct http_response resp;
 	struct s3_call c;
 	int rc;
 
-	call_init(&c, "DELETE", key);
+	s3_call_init(&c, "DELETE", key);
 	http_response_init(&resp, HTTP_SINK_BUFFER);
 	resp.max_body = S3_SMALL_BODY_MAX;
 	rc = s3_request(s, &c, &resp);
@@ -968,7 +923,7 @@ static int s3_remove(struct store *st, const char *key)
 static int s3_copy(struct store *st, const char *src, const char *dst,
 		   const struct store_put_opts *opts)
 {
-	struct s3_store *s = to_s3(st);
+	struct s3 *s = to_s3(st);
 	char *names[S3_MAX_EXTRA] = { 0 };
 	size_t nnames = opts ? opts->nmeta : 0;
 	struct http_response resp;
@@ -980,15 +935,15 @@ static int s3_copy(struct store *st, const char *src, const char *dst,
 		return -E2BIG;
 	http_response_init(&resp, HTTP_SINK_BUFFER);
 	resp.max_body = S3_SMALL_BODY_MAX;
-	call_init(&c, "PUT", dst);
-	source = build_path(s, src);
+	s3_call_init(&c, "PUT", dst);
+	source = s3_build_path(s, src);
 	if (!source) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	call_add(&c, "x-amz-copy-source", source);
+	s3_call_add(&c, "x-amz-copy-source", source);
 	if (opts) {
-		call_add(&c, "x-amz-metadata-directive", "REPLACE");
+		s3_call_add(&c, "x-amz-metadata-directive", "REPLACE");
 		rc = add_put_headers(&c, opts, names);
 		if (rc)
 			goto out;
@@ -1023,7 +978,7 @@ out:
 static int s3_mp_create(struct store *st, const char *key,
 			const struct store_put_opts *opts, char **upload_id)
 {
-	struct s3_store *s = to_s3(st);
+	struct s3 *s = to_s3(st);
 	char *names[S3_MAX_EXTRA] = { 0 };
 	size_t nnames = opts ? opts->nmeta : 0;
 	struct http_response resp;
@@ -1033,7 +988,7 @@ static int s3_mp_create(struct store *st, const char *key,
 	*upload_id = NULL;
 	if (nnames > S3_MAX_EXTRA - 4)
 		return -E2BIG;
-	call_init(&c, "POST", key);
+	s3_call_init(&c, "POST", key);
 	c.query = "uploads=";
 	c.has_body = true; /* empty, but with Content-Length: 0 */
 	sigv4_sha256_hex("", 0, c.payload_hash);
@@ -1067,7 +1022,7 @@ static int s3_mp_upload_part(struct store *st, const char *key,
 			     int fd, uint64_t offset, uint64_t len,
 			     char *etag_out)
 {
-	struct s3_store *s = to_s3(st);
+	struct s3 *s = to_s3(st);
 	struct http_response resp;
 	struct s3_call c;
 	char query[S3_MP_QUERY_MAX] = "", num[16];
@@ -1078,12 +1033,12 @@ static int s3_mp_upload_part(struct store *st, const char *key,
 	if (part_number < 1 || part_number > 10000)
 		return -EINVAL;
 	snprintf(num, sizeof(num), "%u", part_number);
-	rc = query_add(query, sizeof(query), "partNumber", num);
+	rc = s3_query_add(query, sizeof(query), "partNumber", num);
 	if (!rc)
-		rc = query_add(query, sizeof(query), "uploadId", upload_id);
+		rc = s3_query_add(query, sizeof(query), "uploadId", upload_id);
 	if (rc)
 		return rc;
-	call_init(&c, "PUT", key);
+	s3_call_init(&c, "PUT", key);
 	c.query = query;
 	c.has_body = true;
 	if (len == 0) {
@@ -1125,7 +1080,7 @@ static int s3_mp_complete(struct store *st, const char *key,
 			  const struct store_part *parts, size_t nparts,
 			  char *etag_out)
 {
-	struct s3_store *s = to_s3(st);
+	struct s3 *s = to_s3(st);
 	struct xml_part *xp = NULL;
 	struct xml_error xe = { 0 };
 	struct http_response resp;
@@ -1157,16 +1112,16 @@ static int s3_mp_complete(struct store *st, const char *key,
 		rc = errno == EINVAL ? -EINVAL : -ENOMEM;
 		goto out;
 	}
-	rc = query_add(query, sizeof(query), "uploadId", upload_id);
+	rc = s3_query_add(query, sizeof(query), "uploadId", upload_id);
 	if (rc)
 		goto out;
-	call_init(&c, "POST", key);
+	s3_call_init(&c, "POST", key);
 	c.query = query;
 	c.has_body = true;
 	c.body = doc;
 	c.body_len = doclen;
 	sigv4_sha256_hex(doc, doclen, c.payload_hash);
-	call_add(&c, "content-type", "application/xml");
+	s3_call_add(&c, "content-type", "application/xml");
 	rc = s3_request(s, &c, &resp);
 	if (rc)
 		goto out;
@@ -1201,16 +1156,16 @@ out:
 static int s3_mp_abort(struct store *st, const char *key,
 		       const char *upload_id)
 {
-	struct s3_store *s = to_s3(st);
+	struct s3 *s = to_s3(st);
 	struct http_response resp;
 	struct s3_call c;
 	char query[S3_MP_QUERY_MAX] = "";
 	int rc;
 
-	rc = query_add(query, sizeof(query), "uploadId", upload_id);
+	rc = s3_query_add(query, sizeof(query), "uploadId", upload_id);
 	if (rc)
 		return rc;
-	call_init(&c, "DELETE", key);
+	s3_call_init(&c, "DELETE", key);
 	c.query = query;
 	http_response_init(&resp, HTTP_SINK_BUFFER);
 	resp.max_body = S3_SMALL_BODY_MAX;
@@ -1223,7 +1178,7 @@ static int s3_mp_abort(struct store *st, const char *key,
 
 static void s3_destroy(struct store *st)
 {
-	struct s3_store *s = to_s3(st);
+	struct s3 *s = to_s3(st);
 
 	if (!s)
 		return;
@@ -1259,9 +1214,9 @@ static const struct store_ops s3_ops = {
 	.destroy = s3_destroy,
 };
 
-struct store *s3_store_new(const struct s3_opts *o)
+struct s3 *s3_new(const struct s3_opts *o)
 {
-	struct s3_store *s = calloc(1, sizeof(*s));
+	struct s3 *s = calloc(1, sizeof(*s));
 	struct http_pool_opts po = {
 		.size = o->handles,
 		.connect_timeout_ms = o->connect_timeout_ms,
@@ -1287,422 +1242,68 @@ struct store *s3_store_new(const struct s3_opts *o)
 	if (!s->endpoint || !s->bucket || !s->region || !s->access_key ||
 	    !s->secret_key || !s->pool ||
 	    (o->creds->session_token && !s->session_token) ||
-	    conf_endpoint_host(s->endpoint, s->host, sizeof(s->host))) {
+	    util_endpoint_host(s->endpoint, s->host, sizeof(s->host))) {
 		s3_destroy(&s->base);
 		return NULL;
 	}
+	return s;
+}
+
+struct store *s3_store(struct s3 *s)
+{
 	return &s->base;
 }
 
-int s3_probe(struct store *st, char *err, size_t errlen)
+void s3_free(struct s3 *s)
 {
-	struct s3_store *s = to_s3(st);
-	struct xml_error xe = { 0 };
-	struct http_response resp;
-	struct s3_call c;
-	char body[1];
-	int rc;
-
-	call_init(&c, "GET", ".r2fs-mount-check");
-	c.max_attempts = 2;
-	c.raw_errors = true;
-	call_add(&c, "range", "bytes=0-0");
-	http_response_init(&resp, HTTP_SINK_MEMORY);
-	resp.mem = body;
-	resp.mem_cap = sizeof(body);
-	rc = s3_request(s, &c, &resp);
-	if (rc) {
-		switch (rc) {
-		case -ECONNREFUSED:
-			snprintf(err, errlen, "cannot connect to %s: "
-				 "connection refused", s->endpoint);
-			break;
-		case -EHOSTUNREACH:
-			snprintf(err, errlen, "cannot resolve the host of %s",
-				 s->endpoint);
-			break;
-		case -ETIMEDOUT:
-			snprintf(err, errlen, "%s did not answer within %ld s",
-				 s->endpoint, s->connect_timeout_ms / 1000);
-			break;
-		default:
-			snprintf(err, errlen, "cannot talk to %s: %s",
-				 s->endpoint, resp.errmsg);
-		}
-		goto out;
-	}
-	if (resp.status == 200 || resp.status == 206 || resp.status == 416)
-		goto out;
-	if (resp.err_body)
-		xml_parse_error(resp.err_body, resp.err_len, &xe);
-	if (resp.status == 404 && xe.code && !strcmp(xe.code, "NoSuchKey"))
-		goto out;
-	rc = s3_error_to_errno(resp.status, xe.code);
-	if (!xe.code) {
-		snprintf(err, errlen, "%s answered HTTP %ld, which is not an "
-			 "S3 answer", s->endpoint, resp.status);
-		rc = -EIO;
-	} else if (!strcmp(xe.code, "NoSuchBucket")) {
-		snprintf(err, errlen, "bucket '%s' does not exist at %s",
-			 s->bucket, s->endpoint);
-		rc = -ENOENT;
-	} else if (!strcmp(xe.code, "InvalidAccessKeyId")) {
-		snprintf(err, errlen, "the access key is not known to %s "
-			 "(InvalidAccessKeyId)", s->endpoint);
-	} else if (!strcmp(xe.code, "SignatureDoesNotMatch")) {
-		snprintf(err, errlen, "the secret key does not match the "
-			 "access key (SignatureDoesNotMatch)");
-	} else if (!strcmp(xe.code, "RequestTimeTooSkewed")) {
-		snprintf(err, errlen, "this machine's clock differs too much "
-			 "from the server's (RequestTimeTooSkewed)");
-	} else if (!strcmp(xe.code, "AccessDenied")) {
-		snprintf(err, errlen, "access to bucket '%s' is denied for "
-			 "this key (AccessDenied)", s->bucket);
-	} else if (!strcmp(xe.code, "AuthorizationHeaderMalformed") ||
-		   !strcmp(xe.code, "PermanentRedirect")) {
-		snprintf(err, errlen, "bucket '%s' is in another region than "
-			 "'%s' (%s); set -o region=", s->bucket, s->region,
-			 xe.code);
-		rc = -EINVAL;
-	} else {
-		snprintf(err, errlen, "%s refused the mount check: HTTP %ld "
-			 "%s", s->endpoint, resp.status, xe.code);
-	}
-	if (rc == 0)
-		rc = -EIO;
-out:
-	xml_error_release(&xe);
-	http_response_release(&resp);
-	return rc;
+	if (s)
+		s3_destroy(&s->base);
 }
 
-/* ------------------------------------------------------------------ */
-/*
- * Requests for tools: the service, bucket subresources, presigned URLs.
- * They keep transport errnos (raw_errors) and report what the server said
- * in a struct s3_error, so the r2 program can print a precise sentence.
- */
-
-static void error_clear(struct s3_error *e)
+struct store *s3_store_new(const struct s3_opts *o)
 {
-	if (e)
-		memset(e, 0, sizeof(*e));
+	struct s3 *s = s3_new(o);
+
+	return s ? s3_store(s) : NULL;
 }
 
-/* Fill e from a transport failure (rc) or a non-2xx answer; returns the
- * errno to give back. */
-static int tool_error(struct s3_store *s, const struct s3_call *c, int rc,
-		      const struct http_response *resp, struct s3_error *e)
+bool s3_transport_sentence(const struct s3 *s, int rc, char *buf,
+			   size_t len)
 {
-	struct xml_error xe = { 0 };
-
-	if (rc) {
-		if (e)
-			snprintf(e->message, sizeof(e->message), "%s",
-				 resp->errmsg);
-		return rc;
+	switch (rc) {
+	case -ECONNREFUSED:
+		snprintf(buf, len, "cannot connect to %s: connection refused",
+			 s->endpoint);
+		return true;
+	case -EHOSTUNREACH:
+		snprintf(buf, len, "cannot resolve the host of %s",
+			 s->endpoint);
+		return true;
+	case -ETIMEDOUT:
+		snprintf(buf, len, "%s did not answer within %ld s",
+			 s->endpoint, s->connect_timeout_ms / 1000);
+		return true;
+	default:
+		return false;
 	}
-	if (resp->err_body && resp->err_len)
-		xml_parse_error(resp->err_body, resp->err_len, &xe);
-	rc = s3_error_to_errno(resp->status, xe.code);
-	log_debug("%s %s?%s: HTTP %ld %s", c->method, s->bucket,
-		  c->query ? c->query : "", resp->status,
-		  xe.code ? xe.code : "");
-	if (e) {
-		e->status = resp->status;
-		snprintf(e->code, sizeof(e->code), "%s",
-			 xe.code ? xe.code : "");
-		snprintf(e->message, sizeof(e->message), "%s",
-			 xe.message ? xe.message : "");
-	}
-	xml_error_release(&xe);
-	return rc;
 }
 
-void s3_buckets_free(struct s3_bucket *b, size_t n)
+int s3_code_sentence(const struct s3 *s, long status, const char *code,
+		     const char *region_option, char *buf, size_t len)
 {
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(b[i].name);
-	free(b);
-}
-
-int s3_list_buckets(struct store *st, struct s3_bucket **out, size_t *n,
-		    struct s3_error *err)
-{
-	struct s3_store *s = to_s3(st);
-	struct xml_bucket_list xl = { 0 };
-	struct http_response resp;
-	struct s3_bucket *all = NULL, *grown;
-	char query[4096], *token = NULL;
-	size_t count = 0, i;
-	unsigned pages;
-	int rc = 0;
-
-	*out = NULL;
-	*n = 0;
-	error_clear(err);
-	/* A server that keeps sending tokens must not keep us forever. */
-	for (pages = 0; pages < 10000; pages++) {
-		struct s3_call c;
-
-		call_init(&c, "GET", NULL);
-		c.service = true;
-		c.raw_errors = true;
-		if (token) {
-			query[0] = '\0';
-			rc = query_add(query, sizeof(query),
-				       "continuation-token", token);
-			if (rc)
-				break;
-			c.query = query;
-		}
-		http_response_init(&resp, HTTP_SINK_BUFFER);
-		resp.max_body = S3_LIST_BODY_MAX;
-		rc = s3_request(s, &c, &resp);
-		if (rc || resp.status != 200) {
-			rc = tool_error(s, &c, rc, &resp, err);
-			http_response_release(&resp);
-			break;
-		}
-		rc = xml_parse_list_buckets(resp.body, resp.body_len, &xl);
-		http_response_release(&resp);
-		if (rc) {
-			if (rc == -EPROTO && err)
-				snprintf(err->message, sizeof(err->message),
-					 "unparsable ListBuckets answer");
-			break;
-		}
-		grown = realloc(all, (count + xl.n + 1) * sizeof(*all));
-		if (!grown) {
-			rc = -ENOMEM;
-			break;
-		}
-		all = grown;
-		for (i = 0; i < xl.n; i++) {
-			all[count].name = xl.buckets[i].name;
-			all[count++].created = xl.buckets[i].created;
-			xl.buckets[i].name = NULL;
-		}
-		free(token);
-		token = xl.next_token;
-		xl.next_token = NULL;
-		xml_bucket_list_release(&xl);
-		if (!token)
-			break;
-	}
-	xml_bucket_list_release(&xl);
-	free(token);
-	if (rc) {
-		s3_buckets_free(all, count);
-		return rc;
-	}
-	*out = all;
-	*n = count;
-	return 0;
-}
-
-/* "name=" for a subresource name of letters only; -EINVAL otherwise. */
-static int subresource_query(const char *name, char *q, size_t qlen)
-{
-	size_t i, n = strlen(name);
-
-	if (n == 0 || n + 2 > qlen)
-		return -EINVAL;
-	for (i = 0; i < n; i++)
-		if (!((name[i] >= 'a' && name[i] <= 'z') ||
-		      (name[i] >= 'A' && name[i] <= 'Z')))
-			return -EINVAL;
-	snprintf(q, qlen, "%s=", name);
-	return 0;
-}
-
-int s3_bucket_get_subresource(struct store *st, const char *name,
-			      char **body, size_t *len, struct s3_error *err)
-{
-	struct s3_store *s = to_s3(st);
-	struct http_response resp;
-	struct s3_call c;
-	char query[64];
-	int rc;
-
-	*body = NULL;
-	*len = 0;
-	error_clear(err);
-	rc = subresource_query(name, query, sizeof(query));
-	if (rc)
-		return rc;
-	call_init(&c, "GET", NULL);
-	c.query = query;
-	c.raw_errors = true;
-	http_response_init(&resp, HTTP_SINK_BUFFER);
-	resp.max_body = S3_SMALL_BODY_MAX;
-	rc = s3_request(s, &c, &resp);
-	if (rc || resp.status != 200) {
-		rc = tool_error(s, &c, rc, &resp, err);
-		goto out;
-	}
-	*body = resp.body ? resp.body : strdup("");
-	resp.body = NULL;
-	if (!*body) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	*len = resp.body_len;
-out:
-	http_response_release(&resp);
-	return rc;
-}
-
-/* base64 of the MD5 of data (24 characters + NUL). */
-static void content_md5(const void *data, size_t len, char out[32])
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-
-	out[0] = '\0';
-	if (!EVP_Digest(data, len, md, &mdlen, EVP_md5(), NULL) ||
-	    mdlen != MD5_DIGEST_LENGTH)
-		return;
-	EVP_EncodeBlock((unsigned char *)out, md, (int)mdlen);
-}
-
-int s3_bucket_put_subresource(struct store *st, const char *name,
-			      const char *content_type, const void *body,
-			      size_t len, struct s3_error *err)
-{
-	struct s3_store *s = to_s3(st);
-	struct http_response resp;
-	struct s3_call c;
-	char query[64], md5[32];
-	int rc;
-
-	error_clear(err);
-	rc = subresource_query(name, query, sizeof(query));
-	if (rc)
-		return rc;
-	content_md5(body, len, md5);
-	if (!md5[0])
-		return -ENOMEM; /* libcrypto failed: it does not, in practice */
-	call_init(&c, "PUT", NULL);
-	c.query = query;
-	c.raw_errors = true;
-	c.has_body = true;
-	c.body = body;
-	c.body_len = len;
-	sigv4_sha256_hex(body, len, c.payload_hash);
-	call_add(&c, "content-md5", md5);
-	if (content_type)
-		call_add(&c, "content-type", content_type);
-	http_response_init(&resp, HTTP_SINK_BUFFER);
-	resp.max_body = S3_SMALL_BODY_MAX;
-	rc = s3_request(s, &c, &resp);
-	if (rc || (resp.status != 200 && resp.status != 204))
-		rc = tool_error(s, &c, rc, &resp, err);
-	http_response_release(&resp);
-	return rc;
-}
-
-int s3_bucket_delete_subresource(struct store *st, const char *name,
-				 struct s3_error *err)
-{
-	struct s3_store *s = to_s3(st);
-	struct http_response resp;
-	struct s3_call c;
-	char query[64];
-	int rc;
-
-	error_clear(err);
-	rc = subresource_query(name, query, sizeof(query));
-	if (rc)
-		return rc;
-	call_init(&c, "DELETE", NULL);
-	c.query = query;
-	c.raw_errors = true;
-	http_response_init(&resp, HTTP_SINK_BUFFER);
-	resp.max_body = S3_SMALL_BODY_MAX;
-	rc = s3_request(s, &c, &resp);
-	if (rc || (resp.status != 200 && resp.status != 204))
-		rc = tool_error(s, &c, rc, &resp, err);
-	http_response_release(&resp);
-	return rc;
-}
-
-char *s3_presign_url(struct store *st, const char *method, const char *key,
-		     const char *content_type, time_t now, unsigned expires)
-{
-	struct s3_store *s = to_s3(st);
-	struct sigv4_key skey = { s->access_key, s->secret_key, s->region,
-				  "s3" };
-	char *path = NULL, *query = NULL, *url = NULL;
-	size_t len;
-
-	if (s->session_token) {
-		errno = EOPNOTSUPP;
-		return NULL;
-	}
-	if (!key || !*key || !s->bucket[0] || expires < 1 ||
-	    expires > SIGV4_MAX_EXPIRES) {
-		errno = EINVAL;
-		return NULL;
-	}
-	path = build_path(s, key);
-	if (path)
-		query = sigv4_presign_query(method, path, s->host,
-					    content_type, &skey, now,
-					    expires);
-	if (query) {
-		len = strlen(s->endpoint) + strlen(path) + strlen(query) + 2;
-		url = malloc(len);
-		if (url)
-			snprintf(url, len, "%s%s?%s", s->endpoint, path,
-				 query);
-	}
-	free(path);
-	free(query);
-	if (!url)
-		errno = ENOMEM;
-	return url;
-}
-
-void s3_error_sentence(struct store *st, int rc, const struct s3_error *e,
-		       const char *what, char *buf, size_t len)
-{
-	struct s3_store *s = to_s3(st);
-	const char *code = e ? e->code : "";
-	const char *msg = e ? e->message : "";
-
-	if (!e || e->status == 0) {
-		switch (rc) {
-		case -ECONNREFUSED:
-			snprintf(buf, len, "cannot connect to %s: connection "
-				 "refused", s->endpoint);
-			return;
-		case -EHOSTUNREACH:
-			snprintf(buf, len, "cannot resolve the host of %s",
-				 s->endpoint);
-			return;
-		case -ETIMEDOUT:
-			snprintf(buf, len, "%s did not answer within %ld s",
-				 s->endpoint, s->connect_timeout_ms / 1000);
-			return;
-		case -ECONNRESET:
-		case -EPROTO:
-		case -EOVERFLOW:
-			snprintf(buf, len, "cannot talk to %s: %s",
-				 s->endpoint, msg[0] ? msg : strerror(-rc));
-			return;
-		default:
-			snprintf(buf, len, "%s failed: %s", what,
-				 msg[0] ? msg : strerror(-rc));
-			return;
-		}
-	}
-	if (!strcmp(code, "NoSuchBucket"))
+	if (!strcmp(code, "NoSuchBucket")) {
 		snprintf(buf, len, "bucket '%s' does not exist at %s",
 			 s->bucket, s->endpoint);
-	else if (!strcmp(code, "InvalidAccessKeyId"))
+		return -ENOENT;
+	}
+	if (!strcmp(code, "AuthorizationHeaderMalformed") ||
+	    !strcmp(code, "PermanentRedirect")) {
+		snprintf(buf, len, "bucket '%s' is in another region than "
+			 "'%s' (%s); set %s", s->bucket, s->region, code,
+			 region_option);
+		return -EINVAL;
+	}
+	if (!strcmp(code, "InvalidAccessKeyId"))
 		snprintf(buf, len, "the access key is not known to %s "
 			 "(InvalidAccessKeyId)", s->endpoint);
 	else if (!strcmp(code, "SignatureDoesNotMatch"))
@@ -1711,19 +1312,64 @@ void s3_error_sentence(struct store *st, int rc, const struct s3_error *e,
 	else if (!strcmp(code, "RequestTimeTooSkewed"))
 		snprintf(buf, len, "this machine's clock differs too much "
 			 "from the server's (RequestTimeTooSkewed)");
-	else if (!strcmp(code, "AccessDenied"))
-		snprintf(buf, len, "%s was denied for this key "
-			 "(AccessDenied)", what);
-	else if (!strcmp(code, "AuthorizationHeaderMalformed") ||
-		 !strcmp(code, "PermanentRedirect"))
-		snprintf(buf, len, "bucket '%s' is in another region than "
-			 "'%s' (%s); set --region", s->bucket, s->region,
-			 code);
-	else if (code[0])
-		snprintf(buf, len, "%s failed: the server answered HTTP %ld "
-			 "%s%s%s", what, e->status, code, msg[0] ? ": " : "",
-			 msg);
 	else
-		snprintf(buf, len, "%s failed: %s answered HTTP %ld, which is "
-			 "not an S3 answer", what, s->endpoint, e->status);
+		return 0;
+	return s3_error_to_errno(status, code);
+}
+
+int s3_probe(struct store *st, char *err, size_t errlen)
+{
+	struct xml_error xe = { 0 };
+	struct http_response resp;
+	struct s3_call c;
+	char body[1];
+	struct s3 *s;
+	int rc;
+
+	if (st->ops != &s3_ops) {
+		snprintf(err, errlen, "the mount check needs an S3 store");
+		return -EINVAL;
+	}
+	s = to_s3(st);
+	s3_call_init(&c, "GET", ".r2fs-mount-check");
+	c.max_attempts = 2;
+	c.raw_errors = true;
+	s3_call_add(&c, "range", "bytes=0-0");
+	http_response_init(&resp, HTTP_SINK_MEMORY);
+	resp.mem = body;
+	resp.mem_cap = sizeof(body);
+	rc = s3_request(s, &c, &resp);
+	if (rc) {
+		if (!s3_transport_sentence(s, rc, err, errlen))
+			snprintf(err, errlen, "cannot talk to %s: %s",
+				 s->endpoint, resp.errmsg);
+		goto out;
+	}
+	if (resp.status == 200 || resp.status == 206 || resp.status == 416)
+		goto out;
+	if (resp.err_body)
+		xml_parse_error(resp.err_body, resp.err_len, &xe);
+	if (resp.status == 404 && xe.code && !strcmp(xe.code, "NoSuchKey"))
+		goto out;
+	if (!xe.code) {
+		snprintf(err, errlen, "%s answered HTTP %ld, which is not an "
+			 "S3 answer", s->endpoint, resp.status);
+		rc = -EIO;
+		goto out;
+	}
+	rc = s3_code_sentence(s, resp.status, xe.code, "-o region=", err,
+			      errlen);
+	if (rc)
+		goto out;
+	if (!strcmp(xe.code, "AccessDenied"))
+		snprintf(err, errlen, "access to bucket '%s' is denied for "
+			 "this key (AccessDenied)", s->bucket);
+	else
+		snprintf(err, errlen, "%s refused the mount check: HTTP %ld "
+			 "%s", s->endpoint, resp.status, xe.code);
+	rc = s3_error_to_errno(resp.status, xe.code);
+out:
+	xml_error_release(&xe);
+	http_response_release(&resp);
+	return rc;
 }

@@ -11,9 +11,9 @@
  * re-encoded and sorted, and the headers lower-cased, trimmed, folded,
  * merged by name and sorted.
  *
- * Every string is built in a bounded growable buffer (struct sbuf): its
- * first failure (out of memory or the SIGV4_MAX_TEXT cap) sticks, so the
- * builders append without checking each step and look once at the end.
+ * Every string is built in a bounded growable buffer (struct util_buf,
+ * capped at SIGV4_MAX_TEXT): its first failure sticks, so the builders
+ * append without checking each step and look once at the end.
  * Nothing is kept between calls; secret-derived keys are wiped on return.
  * SHA-256 and HMAC-SHA256 come from OpenSSL 3 (EVP_Digest, EVP_Q_mac).
  */
@@ -27,161 +27,21 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "util.h"
+
 /* Upper bound for any string we build (canonical request, query, ...). */
 #define SIGV4_MAX_TEXT (1024 * 1024)
 #define SIGV4_ALGORITHM "AWS4-HMAC-SHA256"
 #define SHA256_LEN 32
 
-/* A growable string; failures stick and sbuf_finish() reports them. */
-struct sbuf {
-	char *p;
-	size_t len;
-	size_t cap;
-	int failed;
-};
-
-static void sbuf_add(struct sbuf *b, const char *s, size_t n)
-{
-	size_t need, cap;
-	char *p;
-
-	if (b->failed)
-		return;
-	if (n > SIGV4_MAX_TEXT - b->len) {
-		b->failed = 1;
-		return;
-	}
-	need = b->len + n + 1;
-	if (need > b->cap) {
-		cap = b->cap ? b->cap : 256;
-		while (cap < need)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (!p) {
-			b->failed = 1;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	if (n)
-		memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void sbuf_adds(struct sbuf *b, const char *s)
-{
-	sbuf_add(b, s, strlen(s));
-}
-
-static void sbuf_addc(struct sbuf *b, char c)
-{
-	sbuf_add(b, &c, 1);
-}
-
-/* Hands over b's string (NULL if b failed) and leaves b empty. */
-static char *sbuf_finish(struct sbuf *b)
-{
-	char *p;
-
-	if (!b->p)
-		sbuf_add(b, "", 0);
-	p = b->failed ? NULL : b->p;
-	if (!p)
-		free(b->p);
-	b->p = NULL;
-	b->len = 0;
-	b->cap = 0;
-	b->failed = 0;
-	return p;
-}
-
-static void sbuf_release(struct sbuf *b)
-{
-	free(b->p);
-	b->p = NULL;
-	b->len = 0;
-	b->cap = 0;
-	b->failed = 0;
-}
-
-static int is_unreserved(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-	       (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
-	       c == '~';
-}
-
-static void sbuf_add_encoded(struct sbuf *b, const char *s, size_t len,
-			     int encode_slash)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	char esc[3];
-	size_t i, run;
-
-	i = 0;
-	while (i < len) {
-		/* Copy a run of bytes that need no escaping in one go. */
-		run = i;
-		while (run < len && (is_unreserved((unsigned char)s[run]) ||
-				     (s[run] == '/' && !encode_slash)))
-			run++;
-		sbuf_add(b, s + i, run - i);
-		if (run == len)
-			break;
-		esc[0] = '%';
-		esc[1] = hex[(unsigned char)s[run] >> 4];
-		esc[2] = hex[(unsigned char)s[run] & 0xf];
-		sbuf_add(b, esc, 3);
-		i = run + 1;
-	}
-}
-
 char *sigv4_uri_encode(const char *s, size_t len, int encode_slash)
 {
-	struct sbuf b = { 0 };
+	struct util_buf b = { .max = SIGV4_MAX_TEXT };
 
 	if (!s && len)
 		return NULL;
-	sbuf_add_encoded(&b, s, len, encode_slash);
-	return sbuf_finish(&b);
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/*
- * Percent-decodes s[0..len) into out (at least len bytes) and returns the
- * decoded length.  A '%' not followed by two hex digits stays literal; '+'
- * stays '+' (S3 query strings are not form-encoded).
- */
-static size_t percent_decode(const char *s, size_t len, char *out)
-{
-	size_t i, n = 0;
-	int hi, lo;
-
-	for (i = 0; i < len; i++) {
-		if (s[i] == '%' && i + 2 < len) {
-			hi = hexval(s[i + 1]);
-			lo = hexval(s[i + 2]);
-			if (hi >= 0 && lo >= 0) {
-				out[n++] = (char)(hi << 4 | lo);
-				i += 2;
-				continue;
-			}
-		}
-		out[n++] = s[i];
-	}
-	return n;
+	util_buf_add_uri(&b, s, len, !encode_slash);
+	return util_buf_take(&b, NULL);
 }
 
 /* Decodes then AWS-encodes (slash too) s[0..len); a new string or NULL. */
@@ -193,7 +53,7 @@ static char *query_reencode(const char *s, size_t len)
 	tmp = malloc(len + 1);
 	if (!tmp)
 		return NULL;
-	n = percent_decode(s, len, tmp);
+	n = util_uri_decode(s, len, tmp);
 	res = sigv4_uri_encode(tmp, n, 1);
 	free(tmp);
 	return res;
@@ -216,7 +76,7 @@ static int qparam_cmp(const void *a, const void *b)
  * Appends the canonical form of query to b: pairs split on '&' (empty ones
  * skipped) and the first '=', re-encoded, sorted by name then value.
  */
-static int add_canonical_query(struct sbuf *b, const char *query)
+static int add_canonical_query(struct util_buf *b, const char *query)
 {
 	struct qparam *params = NULL;
 	const char *seg, *end, *eq;
@@ -253,10 +113,10 @@ static int add_canonical_query(struct sbuf *b, const char *query)
 	qsort(params, n, sizeof(*params), qparam_cmp);
 	for (i = 0; i < n; i++) {
 		if (i)
-			sbuf_addc(b, '&');
-		sbuf_adds(b, params[i].name);
-		sbuf_addc(b, '=');
-		sbuf_adds(b, params[i].value);
+			util_buf_adds(b, "&");
+		util_buf_adds(b, params[i].name);
+		util_buf_adds(b, "=");
+		util_buf_adds(b, params[i].value);
 	}
 	ret = 0;
 out:
@@ -351,7 +211,8 @@ static char *header_value(const char *s)
  * Appends "name:v1,v2\n" per distinct header name to canon and
  * "name;name" to names.  Fails with -EINVAL without a host header.
  */
-static int add_canonical_headers(struct sbuf *canon, struct sbuf *names,
+static int add_canonical_headers(struct util_buf *canon,
+				 struct util_buf *names,
 				 const struct sigv4_header *headers, size_t n)
 {
 	struct chdr *h = NULL;
@@ -385,20 +246,20 @@ static int add_canonical_headers(struct sbuf *canon, struct sbuf *names,
 	qsort(h, n, sizeof(*h), chdr_cmp);
 	for (i = 0; i < n; i++) {
 		if (i && !strcmp(h[i].name, h[i - 1].name)) {
-			sbuf_addc(canon, ',');
-			sbuf_adds(canon, h[i].value);
+			util_buf_adds(canon, ",");
+			util_buf_adds(canon, h[i].value);
 			continue;
 		}
 		if (i) {
-			sbuf_addc(canon, '\n');
-			sbuf_addc(names, ';');
+			util_buf_adds(canon, "\n");
+			util_buf_adds(names, ";");
 		}
-		sbuf_adds(canon, h[i].name);
-		sbuf_addc(canon, ':');
-		sbuf_adds(canon, h[i].value);
-		sbuf_adds(names, h[i].name);
+		util_buf_adds(canon, h[i].name);
+		util_buf_adds(canon, ":");
+		util_buf_adds(canon, h[i].value);
+		util_buf_adds(names, h[i].name);
 	}
-	sbuf_addc(canon, '\n');
+	util_buf_adds(canon, "\n");
 	ret = 0;
 out:
 	for (i = 0; i < n; i++) {
@@ -412,7 +273,8 @@ out:
 char *sigv4_canonical_request(const struct sigv4_request *req,
 			      char **signed_headers)
 {
-	struct sbuf b = { 0 }, names = { 0 };
+	struct util_buf b = { .max = SIGV4_MAX_TEXT };
+	struct util_buf names = { .max = SIGV4_MAX_TEXT };
 	char *res = NULL;
 
 	if (signed_headers)
@@ -420,31 +282,32 @@ char *sigv4_canonical_request(const struct sigv4_request *req,
 	if (!req || !req->method || !*req->method || !req->payload_hash)
 		goto out;
 
-	sbuf_adds(&b, req->method);
-	sbuf_addc(&b, '\n');
-	sbuf_adds(&b, req->uri_path && *req->uri_path ? req->uri_path : "/");
-	sbuf_addc(&b, '\n');
+	util_buf_adds(&b, req->method);
+	util_buf_adds(&b, "\n");
+	util_buf_adds(&b, req->uri_path && *req->uri_path ? req->uri_path
+							    : "/");
+	util_buf_adds(&b, "\n");
 	if (add_canonical_query(&b, req->query))
 		goto out;
-	sbuf_addc(&b, '\n');
+	util_buf_adds(&b, "\n");
 	if (add_canonical_headers(&b, &names, req->headers, req->nheaders))
 		goto out;
-	sbuf_addc(&b, '\n');
-	sbuf_add(&b, names.p ? names.p : "", names.len);
-	sbuf_addc(&b, '\n');
-	sbuf_adds(&b, req->payload_hash);
+	util_buf_adds(&b, "\n");
+	util_buf_add(&b, names.p ? names.p : "", names.len);
+	util_buf_adds(&b, "\n");
+	util_buf_adds(&b, req->payload_hash);
 
-	if (b.failed || names.failed)
+	if (b.err || names.err)
 		goto out;
 	if (signed_headers) {
-		*signed_headers = sbuf_finish(&names);
+		*signed_headers = util_buf_take(&names, NULL);
 		if (!*signed_headers)
 			goto out;
 	}
-	res = sbuf_finish(&b);
+	res = util_buf_take(&b, NULL);
 out:
-	sbuf_release(&b);
-	sbuf_release(&names);
+	util_buf_release(&b);
+	util_buf_release(&names);
 	return res;
 }
 
@@ -470,18 +333,6 @@ void sigv4_amz_date(time_t t, char out[SIGV4_AMZ_DATE_LEN])
 		memcpy(out, "00000000T000000Z", SIGV4_AMZ_DATE_LEN);
 }
 
-static void hex_encode(const unsigned char *in, size_t len, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		out[2 * i] = hex[in[i] >> 4];
-		out[2 * i + 1] = hex[in[i] & 0xf];
-	}
-	out[2 * len] = '\0';
-}
-
 static int sha256_hex(const void *data, size_t len, char out[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -491,7 +342,7 @@ static int sha256_hex(const void *data, size_t len, char out[65])
 	if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) ||
 	    mdlen != SHA256_LEN)
 		return -EIO;
-	hex_encode(md, SHA256_LEN, out);
+	util_hex_encode(md, SHA256_LEN, out);
 	return 0;
 }
 
@@ -503,20 +354,20 @@ void sigv4_sha256_hex(const void *data, size_t len, char out[65])
 char *sigv4_string_to_sign(const char *canonical_request,
 			   const char *amz_date, const char *scope)
 {
-	struct sbuf b = { 0 };
+	struct util_buf b = { .max = SIGV4_MAX_TEXT };
 	char hash[65];
 
 	if (!canonical_request || !amz_date || !scope)
 		return NULL;
 	if (sha256_hex(canonical_request, strlen(canonical_request), hash))
 		return NULL;
-	sbuf_adds(&b, SIGV4_ALGORITHM "\n");
-	sbuf_adds(&b, amz_date);
-	sbuf_addc(&b, '\n');
-	sbuf_adds(&b, scope);
-	sbuf_addc(&b, '\n');
-	sbuf_adds(&b, hash);
-	return sbuf_finish(&b);
+	util_buf_adds(&b, SIGV4_ALGORITHM "\n");
+	util_buf_adds(&b, amz_date);
+	util_buf_adds(&b, "\n");
+	util_buf_adds(&b, scope);
+	util_buf_adds(&b, "\n");
+	util_buf_adds(&b, hash);
+	return util_buf_take(&b, NULL);
 }
 
 static int hmac_sha256(const void *key, size_t keylen, const void *data,
@@ -568,7 +419,7 @@ static int signature(const struct sigv4_key *key, const char *amz_date,
 		ret = hmac_sha256(k2, sizeof(k2), string_to_sign,
 				  strlen(string_to_sign), k1);
 	if (!ret)
-		hex_encode(k1, sizeof(k1), out);
+		util_hex_encode(k1, sizeof(k1), out);
 
 	OPENSSL_cleanse(secret, slen + 4);
 	OPENSSL_cleanse(k1, sizeof(k1));
@@ -581,15 +432,15 @@ static int signature(const struct sigv4_key *key, const char *amz_date,
 static char *credential_scope(const struct sigv4_key *key,
 			      const char *amz_date)
 {
-	struct sbuf b = { 0 };
+	struct util_buf b = { .max = SIGV4_MAX_TEXT };
 
-	sbuf_add(&b, amz_date, 8);
-	sbuf_addc(&b, '/');
-	sbuf_adds(&b, key->region);
-	sbuf_addc(&b, '/');
-	sbuf_adds(&b, key->service);
-	sbuf_adds(&b, "/aws4_request");
-	return sbuf_finish(&b);
+	util_buf_add(&b, amz_date, 8);
+	util_buf_adds(&b, "/");
+	util_buf_adds(&b, key->region);
+	util_buf_adds(&b, "/");
+	util_buf_adds(&b, key->service);
+	util_buf_adds(&b, "/aws4_request");
+	return util_buf_take(&b, NULL);
 }
 
 /*
@@ -627,7 +478,7 @@ char *sigv4_authorization(const struct sigv4_request *req,
 {
 	char date[SIGV4_AMZ_DATE_LEN], sig[65];
 	char *scope = NULL, *names = NULL;
-	struct sbuf b = { 0 };
+	struct util_buf b = { .max = SIGV4_MAX_TEXT };
 	char *res = NULL;
 
 	if (!req || !key_valid(key) || format_amz_date(now, date))
@@ -638,15 +489,15 @@ char *sigv4_authorization(const struct sigv4_request *req,
 	if (sign_request(req, key, date, scope, &names, sig))
 		goto out;
 
-	sbuf_adds(&b, SIGV4_ALGORITHM " Credential=");
-	sbuf_adds(&b, key->access_key);
-	sbuf_addc(&b, '/');
-	sbuf_adds(&b, scope);
-	sbuf_adds(&b, ", SignedHeaders=");
-	sbuf_adds(&b, names);
-	sbuf_adds(&b, ", Signature=");
-	sbuf_adds(&b, sig);
-	res = sbuf_finish(&b);
+	util_buf_adds(&b, SIGV4_ALGORITHM " Credential=");
+	util_buf_adds(&b, key->access_key);
+	util_buf_adds(&b, "/");
+	util_buf_adds(&b, scope);
+	util_buf_adds(&b, ", SignedHeaders=");
+	util_buf_adds(&b, names);
+	util_buf_adds(&b, ", Signature=");
+	util_buf_adds(&b, sig);
+	res = util_buf_take(&b, NULL);
 out:
 	free(scope);
 	free(names);
@@ -661,7 +512,8 @@ char *sigv4_presign_query(const char *method, const char *uri_path,
 	struct sigv4_header headers[2];
 	struct sigv4_request req;
 	char date[SIGV4_AMZ_DATE_LEN], sig[65], num[16];
-	struct sbuf q = { 0 }, cred = { 0 };
+	struct util_buf q = { .max = SIGV4_MAX_TEXT };
+	struct util_buf cred = { .max = SIGV4_MAX_TEXT };
 	char *scope = NULL, *res = NULL;
 	size_t n = 0;
 
@@ -672,10 +524,10 @@ char *sigv4_presign_query(const char *method, const char *uri_path,
 	scope = credential_scope(key, date);
 	if (!scope)
 		goto out;
-	sbuf_adds(&cred, key->access_key);
-	sbuf_addc(&cred, '/');
-	sbuf_adds(&cred, scope);
-	if (cred.failed)
+	util_buf_adds(&cred, key->access_key);
+	util_buf_adds(&cred, "/");
+	util_buf_adds(&cred, scope);
+	if (cred.err)
 		goto out;
 	snprintf(num, sizeof(num), "%u", expires);
 
@@ -687,15 +539,17 @@ char *sigv4_presign_query(const char *method, const char *uri_path,
 	headers[n++].value = host;
 
 	/* Already in canonical order; X-Amz-Signature goes last. */
-	sbuf_adds(&q, "X-Amz-Algorithm=" SIGV4_ALGORITHM "&X-Amz-Credential=");
-	sbuf_add_encoded(&q, cred.p, cred.len, 1);
-	sbuf_adds(&q, "&X-Amz-Date=");
-	sbuf_adds(&q, date);
-	sbuf_adds(&q, "&X-Amz-Expires=");
-	sbuf_adds(&q, num);
-	sbuf_adds(&q, content_type ? "&X-Amz-SignedHeaders=content-type%3Bhost" :
-				     "&X-Amz-SignedHeaders=host");
-	if (q.failed)
+	util_buf_adds(&q, "X-Amz-Algorithm=" SIGV4_ALGORITHM
+			  "&X-Amz-Credential=");
+	util_buf_add_uri(&q, cred.p, cred.len, false);
+	util_buf_adds(&q, "&X-Amz-Date=");
+	util_buf_adds(&q, date);
+	util_buf_adds(&q, "&X-Amz-Expires=");
+	util_buf_adds(&q, num);
+	util_buf_adds(&q, content_type ?
+			  "&X-Amz-SignedHeaders=content-type%3Bhost" :
+			  "&X-Amz-SignedHeaders=host");
+	if (q.err)
 		goto out;
 
 	req.method = method;
@@ -706,12 +560,12 @@ char *sigv4_presign_query(const char *method, const char *uri_path,
 	req.payload_hash = SIGV4_UNSIGNED_PAYLOAD;
 	if (sign_request(&req, key, date, scope, NULL, sig))
 		goto out;
-	sbuf_adds(&q, "&X-Amz-Signature=");
-	sbuf_adds(&q, sig);
-	res = sbuf_finish(&q);
+	util_buf_adds(&q, "&X-Amz-Signature=");
+	util_buf_adds(&q, sig);
+	res = util_buf_take(&q, NULL);
 out:
 	free(scope);
-	sbuf_release(&cred);
-	sbuf_release(&q);
+	util_buf_release(&cred);
+	util_buf_release(&q);
 	return res;
 }

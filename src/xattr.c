@@ -16,6 +16,8 @@
 
 #include <openssl/evp.h>
 
+#include "util.h"
+
 void xattrs_release(struct xattrs *x)
 {
 	size_t i;
@@ -161,18 +163,11 @@ long xattrs_list(const struct xattrs *x, char *buf, size_t size)
 	return (long)need;
 }
 
-static int url_safe(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-	       (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
-	       c == '~';
-}
-
 char *xattrs_encode(const struct xattrs *x)
 {
-	static const char hex[] = "0123456789ABCDEF";
+	struct util_buf b;
 	size_t i, jlen = 3, o = 0;
-	char *json, *out;
+	char *json;
 
 	for (i = 0; i < x->n; i++)
 		jlen += strlen(x->names[i]) + 4 * (x->lens[i] / 3 + 1) + 8;
@@ -191,43 +186,17 @@ char *xattrs_encode(const struct xattrs *x)
 	}
 	json[o++] = '}';
 	json[o] = '\0';
-	out = malloc(o * 3 + 1);
-	if (!out || x->n == 0) {
-		free(json);
-		if (out)
-			out[0] = '\0';
-		return out;
-	}
-	for (i = 0, jlen = 0; i < o; i++) {
-		unsigned char c = (unsigned char)json[i];
-
-		if (url_safe(c)) {
-			out[jlen++] = (char)c;
-		} else {
-			out[jlen++] = '%';
-			out[jlen++] = hex[c >> 4];
-			out[jlen++] = hex[c & 15];
-		}
-	}
-	out[jlen] = '\0';
+	/* no attributes: "" rather than an encoded "{}" */
+	util_buf_init(&b, 3 * o);
+	if (x->n)
+		util_buf_add_uri(&b, json, o, false);
 	free(json);
-	return out;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	return util_buf_take(&b, NULL);
 }
 
 int xattrs_decode(const char *hdr, struct xattrs *out)
 {
-	size_t n = strlen(hdr), i, o = 0;
+	size_t n = strlen(hdr), o;
 	char *json = malloc(n + 1), *p, *name, *val, *end;
 	unsigned char *bin = NULL;
 	int rc = -EINVAL;
@@ -235,16 +204,7 @@ int xattrs_decode(const char *hdr, struct xattrs *out)
 	memset(out, 0, sizeof(*out));
 	if (!json)
 		return -ENOMEM;
-	for (i = 0; i < n; i++) {
-		if (hdr[i] == '%' && i + 2 < n &&
-		    hexval(hdr[i + 1]) >= 0 && hexval(hdr[i + 2]) >= 0) {
-			json[o++] = (char)(hexval(hdr[i + 1]) << 4 |
-					   hexval(hdr[i + 2]));
-			i += 2;
-		} else {
-			json[o++] = hdr[i];
-		}
-	}
+	o = util_uri_decode(hdr, n, json);
 	json[o] = '\0';
 	p = json;
 	if (*p++ != '{')

@@ -1,11 +1,12 @@
 /*
  * xml.c - parse and build the S3 XML documents r2fs needs (libxml2).
  *
- * Every parser follows the same path: xml_read() turns the response body
- * into a libxml2 tree, the caller checks the root element's local name,
- * walks the root's children and copies the few fields it wants into
- * malloc'd strings, then the tree is freed.  Nothing returned points into
- * libxml2 memory.  Names are matched on local names only, so the S3
+ * Every parser follows the same path: xml_read_root() turns the response
+ * body into a libxml2 tree and checks the root element's local name, the
+ * caller walks the root's children and copies the few fields it wants
+ * into malloc'd strings, then the tree is freed.  Nothing returned points
+ * into libxml2 memory.  The same steps serve parsers of documents kept
+ * with their own model (cors_xml.c), through xml.h.  Names are matched on local names only, so the S3
  * namespace (xmlns="http://s3.amazonaws.com/doc/2006-03-01/"), another
  * prefix or no namespace at all are treated alike.
  *
@@ -43,8 +44,6 @@
 
 #include "xml.h"
 
-#include "cors.h"
-
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -54,16 +53,13 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
+#include "util.h"
+
 /*
  * Largest response body we parse.  A full ListObjectsV2 page (1000 keys of
  * up to 1024 bytes, tripled by url-encoding) stays well below this.
  */
 #define XML_MAX_DOC (32u << 20)
-
-/* Largest CompleteMultipartUpload body we build (10000 parts). */
-#define XML_MAX_BUILD (16u << 20)
-
-#define XML_S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
 
 #define XML_OPTIONS                                                         \
 	(XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |        \
@@ -195,10 +191,24 @@ out:
 /* ------------------------------------------------------------------ */
 /* Tree helpers */
 
-static bool xml_is(const xmlNode *n, const char *name)
+bool xml_is(const xmlNode *n, const char *name)
 {
 	return n->type == XML_ELEMENT_NODE &&
 	       !strcmp((const char *)n->name, name);
+}
+
+/* xml_read, and -EPROTO unless the root element is name (xml.h). */
+int xml_read_root(const char *doc, size_t len, const char *name,
+		  xmlDoc **out, xmlNode **root)
+{
+	int ret = xml_read(doc, len, out, root);
+
+	if (ret || xml_is(*root, name))
+		return ret;
+	xmlFreeDoc(*out);
+	*out = NULL;
+	*root = NULL;
+	return -EPROTO;
 }
 
 /*
@@ -208,7 +218,7 @@ static bool xml_is(const xmlNode *n, const char *name)
  * and processing instructions are skipped.  Keys are never trimmed: " "
  * is a valid S3 key.
  */
-static int xml_text(const xmlNode *elem, bool trim, char **out)
+int xml_text(const xmlNode *elem, bool trim, char **out)
 {
 	const xmlNode *c;
 	size_t len = 0, pos = 0, start, end, n;
@@ -252,7 +262,7 @@ static int xml_text(const xmlNode *elem, bool trim, char **out)
 }
 
 /* Like xml_text, but the element may appear only once: *dst must be NULL. */
-static int xml_text_once(const xmlNode *n, bool trim, char **dst)
+int xml_text_once(const xmlNode *n, bool trim, char **dst)
 {
 	if (*dst)
 		return -EPROTO;
@@ -278,17 +288,6 @@ static void xml_strip_etag(char *s)
 		len -= 6;
 	memmove(s, s + start, len - start);
 	s[len - start] = '\0';
-}
-
-static int xml_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /*
@@ -317,8 +316,8 @@ static int xml_url_decode(char *s)
 			*w++ = ' ';
 			r++;
 		} else if (*r == '%') {
-			hi = xml_hex(r[1]);
-			lo = hi < 0 ? -1 : xml_hex(r[2]);
+			hi = util_hex_digit((unsigned char)r[1]);
+			lo = hi < 0 ? -1 : util_hex_digit((unsigned char)r[2]);
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 				return -EPROTO;
 			*w++ = (char)(hi << 4 | lo);
@@ -350,7 +349,7 @@ static int xml_key(const xmlNode *n, bool url, char **dst)
 }
 
 /* Decimal digits only, no sign, no overflow. */
-static int xml_parse_u64(const char *s, uint64_t *out)
+int xml_parse_u64(const char *s, uint64_t *out)
 {
 	uint64_t v = 0;
 	unsigned d;
@@ -525,11 +524,8 @@ int xml_parse_list(const char *doc, size_t len, struct xml_list_result *out)
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	ret = xml_read(doc, len, &d, &root);
+	ret = xml_read_root(doc, len, "ListBucketResult", &d, &root);
 	if (ret)
-		goto out;
-	ret = -EPROTO;
-	if (!xml_is(root, "ListBucketResult"))
 		goto out;
 	ret = xml_list_encoding(root, &url);
 	if (ret)
@@ -592,13 +588,9 @@ int xml_parse_error(const char *doc, size_t len, struct xml_error *out)
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	ret = xml_read(doc, len, &d, &root);
+	ret = xml_read_root(doc, len, "Error", &d, &root);
 	if (ret)
 		goto out;
-	ret = -EPROTO;
-	if (!xml_is(root, "Error"))
-		goto out;
-	ret = 0;
 	for (n = root->children; n && !ret; n = n->next) {
 		if (xml_is(n, "Code"))
 			ret = xml_text_once(n, true, &out->code);
@@ -625,13 +617,10 @@ int xml_parse_initiate_multipart(const char *doc, size_t len,
 	int ret;
 
 	*upload_id = NULL;
-	ret = xml_read(doc, len, &d, &root);
+	ret = xml_read_root(doc, len, "InitiateMultipartUploadResult", &d,
+			    &root);
 	if (ret)
 		goto out;
-	ret = -EPROTO;
-	if (!xml_is(root, "InitiateMultipartUploadResult"))
-		goto out;
-	ret = 0;
 	for (n = root->children; n && !ret; n = n->next)
 		if (xml_is(n, "UploadId"))
 			ret = xml_text_once(n, true, &id);
@@ -718,61 +707,25 @@ out:
 /* ------------------------------------------------------------------ */
 /* CompleteMultipartUpload body */
 
-/* A growable output buffer that never exceeds max bytes. */
-struct xml_buf {
-	char *p;
-	size_t len;
-	size_t cap;
-	size_t max;
-};
-
-static int xml_buf_add(struct xml_buf *b, const char *s, size_t n)
-{
-	size_t ncap;
-	char *p;
-
-	if (n > b->max - b->len)
-		return -ENOMEM;
-	if (b->len + n + 1 > b->cap) {
-		ncap = b->cap ? b->cap : 4096;
-		while (ncap < b->len + n + 1)
-			ncap *= 2;
-		p = realloc(b->p, ncap);
-		if (!p)
-			return -ENOMEM;
-		b->p = p;
-		b->cap = ncap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return 0;
-}
-
-static int xml_buf_str(struct xml_buf *b, const char *s)
-{
-	return xml_buf_add(b, s, strlen(s));
-}
-
 /* Append s[0..n) escaped for element text; control characters: -EINVAL. */
-static int xml_buf_escaped(struct xml_buf *b, const char *s, size_t n)
+int xml_add_escaped(struct util_buf *b, const char *s, size_t n)
 {
 	size_t i;
 	int ret = 0;
 
 	for (i = 0; i < n && !ret; i++) {
 		if (s[i] == '&')
-			ret = xml_buf_str(b, "&amp;");
+			ret = util_buf_adds(b, "&amp;");
 		else if (s[i] == '<')
-			ret = xml_buf_str(b, "&lt;");
+			ret = util_buf_adds(b, "&lt;");
 		else if (s[i] == '>')
-			ret = xml_buf_str(b, "&gt;");
+			ret = util_buf_adds(b, "&gt;");
 		else if (s[i] == '"')
-			ret = xml_buf_str(b, "&quot;");
+			ret = util_buf_adds(b, "&quot;");
 		else if ((unsigned char)s[i] < 0x20 && s[i] != '\t')
 			ret = -EINVAL;
 		else
-			ret = xml_buf_add(b, s + i, 1);
+			ret = util_buf_add(b, s + i, 1);
 	}
 	return ret;
 }
@@ -782,7 +735,7 @@ static int xml_buf_escaped(struct xml_buf *b, const char *s, size_t n)
  * ETag had is removed and one pair of quotes added, which is the form
  * UploadPart returns and the AWS SDKs send back.
  */
-static int xml_build_part(struct xml_buf *b, const struct xml_part *p)
+static int xml_build_part(struct util_buf *b, const struct xml_part *p)
 {
 	char num[32];
 	char *tag = NULL;
@@ -793,15 +746,15 @@ static int xml_build_part(struct xml_buf *b, const struct xml_part *p)
 		return -ENOMEM;
 	xml_strip_etag(tag);
 	snprintf(num, sizeof(num), "%u", p->number);
-	ret = xml_buf_str(b, "  <Part><PartNumber>");
+	ret = util_buf_adds(b, "  <Part><PartNumber>");
 	if (!ret)
-		ret = xml_buf_str(b, num);
+		ret = util_buf_adds(b, num);
 	if (!ret)
-		ret = xml_buf_str(b, "</PartNumber><ETag>\"");
+		ret = util_buf_adds(b, "</PartNumber><ETag>\"");
 	if (!ret)
-		ret = xml_buf_escaped(b, tag, strlen(tag));
+		ret = xml_add_escaped(b, tag, strlen(tag));
 	if (!ret)
-		ret = xml_buf_str(b, "\"</ETag></Part>\n");
+		ret = util_buf_adds(b, "\"</ETag></Part>\n");
 	free(tag);
 	return ret;
 }
@@ -809,7 +762,7 @@ static int xml_build_part(struct xml_buf *b, const struct xml_part *p)
 char *xml_build_complete_multipart(const struct xml_part *parts,
 				   size_t nparts, size_t *len)
 {
-	struct xml_buf b = { .max = XML_MAX_BUILD };
+	struct util_buf b = { .max = XML_MAX_BUILD };
 	unsigned prev = 0;
 	size_t i;
 	int ret = -EINVAL;
@@ -824,22 +777,21 @@ char *xml_build_complete_multipart(const struct xml_part *parts,
 			goto out;
 		prev = parts[i].number;
 	}
-	ret = xml_buf_str(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	ret = util_buf_adds(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 			      "<CompleteMultipartUpload xmlns=\"" XML_S3_NS
 			      "\">\n");
 	for (i = 0; i < nparts && !ret; i++)
 		ret = xml_build_part(&b, &parts[i]);
 	if (!ret)
-		ret = xml_buf_str(&b, "</CompleteMultipartUpload>\n");
+		ret = util_buf_adds(&b, "</CompleteMultipartUpload>\n");
 out:
 	if (ret) {
-		free(b.p);
-		errno = -ret;
+		util_buf_release(&b);
+		/* a document past XML_MAX_BUILD has always been ENOMEM */
+		errno = ret == -E2BIG ? ENOMEM : -ret;
 		return NULL;
 	}
-	if (len)
-		*len = b.len;
-	return b.p;
+	return util_buf_take(&b, len);
 }
 
 /* ------------------------------------------------------------------ */
@@ -996,13 +948,9 @@ int xml_parse_list_buckets(const char *doc, size_t len,
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	ret = xml_read(doc, len, &d, &root);
+	ret = xml_read_root(doc, len, "ListAllMyBucketsResult", &d, &root);
 	if (ret)
 		goto out;
-	ret = -EPROTO;
-	if (!xml_is(root, "ListAllMyBucketsResult"))
-		goto out;
-	ret = 0;
 	for (n = root->children; n && !ret; n = n->next) {
 		if (xml_is(n, "ContinuationToken")) {
 			ret = xml_text_once(n, false, &out->next_token);
@@ -1032,161 +980,4 @@ out:
 	if (d)
 		xmlFreeDoc(d);
 	return ret;
-}
-
-/* ------------------------------------------------------------------ */
-/* CORSConfiguration */
-
-/* Append the text of element n to list l. */
-static int xml_cors_text(const xmlNode *n, struct cors_list *l)
-{
-	char *t = NULL;
-	int ret;
-
-	ret = xml_text(n, true, &t);
-	if (!ret)
-		ret = cors_list_add(l, t, strlen(t));
-	free(t);
-	return ret;
-}
-
-static int xml_cors_rule(const xmlNode *rule, struct cors_rule *r)
-{
-	const xmlNode *n;
-	char *age = NULL;
-	uint64_t v;
-	int ret = 0;
-
-	for (n = rule->children; n && !ret; n = n->next) {
-		if (xml_is(n, "ID"))
-			ret = xml_text_once(n, true, &r->id);
-		else if (xml_is(n, "AllowedOrigin"))
-			ret = xml_cors_text(n, &r->origins);
-		else if (xml_is(n, "AllowedMethod"))
-			ret = xml_cors_text(n, &r->methods);
-		else if (xml_is(n, "AllowedHeader"))
-			ret = xml_cors_text(n, &r->allowed_headers);
-		else if (xml_is(n, "ExposeHeader"))
-			ret = xml_cors_text(n, &r->expose_headers);
-		else if (xml_is(n, "MaxAgeSeconds"))
-			ret = xml_text_once(n, true, &age);
-	}
-	if (!ret && age) {
-		if (xml_parse_u64(age, &v) || v > (uint64_t)CORS_MAX_AGE)
-			ret = -EPROTO;
-		else
-			r->max_age = (long long)v;
-	}
-	free(age);
-	return ret;
-}
-
-int xml_parse_cors(const char *doc, size_t len, struct cors_config *out)
-{
-	xmlDoc *d = NULL;
-	xmlNode *root, *n;
-	struct cors_rule *r;
-	int ret;
-
-	memset(out, 0, sizeof(*out));
-	ret = xml_read(doc, len, &d, &root);
-	if (ret)
-		goto out;
-	ret = -EPROTO;
-	if (!xml_is(root, "CORSConfiguration"))
-		goto out;
-	ret = 0;
-	for (n = root->children; n && !ret; n = n->next) {
-		if (!xml_is(n, "CORSRule"))
-			continue;
-		r = cors_add_rule(out);
-		if (!r)
-			ret = -ENOMEM;
-		else
-			ret = xml_cors_rule(n, r);
-	}
-out:
-	if (ret)
-		cors_config_release(out);
-	if (d)
-		xmlFreeDoc(d);
-	return ret;
-}
-
-static int xml_buf_element(struct xml_buf *b, const char *name,
-			   const char *text)
-{
-	int ret;
-
-	ret = xml_buf_str(b, "    <");
-	if (!ret)
-		ret = xml_buf_str(b, name);
-	if (!ret)
-		ret = xml_buf_str(b, ">");
-	if (!ret)
-		ret = xml_buf_escaped(b, text, strlen(text));
-	if (!ret)
-		ret = xml_buf_str(b, "</");
-	if (!ret)
-		ret = xml_buf_str(b, name);
-	if (!ret)
-		ret = xml_buf_str(b, ">\n");
-	return ret;
-}
-
-static int xml_buf_list(struct xml_buf *b, const char *name,
-			const struct cors_list *l)
-{
-	size_t i;
-	int ret = 0;
-
-	for (i = 0; i < l->n && !ret; i++)
-		ret = xml_buf_element(b, name, l->v[i]);
-	return ret;
-}
-
-char *xml_build_cors(const struct cors_config *c, size_t *len)
-{
-	struct xml_buf b = { .max = XML_MAX_BUILD };
-	char num[32];
-	size_t i;
-	int ret;
-
-	if (len)
-		*len = 0;
-	ret = xml_buf_str(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-			      "<CORSConfiguration xmlns=\"" XML_S3_NS "\">\n");
-	for (i = 0; i < c->n && !ret; i++) {
-		const struct cors_rule *r = &c->rules[i];
-
-		ret = xml_buf_str(&b, "  <CORSRule>\n");
-		if (!ret && r->id)
-			ret = xml_buf_element(&b, "ID", r->id);
-		if (!ret)
-			ret = xml_buf_list(&b, "AllowedOrigin", &r->origins);
-		if (!ret)
-			ret = xml_buf_list(&b, "AllowedMethod", &r->methods);
-		if (!ret)
-			ret = xml_buf_list(&b, "AllowedHeader",
-					   &r->allowed_headers);
-		if (!ret)
-			ret = xml_buf_list(&b, "ExposeHeader",
-					   &r->expose_headers);
-		if (!ret && r->max_age >= 0) {
-			snprintf(num, sizeof(num), "%lld", r->max_age);
-			ret = xml_buf_element(&b, "MaxAgeSeconds", num);
-		}
-		if (!ret)
-			ret = xml_buf_str(&b, "  </CORSRule>\n");
-	}
-	if (!ret)
-		ret = xml_buf_str(&b, "</CORSConfiguration>\n");
-	if (ret) {
-		free(b.p);
-		errno = -ret;
-		return NULL;
-	}
-	if (len)
-		*len = b.len;
-	return b.p;
 }

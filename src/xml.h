@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <libxml/tree.h>
+
 /*
  * libxml2 keeps global state that must be set up once before any thread
  * parses: main() calls xml_global_init() before starting threads (FUSE
@@ -109,16 +111,42 @@ int xml_parse_list_buckets(const char *doc, size_t len,
 void xml_bucket_list_release(struct xml_bucket_list *l);
 
 /*
- * CORSConfiguration (GetBucketCors answer, PutBucketCors body), to and
- * from struct cors_config (cors.h, which owns the strings).  The parser
- * takes every CORSRule's ID, AllowedOrigin, AllowedMethod, AllowedHeader,
- * ExposeHeader and MaxAgeSeconds without judging them; a MaxAgeSeconds
- * that is not a number is -EPROTO.  The builder escapes text; it returns
- * a malloc'd document and its length in *len, or NULL with errno EINVAL
- * (a control character in a string) or ENOMEM.
+ * Building blocks for parsers and builders of S3 documents that live with
+ * their own model (cors_xml.c).  They follow the rules above:
+ * xml_read_root() is the reader every parser here uses (size cap, no
+ * DOCTYPE, no entity, no network), and nothing they return points into
+ * libxml2 memory except the tree itself, which the caller frees with
+ * xmlFreeDoc.
  */
-struct cors_config;
-int xml_parse_cors(const char *doc, size_t len, struct cors_config *out);
-char *xml_build_cors(const struct cors_config *c, size_t *len);
+#define XML_S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
+#define XML_MAX_BUILD (16u << 20) /* largest document a builder makes */
+
+struct util_buf;
+
+/* Parse doc[0..len) and point *root at its root element, which must be
+ * an element named name; *out is the tree to free.  0, -EPROTO
+ * (malformed, a DOCTYPE, too large, another root) or -ENOMEM. */
+int xml_read_root(const char *doc, size_t len, const char *name,
+		  xmlDoc **out, xmlNode **root);
+
+/* Is n an element with local name name (any namespace)? */
+bool xml_is(const xmlNode *n, const char *name);
+
+/*
+ * The text of leaf element elem (its text and CDATA joined) in a new
+ * string *out, with XML white space trimmed at both ends if trim.  A
+ * child element or an entity reference is -EPROTO; -ENOMEM.
+ * xml_text_once: the same for an element that may appear once only
+ * (*dst must still be NULL, else -EPROTO).
+ */
+int xml_text(const xmlNode *elem, bool trim, char **out);
+int xml_text_once(const xmlNode *n, bool trim, char **dst);
+
+/* Decimal digits only (no sign, no space) that fit: 0 or -EPROTO. */
+int xml_parse_u64(const char *s, uint64_t *out);
+
+/* Append s[0..n) escaped as element text (&, <, >, " as entities) to b.
+ * 0, -EINVAL for a control character other than tab, or b's error. */
+int xml_add_escaped(struct util_buf *b, const char *s, size_t n);
 
 #endif

@@ -7,10 +7,10 @@
  * come up), an error-buffer size, then NUL-separated fields: the
  * BUCKET[:PREFIX] argument, mountpoint, endpoint, account_id,
  * jurisdiction, region, cache_dir, a passwd file text and a bucket, an
- * ini file text and a profile, and a URL for conf_endpoint_host.
+ * ini file text and a profile, and a URL for util_endpoint_host.
  * Checked besides memory errors: the documented return codes, an error
  * sentence on every refusal, a normalised prefix, and that an accepted
- * configuration has an endpoint conf_endpoint_host accepts, a region
+ * configuration has an endpoint util_endpoint_host accepts, a region
  * and a cache dir; parsed credentials are non-empty and trimmed.
  */
 #include <errno.h>
@@ -23,6 +23,7 @@
 #include "creds.h"
 #include "fuzz_check.h"
 #include "fuzz_split.h"
+#include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -188,7 +189,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc == 0) {
 		CHECK(c.bucket && c.mountpoint && c.endpoint && c.region &&
 		      c.cache_dir);
-		CHECK(!conf_endpoint_host(c.endpoint, host, sizeof(host)));
+		CHECK(!util_endpoint_host(c.endpoint, host, sizeof(host)));
 		CHECK(c.endpoint[strlen(c.endpoint) - 1] != '/');
 		CHECK(c.umask <= 0777 && c.retries <= 100);
 		CHECK(c.stat_timeout >= 0 && c.dir_timeout >= 0 &&
@@ -209,7 +210,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	url = fuzz_next_str(&s);
 	memset(host, 0, sizeof(host));
-	rc = conf_endpoint_host(url, host, hostlen);
+	rc = util_endpoint_host(url, host, hostlen);
 	CHECK(rc == 0 || rc == -EINVAL);
 	if (rc == 0) {
 		CHECK(strlen(host) < hostlen && host[0]);

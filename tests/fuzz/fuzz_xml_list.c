@@ -21,18 +21,10 @@
 
 #include "fuzz_check.h"
 #include "fuzz_split.h"
+#include "fuzz_xml.h"
 #include "xml.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	xml_global_init();
-	return 0;
-}
 
 static void check_list(const char *doc, size_t len)
 {

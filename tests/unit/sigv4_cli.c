@@ -27,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 #define MAX_FIELDS 256
 
 struct field {
@@ -34,37 +36,21 @@ struct field {
 	size_t len;
 };
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Hex-decodes s[0..len) into f; -EINVAL on bad hex, -ENOMEM. */
 static int unhex(const char *s, size_t len, struct field *f)
 {
-	size_t i;
-	int hi, lo;
+	int rc;
 
 	if (len % 2)
 		return -EINVAL;
 	f->s = malloc(len / 2 + 1);
 	if (!f->s)
 		return -ENOMEM;
-	for (i = 0; i < len; i += 2) {
-		hi = hexval(s[i]);
-		lo = hexval(s[i + 1]);
-		if (hi < 0 || lo < 0) {
-			free(f->s);
-			f->s = NULL;
-			return -EINVAL;
-		}
-		f->s[i / 2] = (char)(hi << 4 | lo);
+	rc = util_hex_decode(s, len, f->s);
+	if (rc) {
+		free(f->s);
+		f->s = NULL;
+		return rc;
 	}
 	f->len = len / 2;
 	f->s[f->len] = '\0';

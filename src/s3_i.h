@@ -1,0 +1,99 @@
+/*
+ * s3_i.h - what s3.c shares with s3_bucket.c and nobody else: the client
+ * struct, one call's description, the request path, and the sentences
+ * both explain failures with.
+ *
+ * s3.c is the object store; s3_bucket.c the r2 tool's requests beyond it
+ * (ListBuckets, bucket subresources, presigned URLs).  Both send through
+ * s3_request(), so signing, retries and counting stay in one place.
+ * Locking: struct s3 is read-only after s3_new() except the fields marked
+ * atomic; a struct s3_call belongs to the thread that makes the call.
+ */
+#ifndef R2FS_S3_I_H
+#define R2FS_S3_I_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http.h"
+#include "sigv4.h"
+#include "store.h"
+
+#define S3_LIST_BODY_MAX (16 * 1024 * 1024)
+#define S3_SMALL_BODY_MAX (1024 * 1024)
+#define S3_MAX_EXTRA 48
+
+struct s3 {
+	struct store base; /* first: the store ops find the s3 from it */
+	struct http_pool *pool;
+	char *endpoint;
+	char host[256];
+	char *bucket; /* "" for a client of the service (ListBuckets) */
+	char *region;
+	char *access_key;
+	char *secret_key;
+	char *session_token;
+	unsigned retries;
+	long connect_timeout_ms;
+	bool bare_if_match;   /* atomic: send If-Match ETags unquoted */
+	struct store_stats n; /* atomic */
+};
+
+/* One S3 call: what to send and where the answer goes. */
+struct s3_call {
+	const char *method;
+	const char *key;   /* NULL: the bucket itself */
+	const char *query; /* already encoded, or NULL */
+	struct sigv4_header extra[S3_MAX_EXTRA]; /* signed and sent */
+	size_t nextra;
+	const void *body;
+	size_t body_len;
+	int body_fd;
+	uint64_t body_fd_off; /* where the body starts in body_fd */
+	uint64_t body_fd_len;
+	bool has_body;
+	char payload_hash[65];
+	unsigned max_attempts; /* 0: 1 + store's retries */
+	bool raw_errors;       /* keep transport errnos (mount check) */
+	bool service;          /* path "/": no bucket (ListBuckets) */
+};
+
+/* A call of method on key (NULL: the bucket), nothing else set. */
+void s3_call_init(struct s3_call *c, const char *method, const char *key);
+
+/* Sign and send header name: value (both kept by reference); -E2BIG
+ * beyond S3_MAX_EXTRA. */
+int s3_call_add(struct s3_call *c, const char *name, const char *value);
+
+/*
+ * Perform call; resp must have been http_response_init()ed with its sink.
+ * Returns 0 with resp->status set, or a transport errno (-EIO unless
+ * c->raw_errors).  Retries transient failures, each attempt re-signed
+ * with the current clock.
+ */
+int s3_request(struct s3 *s, struct s3_call *c, struct http_response *resp);
+
+/* "/bucket/encoded-key" (or "/bucket" for key NULL), malloc'd; NULL on
+ * ENOMEM. */
+char *s3_build_path(const struct s3 *s, const char *key);
+
+/* Append "name=enc(value)" ('&' between) to the query q of qlen bytes.
+ * 0, -ENOMEM or -ENAMETOOLONG. */
+int s3_query_add(char *q, size_t qlen, const char *name, const char *value);
+
+/*
+ * One sentence for the failures the mount check and the r2 tool explain
+ * alike.  s3_transport_sentence: a refused connection, an unresolved
+ * host, a timeout (rc); false, buf untouched, for any other rc.
+ * s3_code_sentence: an S3 error code that says the bucket is missing,
+ * the key or secret is wrong, the clock is off, or the region is (telling
+ * to set region_option); returns the errno that code means (status is the
+ * answer's), or 0, buf untouched, for another code.
+ */
+bool s3_transport_sentence(const struct s3 *s, int rc, char *buf,
+			   size_t len);
+int s3_code_sentence(const struct s3 *s, long status, const char *code,
+		     const char *region_option, char *buf, size_t len);
+
+#endif
