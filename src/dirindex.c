@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 #define DIR_INDEX_MAGIC "r2fs-dir-index 1\n"
 #define DIR_INDEX_FIELDS 12
 #define DIR_INDEX_NAME_MAX 1024 /* an S3 key's length */
@@ -191,7 +193,7 @@ static bool field_time(const char *s, size_t len, struct timespec *ts)
 		return false;
 	memcpy(tmp, s, len);
 	tmp[len] = '\0';
-	return meta_parse_time(tmp, ts) && ts->tv_nsec >= 0 &&
+	return util_parse_time(tmp, ts) && ts->tv_nsec >= 0 &&
 	       ts->tv_nsec < 1000000000L;
 }
 

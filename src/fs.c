@@ -38,6 +38,7 @@
 #include "wbcache.h"
 #include "xattr.h"
 #include "journal.h"
+#include "util.h"
 
 /* fetch threads of the read-ahead pool (readahead.h) */
 #define FS_RA_THREADS 8
@@ -49,14 +50,6 @@
  * round trip took 7.6 s with 32, 5.6 s with 64, 4.5 s with 128 (RGW on
  * 2 cores; no change at 0 ms, where its CPU is the limit) */
 #define FS_PREFETCH_THREADS 128
-
-double now_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 struct timespec now_real(void)
 {
@@ -225,7 +218,7 @@ void fill_attr(const struct inode *in, struct stat *st)
 /* Remember that path was just uploaded.  Locked. */
 static void note_upload(struct fs *fs, const char *path)
 {
-	double now = now_mono();
+	double now = util_now_mono();
 	size_t drop = 0;
 	struct recent_upload *r;
 
@@ -407,7 +400,7 @@ static void on_uploaded(struct fs *fs, struct inode *in, const char *etag,
 	in->attr.st_size = (off_t)size;
 	in->attr.st_blocks = (blkcnt_t)((size + 511) / 512);
 	in->has_meta = true;
-	in->attr_expires = now_mono() + fs->conf->stat_timeout;
+	in->attr_expires = util_now_mono() + fs->conf->stat_timeout;
 	note_upload(fs, in->path);
 	dir_cache_upsert(fs->dirs, parent_of(in->path, dir, sizeof(dir)),
 			 base_of(in->path), S_IFREG, size,
@@ -424,7 +417,7 @@ static void on_uploaded(struct fs *fs, struct inode *in, const char *etag,
 	m.st.st_ctim = m.st.st_atim = m.st.st_mtim;
 	snprintf(m.etag, sizeof(m.etag), "%s", etag ? etag : "");
 	if (m.etag[0])
-		attr_cache_fill(fs->ac, in->path, S_IFREG, &m, now_mono());
+		attr_cache_fill(fs->ac, in->path, S_IFREG, &m, util_now_mono());
 }
 
 /* uploaded (wbcache.h): the journal uploaded in. */

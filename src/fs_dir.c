@@ -18,6 +18,7 @@
 #include "inode.h"
 #include "meta.h"
 #include "wbcache.h"
+#include "util.h"
 
 int fs_opendir(struct fs *fs, uint64_t ino, struct fs_dir **out)
 {
@@ -36,7 +37,7 @@ int fs_opendir(struct fs *fs, uint64_t ino, struct fs_dir **out)
 	} else if (!S_ISDIR(in->attr.st_mode)) {
 		rc = -ENOTDIR;
 	} else {
-		cached = dir_cache_find(fs->dirs, in->path, now_mono(),
+		cached = dir_cache_find(fs->dirs, in->path, util_now_mono(),
 					fs->conf->dir_timeout);
 		if (cached) {
 			l = listing_dup(cached);
@@ -135,7 +136,7 @@ int fs_dir_entry_plus(struct fs_dir *d, size_t i, struct stat *st)
 	const struct dir_entry *e;
 	struct attr_meta m;
 	struct inode *in;
-	double now = now_mono();
+	double now = util_now_mono();
 	bool stale;
 	char *path;
 	int rc = 0;

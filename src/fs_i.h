@@ -110,7 +110,6 @@ struct fs_dir {
 
 /* ---- fs.c: clocks, names and keys ---- */
 
-double now_mono(void);
 struct timespec now_real(void);
 /* "PREFIX" + path + ("/" for a directory); the root's key is PREFIX.
  * malloc'd, NULL on ENOMEM. */

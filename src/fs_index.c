@@ -25,22 +25,7 @@
 #include "meta.h"
 #include "store.h"
 #include "wbcache.h"
-
-/* 0, or -1 with errno. */
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
+#include "util.h"
 
 /*
  * The index of the directory whose key is dkey, into *ix: empty when there
@@ -258,10 +243,9 @@ void index_write(struct fs *fs, const struct dir_listing *l)
 		goto out;
 	}
 	fd = memfd_create("r2fs-index", MFD_CLOEXEC);
-	if (fd < 0 || write_all(fd, b.s, b.len)) {
-		rc = -errno;
+	rc = fd < 0 ? -errno : util_write_all(fd, b.s, b.len);
+	if (rc)
 		goto out;
-	}
 	rc = fs->store->ops->put_fd(fs->store, key, fd, b.len, &opts, NULL);
 	pthread_mutex_lock(&fs->lock);
 	if (!rc) {

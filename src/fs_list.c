@@ -30,6 +30,7 @@
 #include "stage.h"
 #include "store.h"
 #include "wbcache.h"
+#include "util.h"
 
 /* directories one subtree listing may fill in the dir cache */
 #define FS_SUBTREE_DIRS 128
@@ -127,7 +128,7 @@ static int list_dir(struct fs *fs, const char *path, unsigned max_pages,
 	char *dkey = NULL, *token = NULL, **cuts = NULL, *last = NULL;
 	char *after = NULL;
 	const char *name;
-	double started = seed ? seed->started : now_mono();
+	double started = seed ? seed->started : util_now_mono();
 	time_t since = seed ? seed->since : now_real().tv_sec;
 	size_t dlen, i, files = 0, filled = 0, ncuts = 0;
 	int rc = -ENOMEM;
@@ -358,7 +359,7 @@ static int list_subtree(struct fs *fs, const char *path,
 	struct subtree t = { .n = 0 };
 	struct store_list page = { 0 };
 	const char *boundary = NULL; /* keys from here on were not seen */
-	double started = now_mono();
+	double started = util_now_mono();
 	time_t since = now_real().tv_sec;
 	char *dkey = key_of(fs, path, true);
 	size_t dlen, i;
@@ -422,7 +423,7 @@ static int list_subtree(struct fs *fs, const char *path,
 			continue;
 		attr_cache_prefetch(fs->ac, l->path, l->e, l->n,
 				    fs->conf->stat_timeout, false);
-		cached = dir_cache_find(fs->dirs, l->path, now_mono(), 1e18);
+		cached = dir_cache_find(fs->dirs, l->path, util_now_mono(), 1e18);
 		add_local_children(fs, l, cached);
 		if (i == 0 && out && !(*out = listing_dup(l)))
 			rc = -ENOMEM;
@@ -588,7 +589,7 @@ static int fetch_listing(struct fs *fs, const char *path,
 		return rc;
 	pthread_mutex_lock(&fs->lock);
 	/* the expired listing still knows our unuploaded files */
-	cached = dir_cache_find(fs->dirs, path, now_mono(), 1e18);
+	cached = dir_cache_find(fs->dirs, path, util_now_mono(), 1e18);
 	add_local_children(fs, l, cached);
 	copy = out ? listing_dup(l) : NULL;
 	dir_cache_put(fs->dirs, l);

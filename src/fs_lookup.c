@@ -26,6 +26,7 @@
 #include "store.h"
 #include "wbcache.h"
 #include "xattr.h"
+#include "util.h"
 
 /* lookups in one directory, within FS_LOOKUP_WINDOW seconds and with no
  * listing cached, after which it is listed (rsync, tar -x, git checkout
@@ -66,7 +67,7 @@ int probe_path(struct fs *fs, const char *path, struct probe_result *r)
 		m.lastmod = obj.last_modified;
 		m.checked = obj.date;
 		pthread_mutex_lock(&fs->lock);
-		attr_cache_fill(fs->ac, path, S_IFREG, &m, now_mono());
+		attr_cache_fill(fs->ac, path, S_IFREG, &m, util_now_mono());
 		pthread_mutex_unlock(&fs->lock);
 		goto out;
 	}
@@ -200,7 +201,7 @@ static void prefetch_after(struct fs *fs, const char *dir, const char *name)
 
 	if (attr_cache_queued(fs->ac) > 0)
 		return; /* it is busy with what a listing queued */
-	l = dir_cache_find(fs->dirs, dir, now_mono(), fs->conf->dir_timeout);
+	l = dir_cache_find(fs->dirs, dir, util_now_mono(), fs->conf->dir_timeout);
 	e = l ? dir_listing_find(l, name) : NULL;
 	if (!e)
 		return;
@@ -285,7 +286,7 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name,
 	struct attr_meta m;
 	struct inode *p, *in;
 	char *path = NULL;
-	double now = now_mono();
+	double now = util_now_mono();
 	int rc = 0;
 
 	pthread_mutex_lock(&fs->lock);
@@ -352,7 +353,7 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name,
 			pthread_cond_wait(&fs->listed, &fs->lock);
 		p->refs--;
 		if (ppath && !strcmp(ppath, p->path)) /* not renamed */
-			l = dir_cache_find(fs->dirs, p->path, now_mono(),
+			l = dir_cache_find(fs->dirs, p->path, util_now_mono(),
 					   fs->conf->dir_timeout);
 		free(ppath);
 		if (inode_maybe_free(fs->inodes, p)) {
@@ -488,7 +489,7 @@ int fs_getattr(struct fs *fs, uint64_t ino, struct stat *st)
 	struct attr_meta m;
 	struct inode *in;
 	char *path = NULL;
-	double now = now_mono();
+	double now = util_now_mono();
 	int rc = 0;
 
 	pthread_mutex_lock(&fs->lock);

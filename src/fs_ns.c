@@ -27,6 +27,7 @@
 #include "store.h"
 #include "wbcache.h"
 #include "xattr.h"
+#include "util.h"
 
 /* Parent inode (a directory) and the child's path.  Locked. */
 int parent_child(struct fs *fs, uint64_t parent, const char *name,
@@ -63,7 +64,7 @@ static struct inode *entry_created(struct fs *fs, const char *path,
 	in->attr.st_ino = in->ino;
 	in->has_meta = true;
 	snprintf(in->etag, sizeof(in->etag), "%s", etag ? etag : "");
-	in->attr_expires = now_mono() + fs->conf->stat_timeout;
+	in->attr_expires = util_now_mono() + fs->conf->stat_timeout;
 	in->nlookup++;
 	fill_attr(in, st);
 	attr_cache_forget(fs->ac, path);
@@ -134,7 +135,7 @@ int fs_mkdir(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 	dir_cache_upsert(fs->dirs, p->path, name, S_IFDIR, 0,
 			 attr.st_mtim.tv_sec, NULL);
 	/* A new directory is empty: lookups in it need no request. */
-	empty->fetched = now_mono();
+	empty->fetched = util_now_mono();
 	dir_cache_put(fs->dirs, empty);
 	empty = NULL;
 	in->refs++;
@@ -331,7 +332,7 @@ int fs_rmdir(struct fs *fs, uint64_t parent, const char *name)
 		in = inode_find_path(fs->inodes, path);
 		if (in && !S_ISDIR(in->attr.st_mode))
 			rc = -ENOTDIR;
-		cached = dir_cache_find(fs->dirs, path, now_mono(),
+		cached = dir_cache_find(fs->dirs, path, util_now_mono(),
 					fs->conf->dir_timeout);
 		if (!rc && ((cached && cached->n > 0) ||
 			    dir_has_pending(fs, path)))

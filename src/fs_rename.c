@@ -27,6 +27,7 @@
 #include "stage.h"
 #include "store.h"
 #include "wbcache.h"
+#include "util.h"
 
 /* dst = a + b; dst has room for both and the NUL. */
 static void sprintf_path(char *dst, const char *a, const char *b)
@@ -52,12 +53,12 @@ static int type_of(struct fs *fs, const char *path, mode_t *type)
 
 	pthread_mutex_lock(&fs->lock);
 	in = inode_find_path(fs->inodes, path);
-	if (in && (in->stage || in->attr_expires > now_mono())) {
+	if (in && (in->stage || in->attr_expires > util_now_mono())) {
 		*type = in->attr.st_mode & S_IFMT;
 		rc = 0;
 	} else if ((l = dir_cache_find(fs->dirs,
 				       parent_of(path, dir, sizeof(dir)),
-				       now_mono(), fs->conf->dir_timeout))) {
+				       util_now_mono(), fs->conf->dir_timeout))) {
 		e = dir_listing_find(l, base_of(path));
 		if (e)
 			*type = e->type;

@@ -35,8 +35,8 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "meta.h"
 #include "stage.h"
+#include "util.h"
 
 struct journal {
 	char *cache_dir;
@@ -82,46 +82,16 @@ static int mkdir_p(const char *path, mode_t mode)
 	return -errno;
 }
 
-static void hex_encode(const char *s, char *out)
+/* Decode NUL-terminated hex into out (which may be hex itself), and
+ * terminate it.  0 or -EINVAL. */
+static int unhex(const char *hex, char *out)
 {
-	static const char hex[] = "0123456789abcdef";
+	size_t n = strlen(hex);
+	int rc = util_hex_decode(hex, n, out);
 
-	for (; *s; s++) {
-		*out++ = hex[(unsigned char)*s >> 4];
-		*out++ = hex[(unsigned char)*s & 15];
-	}
-	*out = '\0';
-}
-
-static int hex_decode(const char *s, char *out)
-{
-	int hi, lo;
-
-	for (; s[0] && s[1]; s += 2) {
-		hi = s[0] >= 'a' ? s[0] - 'a' + 10 : s[0] - '0';
-		lo = s[1] >= 'a' ? s[1] - 'a' + 10 : s[1] - '0';
-		if (hi < 0 || hi > 15 || lo < 0 || lo > 15)
-			return -EINVAL;
-		*out++ = (char)(hi << 4 | lo);
-	}
-	*out = '\0';
-	return *s ? -EINVAL : 0;
-}
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-	ssize_t w;
-
-	while (len > 0) {
-		w = write(fd, buf, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		buf += w;
-		len -= (size_t)w;
-	}
-	return 0;
+	if (!rc)
+		out[n / 2] = '\0';
+	return rc;
 }
 
 static void rec_name(char *buf, size_t len, uint64_t id, const char *ext)
@@ -142,7 +112,7 @@ static int rec_file_write(struct journal *j, uint64_t id, const char *ext,
 		    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	rc = write_all(fd, text, len);
+	rc = util_write_all(fd, text, len);
 	if (!rc && fsync(fd) < 0)
 		rc = -errno;
 	if (close(fd) < 0 && !rc)
@@ -176,7 +146,7 @@ int journal_record_write(struct journal *j, uint64_t id,
 
 	if (!text || !hexpath)
 		goto out;
-	hex_encode(r->path, hexpath);
+	util_hex_encode(r->path, strlen(r->path), hexpath);
 	n = snprintf(text, len,
 		     "r2fs-journal 1\npath %s\nmode %u\nuid %u\ngid %u\n"
 		     "mtime %lld.%09ld\nsize %llu\nxattr %s\nbase %s%s\nend\n",
@@ -240,7 +210,7 @@ static int record_read(struct journal *j, const char *name,
 				rc = -ENOMEM; /* not a bad record */
 				goto bad;
 			}
-			if (hex_decode(val, r->path))
+			if (unhex(val, r->path))
 				goto bad;
 		} else if (!strcmp(line, "mode")) {
 			r->mode = (mode_t)strtoul(val, NULL, 10);
@@ -251,7 +221,7 @@ static int record_read(struct journal *j, const char *name,
 		} else if (!strcmp(line, "mtime")) {
 			struct timespec ts;
 
-			if (meta_parse_time(val, &ts))
+			if (util_parse_time(val, &ts))
 				r->mtime = ts;
 		} else if (!strcmp(line, "size")) {
 			r->size = strtoull(val, NULL, 10);
@@ -356,7 +326,7 @@ int journal_open(const struct journal_opts *o, char *err, size_t errlen,
 				 o->bucket, o->prefix);
 
 		if (n > 0)
-			write_all(j->lock_fd, line, (size_t)n);
+			util_write_all(j->lock_fd, line, (size_t)n);
 	}
 	rc = open_dir(j->rec_dir, &j->rec_dir_fd, err, errlen);
 	if (!rc)
@@ -493,20 +463,12 @@ static bool out_of_resources(int err)
 	return err == -EMFILE || err == -ENFILE || err == -ENOMEM;
 }
 
-static bool below(const char *path, const char *dir)
-{
-	size_t n = strlen(dir);
-
-	return n == 0 || (!strncmp(path, dir, n) &&
-			  (path[n] == '/' || path[n] == '\0'));
-}
-
 bool journal_stuck_below(const struct journal *j, const char *dir)
 {
 	size_t i;
 
 	for (i = 0; i < j->nstuck; i++)
-		if (!j->stuck[i] || below(j->stuck[i], dir))
+		if (!j->stuck[i] || util_path_below(j->stuck[i], dir))
 			return true;
 	return false;
 }
@@ -677,8 +639,8 @@ int journal_intent_begin(struct journal *j, const char *from, const char *to,
 
 	if (!text || !hf || !ht)
 		goto out;
-	hex_encode(from, hf);
-	hex_encode(to, ht);
+	util_hex_encode(from, strlen(from), hf);
+	util_hex_encode(to, strlen(to), ht);
 	w = snprintf(text, len, "r2fs-rename 1\n%s\n%s\n", hf, ht);
 	rc = rec_file_write(j, n, "ren", "rtmp", text, (size_t)w);
 	if (!rc)
@@ -742,7 +704,7 @@ void journal_intent_replay(struct journal *j,
 		if (!nl)
 			continue;
 		*nl = '\0';
-		if (hex_decode(from, from) || hex_decode(to, to))
+		if (unhex(from, from) || unhex(to, to))
 			continue;
 		log_info("journal: finishing the rename of %s to %s", from,
 			 to);

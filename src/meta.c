@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 static unsigned long parse_ulong(const char *s, int base, bool *ok)
 {
 	char *end;
@@ -55,39 +57,6 @@ bool meta_parse_mode(const char *s, unsigned long *mode)
 	return false;
 }
 
-bool meta_parse_time(const char *s, struct timespec *ts)
-{
-	char *end;
-	long long sec;
-	long nsec = 0;
-	int digits = 0;
-
-	if (!s || !*s)
-		return false;
-	errno = 0;
-	sec = strtoll(s, &end, 10);
-	if (errno || end == s)
-		return false;
-	if (*end == '.') {
-		end++;
-		while (*end >= '0' && *end <= '9') {
-			if (digits < 9) {
-				nsec = nsec * 10 + (*end - '0');
-				digits++;
-			}
-			end++;
-		}
-		while (digits < 9 && digits > 0) {
-			nsec *= 10;
-			digits++;
-		}
-	}
-	if (*end)
-		return false;
-	ts->tv_sec = (time_t)sec;
-	ts->tv_nsec = nsec;
-	return true;
-}
 
 void meta_attr_default(const struct meta_defaults *d, mode_t type,
 		       uint64_t size, time_t mtime, struct stat *st)
@@ -126,12 +95,12 @@ void meta_values_from_object(const struct store_object *obj,
 		v->gid = (gid_t)n;
 		v->has |= META_HAS_GID;
 	}
-	if (meta_parse_time(store_object_meta(obj, "mtime"), &v->mtime))
+	if (util_parse_time(store_object_meta(obj, "mtime"), &v->mtime))
 		v->has |= META_HAS_MTIME;
 	/* s3fs also keeps these */
-	if (meta_parse_time(store_object_meta(obj, "ctime"), &v->ctime))
+	if (util_parse_time(store_object_meta(obj, "ctime"), &v->ctime))
 		v->has |= META_HAS_CTIME;
-	if (meta_parse_time(store_object_meta(obj, "atime"), &v->atime))
+	if (util_parse_time(store_object_meta(obj, "atime"), &v->atime))
 		v->has |= META_HAS_ATIME;
 }
 

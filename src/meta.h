@@ -83,8 +83,6 @@ void meta_headers_add_xattrs(struct meta_headers *h, const char *encoded);
 /* A mode from metadata: s3fs's decimal st_mode or rclone's octal. */
 bool meta_parse_mode(const char *s, unsigned long *mode);
 
-/* Parse "1700000000.123456789" (or an integer) into a timespec. */
-bool meta_parse_time(const char *s, struct timespec *ts);
 
 /* --- directory listings --- */
 

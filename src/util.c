@@ -264,3 +264,45 @@ int util_endpoint_host(const char *url, char *out, size_t outlen)
 	out[n] = '\0';
 	return 0;
 }
+
+bool util_parse_time(const char *s, struct timespec *ts)
+{
+	char *end;
+	long long sec;
+	long nsec = 0;
+	int digits = 0;
+
+	if (!s || !*s)
+		return false;
+	errno = 0;
+	sec = strtoll(s, &end, 10);
+	if (errno || end == s)
+		return false;
+	if (*end == '.') {
+		end++;
+		while (*end >= '0' && *end <= '9') {
+			if (digits < 9) {
+				nsec = nsec * 10 + (*end - '0');
+				digits++;
+			}
+			end++;
+		}
+		while (digits < 9 && digits > 0) {
+			nsec *= 10;
+			digits++;
+		}
+	}
+	if (*end)
+		return false;
+	ts->tv_sec = (time_t)sec;
+	ts->tv_nsec = nsec;
+	return true;
+}
+
+bool util_path_below(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return n == 0 || (!strncmp(path, dir, n) &&
+			  (path[n] == '/' || path[n] == '\0'));
+}

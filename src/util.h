@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 /* ---- the bounded buffer ---- */
 
@@ -112,6 +113,14 @@ double util_now_mono(void);
  * return 0 for a non-empty buffer).  A failure may leave a part written.
  */
 int util_write_all(int fd, const void *buf, size_t len);
+
+/* Is path ("a/b/c") dir itself or below it?  Every path is below "". */
+bool util_path_below(const char *path, const char *dir);
+
+/* Parse Unix seconds with an optional fraction ("1700000000.123456789",
+ * the x-amz-meta-mtime form, also the journal's) into ts.  false, ts
+ * untouched, unless s is exactly that. */
+bool util_parse_time(const char *s, struct timespec *ts);
 
 /*
  * The authority (host, or host:port) of an endpoint URL

@@ -54,6 +54,7 @@
 #include "stage.h"
 #include "store.h"
 #include "upload.h"
+#include "util.h"
 
 #define WB_BACKOFF_MAX 300.0 /* seconds between retries, at most */
 #define WB_SPACE_CHECK_EVERY (8u << 20)
@@ -101,14 +102,6 @@ struct wb {
 	unsigned nthreads;
 	uint64_t unchecked;         /* atomic: written since last statvfs */
 };
-
-static double now_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 void wb_desc_release(struct wb_desc *d)
 {
@@ -496,7 +489,7 @@ void wb_touch_meta(struct wb *wb, struct wb_file *wf)
 	if (wf->state == WB_CLEAN || wf->state == WB_ERROR)
 		wf->state = WB_DIRTY;
 	wf->committed = wf->gen; /* nothing to write down */
-	wf->due = now_mono() + wb->o.delay;
+	wf->due = util_now_mono() + wb->o.delay;
 	pending_add(wb, wf);
 	pthread_cond_broadcast(&wb->cond);
 	pthread_mutex_unlock(&wb->lock);
@@ -569,7 +562,7 @@ int wb_commit(struct wb *wb, struct wb_file *wf)
 			wf->committed = gen;
 		st->keep = true;
 		wf->size = d.size;
-		wf->due = now_mono() + wb->o.delay;
+		wf->due = util_now_mono() + wb->o.delay;
 		pending_add(wb, wf);
 		pthread_cond_broadcast(&wb->cond);
 	} else {
@@ -604,7 +597,7 @@ static bool settle(struct wb *wb, struct wb_file *wf, bool data,
 		wf->state = WB_ERROR;
 		wf->err = rc;
 		wf->attempts++;
-		wf->due = now_mono() + backoff(wf->attempts);
+		wf->due = util_now_mono() + backoff(wf->attempts);
 		if (data)
 			log_err("upload of %s failed (attempt %u): %s; %s",
 				path, wf->attempts, strerror(-rc),
@@ -640,7 +633,7 @@ static bool settle(struct wb *wb, struct wb_file *wf, bool data,
 		pending_del(wb, wf); /* our caller holds a reference */
 	} else {
 		wf->state = WB_DIRTY; /* changed meanwhile */
-		wf->due = now_mono() + wb->o.delay;
+		wf->due = util_now_mono() + wb->o.delay;
 	}
 	if (data)
 		log_debug("uploaded %s (%llu bytes)", path,
@@ -773,7 +766,7 @@ static void *worker(void *arg)
 
 	pthread_mutex_lock(&wb->lock);
 	while (!wb->stopping) {
-		now = now_mono();
+		now = util_now_mono();
 		wf = pick(wb, now, &next);
 		if (wf) {
 			wf->state = WB_UPLOADING;
@@ -875,14 +868,6 @@ int wb_sync(struct wb *wb, struct wb_file *wf)
 	return rc;
 }
 
-static bool below(const char *path, const char *dir)
-{
-	size_t n = strlen(dir);
-
-	return n == 0 || (!strncmp(path, dir, n) &&
-			  (path[n] == '/' || path[n] == '\0'));
-}
-
 int wb_sync_tree(struct wb *wb, const char *dir)
 {
 	struct wb_file *wf;
@@ -890,7 +875,7 @@ int wb_sync_tree(struct wb *wb, const char *dir)
 
 	pthread_mutex_lock(&wb->lock);
 	for (wf = wb->pending; wf; wf = wf->next) {
-		if (below(wf->path, dir)) {
+		if (util_path_below(wf->path, dir)) {
 			wf->due = 0;
 			wf->attempts = wf->state == WB_ERROR ? 1 : 0;
 		}
@@ -901,7 +886,7 @@ int wb_sync_tree(struct wb *wb, const char *dir)
 		waiting = false;
 		failed = false;
 		for (wf = wb->pending; wf; wf = wf->next) {
-			if (!below(wf->path, dir))
+			if (!util_path_below(wf->path, dir))
 				continue;
 			if (wf->state == WB_ERROR && wf->attempts > 1)
 				failed = true;

@@ -4,6 +4,7 @@
 
 #include "meta.h"
 #include "tap.h"
+#include "util.h"
 
 int main(void)
 {
@@ -46,12 +47,12 @@ int main(void)
 	meta_to_headers(&st, &h);
 	TAP_STREQ(h.kv[0].value, "33152", "mode header is decimal");
 	TAP_STREQ(h.kv[3].value, "1700000001.123456789", "mtime with ns");
-	TAP_OK(meta_parse_time("1700000001.123456789", &ts) &&
+	TAP_OK(util_parse_time("1700000001.123456789", &ts) &&
 		       ts.tv_nsec == 123456789,
 	       "mtime round trip");
-	TAP_OK(meta_parse_time("12", &ts) && ts.tv_sec == 12 && !ts.tv_nsec,
+	TAP_OK(util_parse_time("12", &ts) && ts.tv_sec == 12 && !ts.tv_nsec,
 	       "integer mtime");
-	TAP_OK(!meta_parse_time("12x", &ts), "junk mtime refused");
+	TAP_OK(!util_parse_time("12x", &ts), "junk mtime refused");
 	{
 		unsigned long m = 0;
 
