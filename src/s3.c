@@ -731,6 +731,40 @@ out:
 	return rc;
 }
 
+/* Does obj carry every x-amz-meta-* header of opts, with our value? */
+static bool meta_matches(const struct store_object *obj,
+			 const struct store_put_opts *opts)
+{
+	const char *v;
+	size_t i;
+
+	for (i = 0; i < opts->nmeta; i++) {
+		v = store_object_meta(obj, opts->meta[i].name);
+		if (!v || strcmp(v, opts->meta[i].value))
+			return false;
+	}
+	return true;
+}
+
+enum s3_put_verdict s3_put_verdict(int hrc, const struct store_object *obj,
+				   const struct store_put_opts *opts,
+				   const char *md5_hex, bool was_bare)
+{
+	if (hrc == 0 && opts->if_match && opts->if_match[0] && !was_bare &&
+	    !strcmp(obj->etag, opts->if_match))
+		/* the very version we named: asked first, since it also
+		 * holds our bytes when only the metadata changes (touch) */
+		return S3_PUT_RETRY_BARE;
+	if (hrc == 0 && !strcmp(obj->etag, md5_hex) &&
+	    meta_matches(obj, opts))
+		return S3_PUT_OURS; /* an attempt whose answer was lost */
+	if (hrc == -ENOENT && !opts->if_none_match)
+		return S3_PUT_NO_OBJECT;
+	if (hrc == 0 || hrc == -ENOENT)
+		return S3_PUT_STALE;
+	return S3_PUT_ERROR;
+}
+
 /*
  * PUT with conditions.  A failed condition is looked at once more with a
  * HEAD before it is reported (-ESTALE, or -ENOENT when If-Match found no
@@ -762,23 +796,26 @@ static int s3_put_fd(struct store *st, const char *key, int fd,
 	if (!conditional || (rc != -ESTALE && rc != -ENOENT))
 		return rc;
 	hrc = s3_head(st, key, &obj);
-	if (hrc == 0 && !strcmp(obj.etag, md5_hex)) {
-		/* our bytes are there already */
-		if (etag_out)
-			snprintf(etag_out, 128, "%s", obj.etag);
-		rc = 0;
-	} else if (hrc == 0 && opts->if_match && opts->if_match[0] &&
-		   !was_bare && !strcmp(obj.etag, opts->if_match)) {
+	switch (s3_put_verdict(hrc, &obj, opts, md5_hex, was_bare)) {
+	case S3_PUT_RETRY_BARE:
 		log_info("%s matches If-Match only with a bare ETag; "
 			 "sending it so from now on", s->endpoint);
 		__atomic_store_n(&s->bare_if_match, true, __ATOMIC_RELAXED);
 		rc = put_once(s, key, fd, size, opts, hash, md5_b64,
 			      etag_out);
-	} else if (hrc == -ENOENT && !opts->if_none_match) {
+		break;
+	case S3_PUT_OURS:
+		if (etag_out)
+			snprintf(etag_out, 128, "%s", obj.etag);
+		rc = 0;
+		break;
+	case S3_PUT_NO_OBJECT:
 		rc = -ENOENT;
-	} else if (hrc == 0 || hrc == -ENOENT) {
+		break;
+	case S3_PUT_STALE:
 		rc = -ESTALE;
-	} else {
+		break;
+	default:
 		rc = hrc;
 	}
 	store_object_release(&obj);

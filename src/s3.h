@@ -61,4 +61,23 @@ int s3_probe(struct store *s, char *err, size_t errlen);
 /* S3 error code and HTTP status to errno (the one mapping). */
 int s3_error_to_errno(long status, const char *code);
 
+/*
+ * A conditional PUT failed (412, or 404 for If-Match) and a HEAD of the
+ * key answered hrc with obj: what was it?  The server may match If-Match
+ * only with an unquoted ETag (retry bare, once per endpoint); the object
+ * may be ours already, bytes (Content-MD5 md5_hex) and metadata, from an
+ * attempt whose answer was lost; If-Match may have found no object; or
+ * another version is in the way.  Pure, for tests.
+ */
+enum s3_put_verdict {
+	S3_PUT_RETRY_BARE,
+	S3_PUT_OURS,
+	S3_PUT_NO_OBJECT,
+	S3_PUT_STALE,
+	S3_PUT_ERROR, /* the HEAD failed: its error */
+};
+enum s3_put_verdict s3_put_verdict(int hrc, const struct store_object *obj,
+				   const struct store_put_opts *opts,
+				   const char *md5_hex, bool was_bare);
+
 #endif

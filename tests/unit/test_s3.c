@@ -1,0 +1,58 @@
+/* Unit tests for s3.c's pure decisions: what a failed conditional PUT
+ * turns out to be once a HEAD has looked (s3_put_verdict). */
+#include <errno.h>
+#include <string.h>
+
+#include "s3.h"
+#include "tap.h"
+
+#define OURS_MD5 "0cc175b9c0f1b6a831c399e269772661"
+
+static struct store_meta mode_600[] = { { "mode", "33152" } };
+static struct store_meta mode_644[] = { { "mode", "33188" } };
+
+int main(void)
+{
+	struct store_object obj = { 0 };
+	struct store_put_opts if_match = {
+		.meta = mode_600, .nmeta = 1, .if_match = OURS_MD5,
+	};
+	struct store_put_opts if_none = {
+		.meta = mode_600, .nmeta = 1, .if_none_match = true,
+	};
+
+	/* touch(1) of an uploaded file: same bytes, new metadata, over the
+	 * version we named; a server that wants the ETag bare said 412 */
+	snprintf(obj.etag, sizeof(obj.etag), "%s", OURS_MD5);
+	obj.meta = mode_644;
+	obj.nmeta = 1;
+	TAP_INTEQ(s3_put_verdict(0, &obj, &if_match, OURS_MD5, false),
+		  S3_PUT_RETRY_BARE,
+		  "the version we named is there: retry with a bare ETag, "
+		  "even when it holds our bytes");
+	TAP_INTEQ(s3_put_verdict(0, &obj, &if_match, OURS_MD5, true),
+		  S3_PUT_STALE,
+		  "already bare: same bytes, other metadata is not ours");
+	obj.meta = mode_600;
+	TAP_INTEQ(s3_put_verdict(0, &obj, &if_match, OURS_MD5, true),
+		  S3_PUT_OURS,
+		  "our bytes and our metadata: an attempt whose answer was "
+		  "lost");
+	TAP_INTEQ(s3_put_verdict(0, &obj, &if_none, OURS_MD5, false),
+		  S3_PUT_OURS, "If-None-Match, ours already there: ours");
+	obj.meta = mode_644;
+	TAP_INTEQ(s3_put_verdict(0, &obj, &if_none, OURS_MD5, false),
+		  S3_PUT_STALE,
+		  "If-None-Match, another client's identical bytes with other "
+		  "metadata: a conflict");
+	snprintf(obj.etag, sizeof(obj.etag), "ffff");
+	TAP_INTEQ(s3_put_verdict(0, &obj, &if_match, OURS_MD5, false),
+		  S3_PUT_STALE, "another version in the way: stale");
+	TAP_INTEQ(s3_put_verdict(-ENOENT, &obj, &if_match, OURS_MD5, false),
+		  S3_PUT_NO_OBJECT, "If-Match found no object");
+	TAP_INTEQ(s3_put_verdict(-ENOENT, &obj, &if_none, OURS_MD5, false),
+		  S3_PUT_STALE, "If-None-Match, gone again: stale");
+	TAP_INTEQ(s3_put_verdict(-EIO, &obj, &if_match, OURS_MD5, false),
+		  S3_PUT_ERROR, "the HEAD failed: its error");
+	return tap_done();
+}
