@@ -421,15 +421,17 @@ static void on_uploaded(struct fs *fs, struct inode *in, const char *etag,
 }
 
 /* uploaded (wbcache.h): the journal uploaded in. */
-static bool owner_uploaded(void *arg, void *owner,
+static bool owner_uploaded(void *arg, void *owner, struct wb_file *wf,
 			   const struct wb_uploaded *u)
 {
 	struct fs *fs = arg;
 	struct inode *in = owner;
+	enum wb_state state;
 	bool let_go = false;
 
 	pthread_mutex_lock(&fs->lock);
 	in->refs++; /* while we look at it */
+	state = wb_file_finish(fs->wb, wf);
 	if (u->xattrs && !in->xattrs_known) {
 		struct xattrs x = { 0 };
 
@@ -441,7 +443,7 @@ static bool owner_uploaded(void *arg, void *owner,
 	}
 	if (u->data) {
 		snprintf(in->etag, sizeof(in->etag), "%s", u->etag);
-		if (wb_file_state(fs->wb, in->wbf) == WB_CLEAN)
+		if (state == WB_CLEAN)
 			on_uploaded(fs, in, u->etag, u->size, u->conflict);
 	}
 	/* nothing left for the entry: the journal drops it for us */

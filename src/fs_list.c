@@ -463,6 +463,8 @@ static void add_pending(void *arg, struct inode *in)
 	char name[FS_NAME_MAX + 1];
 	size_t n;
 
+	if (in->unlinked)
+		return; /* its name is gone (unlink, replaced by a rename) */
 	if (ls->dlen && (strncmp(in->path, ls->l->path, ls->dlen) ||
 			 in->path[ls->dlen] != '/'))
 		return;
@@ -500,8 +502,9 @@ static void pending_below(void *arg, void *owner)
 	struct pending_below *pb = arg;
 	const struct inode *in = owner;
 
-	if (pb->n == 0 || (!strncmp(in->path, pb->dir, pb->n) &&
-			   in->path[pb->n] == '/'))
+	if (!in->unlinked &&
+	    (pb->n == 0 || (!strncmp(in->path, pb->dir, pb->n) &&
+			    in->path[pb->n] == '/')))
 		pb->found = true;
 }
 

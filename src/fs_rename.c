@@ -150,6 +150,58 @@ out:
 	return rc;
 }
 
+/*
+ * Rename a file whose contents are in the bucket (in: its inode, if we
+ * have one): CopyObject and DELETE.  The file whose name it takes may
+ * wait for its upload, and ours for a metadata copy: neither may land on
+ * a key being moved, so both are held meanwhile; the one replaced then
+ * leaves the journal (its version is gone: rename(2) replaces).
+ */
+static int rename_uploaded(struct fs *fs, struct inode *in, const char *key,
+			   const char *nkey, const char *npath)
+{
+	struct wb_file *owf = NULL, *iwf = NULL;
+	struct inode *old;
+	int rc;
+
+	pthread_mutex_lock(&fs->lock);
+	old = inode_find_path(fs->inodes, npath);
+	if (old == in)
+		old = NULL;
+	if (old) {
+		old->refs++;
+		owf = quiet_begin(fs, old);
+	}
+	if (in)
+		iwf = quiet_begin(fs, in);
+	pthread_mutex_unlock(&fs->lock);
+	rc = fs->store->ops->copy(fs->store, key, nkey, NULL);
+	if (!rc) {
+		rc = fs->store->ops->remove(fs->store, key);
+		if (rc) /* never leave two names: undo the copy */
+			fs->store->ops->remove(fs->store, nkey);
+	}
+	pthread_mutex_lock(&fs->lock);
+	/* still held: no upload of old may start before it is forgotten */
+	if (!rc && old && inode_find_path(fs->inodes, npath) == old)
+		drop_replaced(fs, old);
+	if (!rc && in) {
+		rc = inode_set_path(fs->inodes, in, npath);
+		if (!rc && in->wbf)
+			rc = wb_file_set_path(fs->wb, in->wbf, npath);
+		in->attr.st_ctim = now_real();
+	}
+	quiet_end(fs, owf);
+	quiet_end(fs, iwf);
+	if (old) {
+		journal_maybe_release(fs, old);
+		old->refs--;
+		inode_maybe_free(fs->inodes, old);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return rc;
+}
+
 /* One page of keys to move, shared by a few threads. */
 struct move_job {
 	struct fs *fs;
@@ -281,12 +333,16 @@ static void collect_below(void *arg, struct inode *in)
 /*
  * Locked: give every inode at or below from the same place below to.
  * Returns the inodes (each with a reference) for the caller to commit
- * and release.
+ * and release, and their journal entries held (NULL where none): none of
+ * them may upload before the keys below from have moved, or move_keys
+ * would copy an older version over it.
  */
 static int repath_tree(struct fs *fs, const char *from, const char *to,
-		       struct inode ***pending, size_t *npending)
+		       struct inode ***pending, struct wb_file ***held,
+		       size_t *npending)
 {
 	struct tree_walk w = { .from = from, .flen = strlen(from) };
+	struct wb_file **wfs = NULL;
 	struct inode *in;
 	size_t i;
 	char *np;
@@ -296,29 +352,30 @@ static int repath_tree(struct fs *fs, const char *from, const char *to,
 	inode_for_each(fs->inodes, collect_below, &w);
 	if (w.nomem)
 		rc = -ENOMEM;
+	if (w.n && !(wfs = calloc(w.n, sizeof(*wfs))))
+		rc = -ENOMEM;
 	for (i = 0; i < w.n && !rc; i++) {
-		struct wb_file *wf;
-
 		in = w.list[i];
-		wf = quiet_begin(fs, in);
+		wfs[i] = quiet_begin(fs, in);
 		np = malloc(strlen(to) + strlen(in->path) - w.flen + 1);
 		rc = np ? 0 : -ENOMEM;
 		if (np) {
 			sprintf_path(np, to, in->path + w.flen);
 			rc = inode_set_path(fs->inodes, in, np);
 		}
-		if (!rc && wf)
-			rc = wb_file_set_path(fs->wb, wf, np);
+		if (!rc && wfs[i])
+			rc = wb_file_set_path(fs->wb, wfs[i], np);
 		free(np);
-		if (!rc && in->stage && wb_file_pending(fs->wb, wf)) {
+		if (!rc && in->stage && wb_file_pending(fs->wb, wfs[i])) {
 			/* its record names the path; the old key's version
 			 * moves there too, so no condition can hold */
-			wb_file_set_base(fs->wb, wf, JOURNAL_BASE_ANY, NULL);
-			wb_touch(fs->wb, wf);
+			wb_file_set_base(fs->wb, wfs[i], JOURNAL_BASE_ANY,
+					 NULL);
+			wb_touch(fs->wb, wfs[i]);
 		}
-		quiet_end(fs, wf);
 	}
 	*pending = w.list;
+	*held = wfs;
 	*npending = w.n;
 	return rc;
 }
@@ -327,6 +384,7 @@ static int rename_dir(struct fs *fs, const char *path, const char *npath,
 		      mode_t ntype, int nexists)
 {
 	struct inode **list = NULL, *old;
+	struct wb_file **held = NULL;
 	char *from = NULL, *to = NULL;
 	size_t n = 0, i;
 	uint64_t intent = 0;
@@ -370,7 +428,7 @@ static int rename_dir(struct fs *fs, const char *path, const char *npath,
 	if (rc)
 		goto out;
 	pthread_mutex_lock(&fs->lock);
-	rc = repath_tree(fs, path, npath, &list, &n);
+	rc = repath_tree(fs, path, npath, &list, &held, &n);
 	dir_cache_clear(fs->dirs);
 	attr_cache_forget_tree(fs->ac, path);
 	attr_cache_forget_tree(fs->ac, npath);
@@ -395,12 +453,18 @@ static int rename_dir(struct fs *fs, const char *path, const char *npath,
 			"the next mount", path, npath, strerror(-rc));
 	pthread_mutex_lock(&fs->lock);
 	for (i = 0; i < n; i++) {
+		/* the keys have moved (or the rename stopped): uploads of
+		 * what is pending below may go */
+		if (held)
+			quiet_end(fs, held[i]);
 		list[i]->refs--;
 		inode_maybe_free(fs->inodes, list[i]);
 	}
 	pthread_mutex_unlock(&fs->lock);
+	wb_kick(fs->wb);
 out:
 	free(list);
+	free(held);
 	free(from);
 	free(to);
 	return rc;
@@ -409,7 +473,7 @@ out:
 int fs_rename(struct fs *fs, uint64_t parent, const char *name,
 	      uint64_t newparent, const char *newname, unsigned flags)
 {
-	struct inode *p, *np, *in = NULL, *old;
+	struct inode *p, *np, *in = NULL;
 	char *path = NULL, *npath = NULL, *ppath = NULL, *nppath = NULL;
 	char *key = NULL, *nkey = NULL;
 	mode_t type = 0, ntype = 0;
@@ -464,28 +528,7 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name,
 			rc = -ENOMEM;
 			goto out;
 		}
-		rc = fs->store->ops->copy(fs->store, key, nkey, NULL);
-		if (rc)
-			goto out;
-		rc = fs->store->ops->remove(fs->store, key);
-		if (rc) {
-			/* never leave two names: undo the copy */
-			fs->store->ops->remove(fs->store, nkey);
-			goto out;
-		}
-		pthread_mutex_lock(&fs->lock);
-		old = inode_find_path(fs->inodes, npath);
-		if (old && old != in) {
-			inode_unhash_path(fs->inodes, old);
-			inode_maybe_free(fs->inodes, old);
-		}
-		if (in) {
-			rc = inode_set_path(fs->inodes, in, npath);
-			if (!rc && in->wbf)
-				rc = wb_file_set_path(fs->wb, in->wbf, npath);
-			in->attr.st_ctim = now_real();
-		}
-		pthread_mutex_unlock(&fs->lock);
+		rc = rename_uploaded(fs, in, key, nkey, npath);
 	}
 	if (rc)
 		goto out;

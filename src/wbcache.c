@@ -60,6 +60,8 @@
 #define WB_SPACE_CHECK_EVERY (8u << 20)
 #define WB_SPACE_WAIT_MAX 60
 
+struct outcome;
+
 struct wb_file {
 	unsigned refs;
 	void *owner;          /* NULL: released (or not adopted yet) */
@@ -79,7 +81,10 @@ struct wb_file {
 	uint64_t size;        /* bytes as last recorded */
 	unsigned writers;     /* open handles that may write */
 	unsigned holds;       /* wb_hold: no upload may start */
+	unsigned forgets;     /* wb_forget calls: a commit that saw another
+				 count must not queue the file */
 	bool reporting;       /* an upload's outcome is being told */
+	struct outcome *outcome; /* while reporting: what it is */
 	bool pending;         /* on the pending list (holds a reference) */
 	struct wb_file *prev, *next;
 };
@@ -517,6 +522,7 @@ int wb_commit(struct wb *wb, struct wb_file *wf)
 	struct wb_desc d = { 0 };
 	struct stage *st;
 	uint64_t gen, id;
+	unsigned forgets;
 	int rc;
 
 	pthread_mutex_lock(&wb->lock);
@@ -528,6 +534,7 @@ int wb_commit(struct wb *wb, struct wb_file *wf)
 	st = stage_get(wf->stage);
 	gen = wf->gen;
 	id = wf->id;
+	forgets = wf->forgets;
 	r.base = wf->base;
 	snprintf(r.base_etag, sizeof(r.base_etag), "%s", wf->base_etag);
 	pthread_mutex_unlock(&wb->lock);
@@ -557,7 +564,11 @@ int wb_commit(struct wb *wb, struct wb_file *wf)
 		rc = journal_record_write(wb->j, id, &r);
 	}
 	pthread_mutex_lock(&wb->lock);
-	if (rc == 0) {
+	if (rc == 0 && wf->forgets != forgets) {
+		/* unlinked or replaced while the record was written: it
+		 * must not stay, nor the file be queued */
+		journal_record_remove(wb->j, id);
+	} else if (rc == 0) {
 		if (gen > wf->committed)
 			wf->committed = gen;
 		st->keep = true;
@@ -587,46 +598,60 @@ static double backoff(unsigned attempts)
 	return d < WB_BACKOFF_MAX ? d : WB_BACKOFF_MAX;
 }
 
-/* Locked: the outcome of an upload of wf (rc, res) that began at
- * generation gen; returns whether the owner is to be told. */
-static bool settle(struct wb *wb, struct wb_file *wf, bool data,
-		   uint64_t gen, int rc, const struct upload_result *res,
-		   const char *path, uint64_t size)
+/* What one upload of an entry achieved, until it becomes the entry's
+ * state (settle). */
+struct outcome {
+	bool data;       /* contents (else metadata alone) */
+	uint64_t gen;    /* the entry's generation when it began */
+	int rc;
+	const struct upload_result *res;
+	const char *path;
+	uint64_t size;
+	bool settled;
+};
+
+/* Locked: make the outcome o of an upload of wf its state. */
+static void settle(struct wb *wb, struct wb_file *wf, struct outcome *o)
 {
-	if (rc) {
+	const struct upload_result *res = o->res;
+
+	if (o->settled)
+		return;
+	o->settled = true;
+	if (o->rc) {
 		wf->state = WB_ERROR;
-		wf->err = rc;
+		wf->err = o->rc;
 		wf->attempts++;
 		wf->due = util_now_mono() + backoff(wf->attempts);
-		if (data)
+		if (o->data)
 			log_err("upload of %s failed (attempt %u): %s; %s",
-				path, wf->attempts, strerror(-rc),
+				o->path, wf->attempts, strerror(-o->rc),
 				wf->pending ? "will retry"
 					    : "kept in the journal");
 		else
 			log_err("metadata of %s could not be updated "
-				"(attempt %u): %s; will retry", path,
-				wf->attempts, strerror(-rc));
-		return false;
+				"(attempt %u): %s; will retry", o->path,
+				wf->attempts, strerror(-o->rc));
+		return;
 	}
 	wf->attempts = 0;
 	wf->err = 0;
-	if (data && res->conflict) {
+	if (o->data && res->conflict) {
 		/* the object at path is the other client's: its version
 		 * is unknown here; later uploads still go over the base we
 		 * had (and conflict again) */
 		free(wf->conflict);
 		wf->conflict = strdup(res->conflict);
-	} else if (data) {
+	} else if (o->data) {
 		set_base_locked(wf, JOURNAL_BASE_ETAG, res->etag);
 	}
-	if (!data && res->gone)
+	if (!o->data && res->gone)
 		log_info("%s is gone from the bucket; its new metadata is "
-			 "dropped", path);
-	if (wf->gen == gen && wf->committed == gen &&
-	    (data || !wf->stage)) {
+			 "dropped", o->path);
+	if (wf->gen == o->gen && wf->committed == o->gen &&
+	    (o->data || !wf->stage)) {
 		wf->state = WB_CLEAN;
-		if (data) {
+		if (o->data) {
 			wf->stage->keep = false;
 			journal_record_remove(wb->j, wf->id);
 		}
@@ -635,10 +660,22 @@ static bool settle(struct wb *wb, struct wb_file *wf, bool data,
 		wf->state = WB_DIRTY; /* changed meanwhile */
 		wf->due = util_now_mono() + wb->o.delay;
 	}
-	if (data)
-		log_debug("uploaded %s (%llu bytes)", path,
-			  (unsigned long long)size);
-	return wf->owner != NULL;
+	if (o->data)
+		log_debug("uploaded %s (%llu bytes)", o->path,
+			  (unsigned long long)o->size);
+}
+
+enum wb_state wb_file_finish(struct wb *wb, struct wb_file *wf)
+{
+	enum wb_state s;
+
+	pthread_mutex_lock(&wb->lock);
+	if (wf->outcome)
+		settle(wb, wf, wf->outcome);
+	s = wf->state;
+	pthread_cond_broadcast(&wb->cond);
+	pthread_mutex_unlock(&wb->lock);
+	return s;
 }
 
 /*
@@ -656,6 +693,7 @@ static int upload_claimed(struct wb *wb, struct wb_file *wf, bool commit)
 	uint64_t gen = 0;
 	char base_etag[JOURNAL_ETAG_MAX];
 	void *owner = NULL;
+	struct outcome o;
 	bool let_go;
 	int rc = 0;
 
@@ -697,13 +735,25 @@ unlock:
 	if (st)
 		pthread_rwlock_unlock(&st->lock);
 
+	o = (struct outcome){
+		.data = st != NULL, .gen = gen, .rc = rc, .res = &res,
+		.path = d.path ? d.path : wf->path, .size = d.size,
+	};
 	pthread_mutex_lock(&wb->lock);
-	if (!rc && (d.gone || !d.path))
-		wf->state = WB_CLEAN; /* unlinked meanwhile: nothing to do */
-	else if (settle(wb, wf, st != NULL, gen, rc, &res,
-			d.path ? d.path : wf->path, d.size))
+	if (!rc && (d.gone || !d.path)) {
+		/* unlinked meanwhile: nothing to do, nothing to wait for */
+		wf->state = WB_CLEAN;
+		pending_del(wb, wf); /* our caller holds a reference */
+	} else if (!rc && wf->owner) {
+		/* the owner makes the outcome the state (wb_file_finish)
+		 * under its own lock, so it never sees one without the
+		 * other; until then the entry stays UPLOADING */
 		owner = wf->owner;
-	wf->reporting = owner != NULL;
+		wf->outcome = &o;
+		wf->reporting = true;
+	} else {
+		settle(wb, wf, &o);
+	}
 	pthread_cond_broadcast(&wb->cond);
 	pthread_mutex_unlock(&wb->lock);
 	if (owner) {
@@ -714,8 +764,10 @@ unlock:
 			.conflict = res.conflict,
 			.xattrs = res.xattrs,
 		};
-		let_go = wb->ops->uploaded(wb->ops_arg, owner, &u);
+		let_go = wb->ops->uploaded(wb->ops_arg, owner, wf, &u);
 		pthread_mutex_lock(&wb->lock);
+		settle(wb, wf, &o); /* if the owner did not */
+		wf->outcome = NULL;
 		wf->reporting = false;
 		if (let_go) {
 			wf->owner = NULL;
@@ -945,6 +997,7 @@ void wb_forget(struct wb *wb, struct wb_file *wf)
 		wf->stage->keep = false;
 	wf->state = WB_CLEAN;
 	wf->committed = wf->gen;
+	wf->forgets++;
 	free(wf->conflict);
 	wf->conflict = NULL;
 	pending_del(wb, wf);

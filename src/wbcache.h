@@ -90,11 +90,15 @@ struct wb_owner_ops {
 	 * is retried).  Called while the stage's lock is held for writing
 	 * (files with contents). */
 	int (*describe)(void *arg, void *owner, struct wb_desc *out);
-	/* An upload of owner's file succeeded.  Its state is final by now
-	 * (wb_file_state), and no other upload of it starts before this
-	 * returns.  true: the owner lets go of the entry (as
+	/* An upload of owner's file (entry wf) succeeded.  The entry is
+	 * still UPLOADING: under its own lock the owner calls
+	 * wb_file_finish(wf), which makes the outcome the entry's state
+	 * and returns it, and updates the file to match, so nobody sees
+	 * one without the other.  No other upload of the file starts
+	 * before this returns.  true: the owner lets go of the entry (as
 	 * wb_file_release, which it cannot call meanwhile). */
-	bool (*uploaded)(void *arg, void *owner, const struct wb_uploaded *u);
+	bool (*uploaded)(void *arg, void *owner, struct wb_file *wf,
+			 const struct wb_uploaded *u);
 	/* At replay: wf (state DIRTY, pending, holding stage st) is a file
 	 * an earlier run closed; take it as the entry of the file d
 	 * describes: wb_file_set_owner, and keep st (a reference is
@@ -185,6 +189,8 @@ bool wb_file_settled(struct wb *wb, const struct wb_file *wf);
 bool wb_file_pending(struct wb *wb, const struct wb_file *wf);
 /* Changed since its last record (a close that did not commit: mmap). */
 bool wb_file_uncommitted(struct wb *wb, const struct wb_file *wf);
+/* In ops->uploaded: make the upload's outcome wf's state; returns it. */
+enum wb_state wb_file_finish(struct wb *wb, struct wb_file *wf);
 /* "clean", "dirty", "uploading", "error: <reason>" or, after a
  * conflict, "conflict: saved as <path>"; wf NULL: "clean". */
 void wb_file_state_string(struct wb *wb, const struct wb_file *wf,

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fsh.h"
 #include "tap.h"
@@ -235,6 +236,7 @@ static void test_names(void)
 
 int main(void)
 {
+	alarm(300); /* a hang (an upload waited for forever) fails too */
 	test_mkdir_create_unlink_rmdir();
 	test_unlink_pending_never_uploads();
 	test_cp_p_folds_into_one_put();
