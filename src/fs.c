@@ -202,14 +202,25 @@ int check_name(const struct fs *fs, const char *parent_path,
 }
 
 /* Fill st from in, with the staged size when there is one. Locked. */
-void fill_attr(const struct inode *in, struct stat *st)
+void fill_attr(struct fs *fs, const struct inode *in, struct stat *st)
 {
+	const struct dir_listing *l;
+	size_t i;
+
 	*st = in->attr;
 	st->st_ino = in->ino;
 	if (in->stage) {
 		st->st_size = (off_t)in->stage->size;
 		st->st_blocks = (blkcnt_t)((in->stage->size + 511) / 512);
 	}
+	if (!S_ISDIR(in->attr.st_mode))
+		return;
+	/* ".", its entry in the parent, and each subdirectory's "..": as
+	 * far as the last listing of it knows (else 2, as before) */
+	l = dir_cache_find(fs->dirs, in->path, 0, 1e18);
+	st->st_nlink = 2;
+	for (i = 0; l && i < l->n; i++)
+		st->st_nlink += l->e[i].type == S_IFDIR;
 }
 
 #define FS_RECENT_MAX 4096
@@ -239,6 +250,14 @@ static void note_upload(struct fs *fs, const char *path)
 	r[fs->nrecent].at = now;
 	if (r[fs->nrecent].path)
 		fs->nrecent++;
+}
+
+void touch_dir(struct fs *fs, struct inode *dir)
+{
+	(void)fs;
+	dir->attr.st_mtim = now_real();
+	dir->attr.st_ctim = dir->attr.st_mtim;
+	dir->times_local = true;
 }
 
 /* ---- the journal's owner (wbcache.h) ---- */

@@ -100,6 +100,14 @@ int fs_mkdir(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 int fs_symlink(struct fs *fs, uint64_t parent, const char *name,
 	       const char *target, const struct fs_ctx *ctx,
 	       struct stat *st);
+/*
+ * A FIFO, a Unix socket (bind(2)), or a character or block device (rdev):
+ * a zero-byte object with its type, mode and device number in metadata
+ * (the s3fs convention); its data is never read from the bucket.
+ * Another type: -EINVAL.
+ */
+int fs_mknod(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
+	     dev_t rdev, const struct fs_ctx *ctx, struct stat *st);
 /* The target, NUL-terminated, in buf of size len; -ENAMETOOLONG if not
  * enough room. */
 int fs_readlink(struct fs *fs, uint64_t ino, char *buf, size_t len);
@@ -136,7 +144,9 @@ void fs_release(struct fs_file *f);
 /* A snapshot of a directory's entries, "." and ".." not included. */
 int fs_opendir(struct fs *fs, uint64_t ino, struct fs_dir **out);
 size_t fs_dir_count(const struct fs_dir *d);
-/* Name and type (S_IFDIR/S_IFREG) of entry i; ino is 0 if unknown. */
+/* Name and type of entry i; ino is 0 if unknown.  The type is what is
+ * known without a request: a listed object is S_IFREG unless its metadata
+ * (an inode, the attribute cache) says symlink, FIFO, socket or device. */
 const char *fs_dir_entry(struct fs_dir *d, size_t i, mode_t *type,
 			 uint64_t *ino);
 /*

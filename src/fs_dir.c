@@ -90,14 +90,60 @@ size_t fs_dir_count(const struct fs_dir *d)
 	return d->l->n;
 }
 
+/*
+ * Locked.  The type of listed file e of d as far as we know without a
+ * request: a listing shows symlinks, FIFOs, sockets and devices as files;
+ * an inode or the attribute cache (an ls -l before, a remount with the
+ * saved metadata, a directory index) may know better.
+ */
+static mode_t known_type(struct fs_dir *d, const struct dir_entry *e,
+			 const char *path)
+{
+	struct fs *fs = d->fs;
+	double now = util_now_mono();
+	struct inode *in = inode_find_path(fs->inodes, path);
+	struct attr_want w = {
+		.path = path,
+		.type = S_IFREG,
+		/* a listing past dir_timeout no longer vouches for the
+		 * version: then only a recent HEAD does */
+		.etag = now <= d->l->fetched + fs->conf->dir_timeout &&
+				e->etag && e->etag[0] ? e->etag : NULL,
+		.lastmod = e->mtime,
+		.ttl = fs->conf->stat_timeout,
+	};
+	struct attr_meta m;
+
+	if (in && (local_changes(fs, in) || in->attr_expires > now))
+		return in->attr.st_mode & S_IFMT;
+	if (attr_cache_valid(fs->ac, &w, &m))
+		return m.st.st_mode & S_IFMT;
+	if (in && in->has_meta)
+		return in->attr.st_mode & S_IFMT;
+	return e->type;
+}
+
 const char *fs_dir_entry(struct fs_dir *d, size_t i, mode_t *type,
 			 uint64_t *ino)
 {
+	const struct dir_entry *e;
+	char *path;
+
 	if (i >= d->l->n)
 		return NULL;
-	*type = d->l->e[i].type;
+	e = &d->l->e[i];
+	*type = e->type;
 	*ino = d->inos[i];
-	return d->l->e[i].name;
+	if (!S_ISREG(e->type))
+		return e->name; /* a listed prefix is a directory */
+	path = child_path(d->l->path, e->name);
+	if (!path)
+		return e->name;
+	pthread_mutex_lock(&d->fs->lock);
+	*type = known_type(d, e, path);
+	pthread_mutex_unlock(&d->fs->lock);
+	free(path);
+	return e->name;
 }
 
 void fs_dir_will_need(struct fs_dir *d, size_t from, size_t n)
@@ -188,7 +234,7 @@ int fs_dir_entry_plus(struct fs_dir *d, size_t i, struct stat *st)
 found:
 	in->nlookup++;
 	inode_touch(fs->inodes, in);
-	fill_attr(in, st);
+	fill_attr(fs, in, st);
 	rc = 1;
 out:
 	pthread_mutex_unlock(&fs->lock);

@@ -259,7 +259,7 @@ out:
 	pthread_mutex_lock(&fs->lock);
 	(void)f;
 	maybe_drop_stage(fs, in);
-	fill_attr(in, out);
+	fill_attr(fs, in, out);
 	in->refs--;
 	inode_maybe_free(fs->inodes, in);
 	pthread_mutex_unlock(&fs->lock);
@@ -445,7 +445,8 @@ int fs_create(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 	in->opens++;
 	set_writers(fs, in, 1);
 	in->nlookup++;
-	fill_attr(in, st);
+	fill_attr(fs, in, st);
+	touch_dir(fs, p);
 	dir_cache_upsert(fs->dirs, p->path, name, S_IFREG, 0,
 			 in->attr.st_mtim.tv_sec, NULL);
 	*out = f;

@@ -130,8 +130,12 @@ bool is_index_name(const struct fs *fs, const char *dir, const char *name);
 /* Locked: names unlinked while open (objects deleted at last close). */
 bool is_doomed(const struct fs *fs, const char *path);
 void doom(struct fs *fs, const char *path, bool on);
-/* Locked: st from in, with the staged size when there is one. */
-void fill_attr(const struct inode *in, struct stat *st);
+/* Locked: st from in, with the staged size when there is one, and a
+ * directory's link count from its listing when one is known. */
+void fill_attr(struct fs *fs, const struct inode *in, struct stat *st);
+/* Locked: an entry of directory dir was made, removed or renamed: its
+ * mtime and ctime are now (POSIX), kept in memory (inode times_local). */
+void touch_dir(struct fs *fs, struct inode *dir);
 /* The inode numbered ino with a reference held, or NULL; drop_ino gives
  * the reference back.  Not locked. */
 struct inode *hold_ino(struct fs *fs, uint64_t ino);

@@ -225,8 +225,9 @@ void index_write(struct fs *fs, const struct dir_listing *l)
 		if (known == -ENOMEM)
 			rc = -ENOMEM;
 		if (known != 1 ||
-		    !dir_index_worth(m.etag, e->size, m.lastmod, m.checked))
-			continue;
+		    !dir_index_worth(m.etag, e->size, m.lastmod, m.checked) ||
+		    S_ISCHR(m.st.st_mode) || S_ISBLK(m.st.st_mode))
+			continue; /* (an index keeps no device number) */
 		meta_values_from_attr(&m.st, m.present, &v);
 		rc = dir_index_append(&b, e->name, m.etag, e->size, m.lastmod,
 				      m.checked, &v);

@@ -168,6 +168,8 @@ void set_remote_attr(struct fs *fs, struct inode *in,
 			    const struct stat *st, bool has_meta,
 			    const char *etag, double expires)
 {
+	struct timespec mtime = in->attr.st_mtim, ctime = in->attr.st_ctim;
+
 	if (local_changes(fs, in))
 		return;
 	if (!has_meta && in->has_meta &&
@@ -182,6 +184,12 @@ void set_remote_attr(struct fs *fs, struct inode *in,
 	if (etag && strcmp(etag, in->etag))
 		in->xattrs_known = false; /* another version: reload */
 	in->attr.st_ino = in->ino;
+	if (in->times_local && S_ISDIR(in->attr.st_mode) &&
+	    mtime.tv_sec >= in->attr.st_mtim.tv_sec) {
+		/* what we did in it is newer than its marker says */
+		in->attr.st_mtim = mtime;
+		in->attr.st_ctim = ctime;
+	}
 	if (etag)
 		snprintf(in->etag, sizeof(in->etag), "%s", etag);
 	in->attr_expires = expires;
@@ -420,7 +428,7 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name,
 found:
 	in->nlookup++;
 	inode_touch(fs->inodes, in);
-	fill_attr(in, st);
+	fill_attr(fs, in, st);
 out:
 	pthread_mutex_unlock(&fs->lock);
 	free(path);
@@ -529,7 +537,7 @@ int fs_getattr(struct fs *fs, uint64_t ino, struct stat *st)
 	}
 found:
 	inode_touch(fs->inodes, in);
-	fill_attr(in, st);
+	fill_attr(fs, in, st);
 out:
 	pthread_mutex_unlock(&fs->lock);
 	free(path);

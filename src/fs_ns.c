@@ -66,7 +66,7 @@ static struct inode *entry_created(struct fs *fs, const char *path,
 	snprintf(in->etag, sizeof(in->etag), "%s", etag ? etag : "");
 	in->attr_expires = util_now_mono() + fs->conf->stat_timeout;
 	in->nlookup++;
-	fill_attr(in, st);
+	fill_attr(fs, in, st);
 	attr_cache_forget(fs->ac, path);
 	return in;
 }
@@ -132,8 +132,12 @@ int fs_mkdir(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 		goto out;
 	}
 	wb_touch_meta(fs->wb, in->wbf);
-	dir_cache_upsert(fs->dirs, p->path, name, S_IFDIR, 0,
-			 attr.st_mtim.tv_sec, NULL);
+	p = inode_find(fs->inodes, parent);
+	if (p) {
+		touch_dir(fs, p);
+		dir_cache_upsert(fs->dirs, p->path, name, S_IFDIR, 0,
+				 attr.st_mtim.tv_sec, NULL);
+	}
 	/* A new directory is empty: lookups in it need no request. */
 	empty->fetched = util_now_mono();
 	dir_cache_put(fs->dirs, empty);
@@ -155,22 +159,31 @@ out:
 	return rc;
 }
 
-int fs_symlink(struct fs *fs, uint64_t parent, const char *name,
-	       const char *target, const struct fs_ctx *ctx,
-	       struct stat *st)
+/*
+ * A file object made at once (no journal): a symlink, whose body is its
+ * target (the s3fs convention), or a special file (FIFO, socket, device:
+ * zero bytes; the type in x-amz-meta-mode, a device's number in
+ * x-amz-meta-rdev, as s3fs keeps them).  Such objects are never opened
+ * for their data: the kernel serves FIFOs, sockets and devices itself.
+ */
+static int put_special(struct fs *fs, uint64_t parent, const char *name,
+		       mode_t mode, dev_t rdev, const char *body,
+		       const struct fs_ctx *ctx, struct stat *st)
 {
 	struct store_put_opts opts = { 0 };
 	struct meta_headers mh;
-	struct inode *p;
+	struct inode *p = NULL;
 	struct stat attr;
 	char *path = NULL, *key = NULL, etag[128] = "";
-	size_t tlen = strlen(target);
+	size_t blen = strlen(body);
 	int rc, fd = -1;
 
-	if (tlen == 0 || tlen >= PATH_MAX)
-		return tlen ? -ENAMETOOLONG : -ENOENT;
 	pthread_mutex_lock(&fs->lock);
 	rc = parent_child(fs, parent, name, &p, &path);
+	if (!rc)
+		p->refs++;
+	else
+		p = NULL;
 	pthread_mutex_unlock(&fs->lock);
 	if (rc)
 		goto out;
@@ -179,22 +192,24 @@ int fs_symlink(struct fs *fs, uint64_t parent, const char *name,
 		rc = -ENOMEM;
 		goto out;
 	}
-	fd = memfd_create("r2fs-symlink", MFD_CLOEXEC);
-	if (fd < 0 || pwrite(fd, target, tlen, 0) != (ssize_t)tlen) {
+	fd = memfd_create("r2fs-special", MFD_CLOEXEC);
+	if (fd < 0 || pwrite(fd, body, blen, 0) != (ssize_t)blen) {
 		rc = -errno;
 		goto out;
 	}
-	meta_attr_default(&fs->defaults, S_IFREG, tlen, 0, &attr);
-	attr.st_mode = S_IFLNK | 0777;
+	meta_attr_default(&fs->defaults, S_IFREG, blen, 0, &attr);
+	attr.st_mode = mode;
+	attr.st_rdev = rdev;
 	attr.st_uid = ctx->uid;
 	attr.st_gid = ctx->gid;
 	attr.st_mtim = now_real();
 	attr.st_ctim = attr.st_atim = attr.st_mtim;
 	meta_to_headers(&attr, &mh);
+	meta_headers_add_ctime(&mh, &attr);
 	opts.meta = mh.kv;
 	opts.nmeta = mh.n;
 	opts.content_type = "application/octet-stream";
-	rc = fs->store->ops->put_fd(fs->store, key, fd, tlen, &opts, etag);
+	rc = fs->store->ops->put_fd(fs->store, key, fd, blen, &opts, etag);
 	if (rc)
 		goto out;
 	pthread_mutex_lock(&fs->lock);
@@ -203,15 +218,46 @@ int fs_symlink(struct fs *fs, uint64_t parent, const char *name,
 		rc = -ENOMEM;
 		goto out;
 	}
-	dir_cache_upsert(fs->dirs, p->path, name, S_IFREG, tlen,
+	dir_cache_upsert(fs->dirs, p->path, name, S_IFREG, blen,
 			 attr.st_mtim.tv_sec, NULL);
+	touch_dir(fs, p);
 	pthread_mutex_unlock(&fs->lock);
 out:
+	if (p)
+		drop_ino(fs, p);
 	if (fd >= 0)
 		close(fd);
 	free(key);
 	free(path);
 	return rc;
+}
+
+int fs_symlink(struct fs *fs, uint64_t parent, const char *name,
+	       const char *target, const struct fs_ctx *ctx,
+	       struct stat *st)
+{
+	size_t tlen = strlen(target);
+
+	if (tlen == 0 || tlen >= PATH_MAX)
+		return tlen ? -ENAMETOOLONG : -ENOENT;
+	return put_special(fs, parent, name, S_IFLNK | 0777, 0, target, ctx,
+			   st);
+}
+
+int fs_mknod(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
+	     dev_t rdev, const struct fs_ctx *ctx, struct stat *st)
+{
+	switch (mode & S_IFMT) {
+	case S_IFIFO:
+	case S_IFSOCK:
+		rdev = 0;
+		/* fall through */
+	case S_IFCHR:
+	case S_IFBLK:
+		return put_special(fs, parent, name, mode, rdev, "", ctx, st);
+	default:
+		return -EINVAL; /* files come by create, directories mkdir */
+	}
 }
 
 int fs_readlink(struct fs *fs, uint64_t ino, char *buf, size_t len)
@@ -293,6 +339,9 @@ int fs_unlink(struct fs *fs, uint64_t parent, const char *name)
 	}
 	attr_cache_forget(fs->ac, path);
 	dir_cache_remove(fs->dirs, ppath, name);
+	p = inode_find(fs->inodes, parent);
+	if (p)
+		touch_dir(fs, p);
 	pthread_mutex_unlock(&fs->lock);
 out:
 	free(ppath);
@@ -385,6 +434,9 @@ int fs_rmdir(struct fs *fs, uint64_t parent, const char *name)
 		goto out;
 	}
 	dir_cache_remove(fs->dirs, ppath, name);
+	p = inode_find(fs->inodes, parent);
+	if (p)
+		touch_dir(fs, p);
 	dir_cache_drop(fs->dirs, path);
 	attr_cache_forget(fs->ac, path);
 	pthread_mutex_unlock(&fs->lock);

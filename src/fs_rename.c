@@ -538,6 +538,12 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name,
 	if (in && in->stage)
 		size = in->stage->size;
 	dir_cache_remove(fs->dirs, ppath, name);
+	p = inode_find(fs->inodes, parent);
+	if (p)
+		touch_dir(fs, p);
+	np = inode_find(fs->inodes, newparent);
+	if (np)
+		touch_dir(fs, np);
 	attr_cache_forget(fs->ac, path);
 	attr_cache_forget(fs->ac, npath);
 	dir_cache_upsert(fs->dirs, nppath, newname, S_IFREG, size, mtime,

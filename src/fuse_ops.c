@@ -156,6 +156,17 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 				    &st), &st);
 }
 
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode, dev_t rdev)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	struct fs_ctx ctx = { c->uid, c->gid };
+	struct stat st;
+
+	reply_entry(req, fs_mknod(fs_of(req), parent, name, mode, rdev, &ctx,
+				  &st), &st);
+}
+
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	char buf[PATH_MAX + 1];
@@ -662,6 +673,7 @@ const struct fuse_lowlevel_ops r2fs_fuse_ops = {
 	.rename = op_rename,
 	.link = op_link,
 	.symlink = op_symlink,
+	.mknod = op_mknod,
 	.readlink = op_readlink,
 	.open = op_open,
 	.create = op_create,

@@ -34,6 +34,9 @@ struct inode {
 	struct stat attr;   /* st_mode carries the type */
 	double attr_expires; /* monotonic seconds; 0: must refresh */
 	bool has_meta;      /* attr holds mode/uid/gid/mtime from metadata */
+	bool times_local;   /* a directory whose entries we changed: its
+			       mtime/ctime are ours, kept over the bucket's
+			       while it is in memory */
 	bool unlinked;      /* name removed while open */
 	char etag[128];     /* of the object as last seen; "" if none */
 	struct xattrs xattrs; /* user.* attributes, when xattrs_known */

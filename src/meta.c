@@ -102,6 +102,11 @@ void meta_values_from_object(const struct store_object *obj,
 		v->has |= META_HAS_CTIME;
 	if (util_parse_time(store_object_meta(obj, "atime"), &v->atime))
 		v->has |= META_HAS_ATIME;
+	n = parse_ulong(store_object_meta(obj, "rdev"), 10, &ok);
+	if (ok) {
+		v->rdev = (dev_t)n;
+		v->has |= META_HAS_RDEV;
+	}
 }
 
 void meta_attr_from_values(const struct meta_defaults *d, mode_t type,
@@ -114,8 +119,10 @@ void meta_attr_from_values(const struct meta_defaults *d, mode_t type,
 		 * a symlink type from a file object */
 		mode_t t = v->mode & S_IFMT;
 
-		if (t == S_IFLNK && type == S_IFREG)
-			type = S_IFLNK;
+		if (type == S_IFREG &&
+		    (t == S_IFLNK || t == S_IFIFO || t == S_IFSOCK ||
+		     t == S_IFCHR || t == S_IFBLK))
+			type = t;
 		st->st_mode = type | (v->mode & 07777);
 	}
 	if (v->has & META_HAS_UID)
@@ -131,19 +138,23 @@ void meta_attr_from_values(const struct meta_defaults *d, mode_t type,
 		st->st_ctim = v->ctime;
 	if (v->has & META_HAS_ATIME)
 		st->st_atim = v->atime;
+	if ((v->has & META_HAS_RDEV) &&
+	    (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode)))
+		st->st_rdev = v->rdev;
 }
 
 void meta_values_from_attr(const struct stat *st, unsigned has,
 			   struct meta_values *v)
 {
 	memset(v, 0, sizeof(*v));
-	v->has = has & META_HAS_ALL;
+	v->has = has & (META_HAS_ALL | META_HAS_RDEV);
 	v->mode = st->st_mode;
 	v->uid = st->st_uid;
 	v->gid = st->st_gid;
 	v->mtime = st->st_mtim;
 	v->ctime = st->st_ctim;
 	v->atime = st->st_atim;
+	v->rdev = st->st_rdev;
 }
 
 unsigned meta_attr_from_object(const struct meta_defaults *d,
@@ -176,11 +187,33 @@ void meta_to_headers(const struct stat *st, struct meta_headers *h)
 		h->kv[i].value = h->val[i];
 	}
 	h->n = 4;
+	if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode)) {
+		snprintf(h->val[h->n], sizeof(h->val[h->n]), "%llu",
+			 (unsigned long long)st->st_rdev);
+		h->kv[h->n].name = (char *)"rdev";
+		h->kv[h->n].value = h->val[h->n];
+		h->n++;
+	}
+}
+
+void meta_headers_add_ctime(struct meta_headers *h, const struct stat *st)
+{
+	if (h->n >= 6)
+		return;
+	if (st->st_ctim.tv_nsec)
+		snprintf(h->val[h->n], sizeof(h->val[h->n]), "%lld.%09ld",
+			 (long long)st->st_ctim.tv_sec, st->st_ctim.tv_nsec);
+	else
+		snprintf(h->val[h->n], sizeof(h->val[h->n]), "%lld",
+			 (long long)st->st_ctim.tv_sec);
+	h->kv[h->n].name = (char *)"ctime";
+	h->kv[h->n].value = h->val[h->n];
+	h->n++;
 }
 
 void meta_headers_add_xattrs(struct meta_headers *h, const char *encoded)
 {
-	if (!encoded || !encoded[0] || h->n >= 5)
+	if (!encoded || !encoded[0] || h->n >= 7)
 		return;
 	h->kv[h->n].name = (char *)"xattr";
 	h->kv[h->n].value = (char *)encoded;

@@ -35,6 +35,9 @@ struct meta_defaults {
 #define META_HAS_CTIME 0x10u /* s3fs keeps these two as well */
 #define META_HAS_ATIME 0x20u
 #define META_HAS_ALL 0x3fu
+/* A device's number (x-amz-meta-rdev, as s3fs keeps it); not in ALL:
+ * directory indexes (dirindex.h) keep ALL and index no devices. */
+#define META_HAS_RDEV 0x40u
 /* Any of these means "r2fs/s3fs metadata". */
 #define META_HAS_OWN (META_HAS_MODE | META_HAS_UID | META_HAS_GID | \
 		      META_HAS_MTIME)
@@ -45,12 +48,14 @@ struct meta_values {
 	uid_t uid;
 	gid_t gid;
 	struct timespec mtime, ctime, atime;
+	dev_t rdev;
 };
 
 void meta_values_from_object(const struct store_object *obj,
 			     struct meta_values *v);
 /* st of an object of type (S_IFDIR or S_IFREG: what the key said) with
- * size and Last-Modified lastmod: v over the defaults. */
+ * size and Last-Modified lastmod: v over the defaults.  A file object
+ * whose mode header names a symlink, FIFO, socket or device is one. */
 void meta_attr_from_values(const struct meta_defaults *d, mode_t type,
 			   uint64_t size, time_t lastmod,
 			   const struct meta_values *v, struct stat *st);
@@ -69,14 +74,18 @@ unsigned meta_attr_from_object(const struct meta_defaults *d,
 void meta_attr_default(const struct meta_defaults *d, mode_t type,
 		       uint64_t size, time_t mtime, struct stat *st);
 
-/* Metadata headers for st (mode, uid, gid, mtime), in fixed storage. */
+/* Metadata headers for st (mode, uid, gid, mtime; rdev for a device), in
+ * fixed storage. */
 struct meta_headers {
-	struct store_meta kv[5];
-	char val[4][48];
+	struct store_meta kv[7];
+	char val[6][48];
 	size_t n;
 };
 
 void meta_to_headers(const struct stat *st, struct meta_headers *h);
+/* Add x-amz-meta-ctime (s3fs keeps it too): the mount's ctime survives
+ * the attribute cache. */
+void meta_headers_add_ctime(struct meta_headers *h, const struct stat *st);
 /* Add the x-amz-meta-xattr header (xattr.h); borrowed, NULL/"" skipped. */
 void meta_headers_add_xattrs(struct meta_headers *h, const char *encoded);
 

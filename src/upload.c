@@ -186,6 +186,7 @@ static void fill_opts(const struct upload_req *req, const char *xattrs,
 {
 	memset(opts, 0, sizeof(*opts));
 	meta_to_headers(req->attr, mh);
+	meta_headers_add_ctime(mh, req->attr);
 	meta_headers_add_xattrs(mh, xattrs);
 	opts->meta = mh->kv;
 	opts->nmeta = mh->n;
