@@ -285,11 +285,90 @@ struct inode *inode_for(struct fs *fs, const char *path, mode_t type)
 	return in;
 }
 
+/*
+ * Locked.  A fresh listing of directory p for a lookup in it: the cached
+ * one, or, when it is time (list_for_lookups), one LIST page that answers
+ * this lookup and the next ones, whose metadata is prefetched in
+ * parallel; lookups meanwhile wait for it rather than list again.  *out
+ * NULL when there is none (a probe follows).  -ESTALE if p went away
+ * while the lock was dropped.
+ */
+static int listing_for_lookup(struct fs *fs, struct inode *p, double now,
+			      const struct dir_listing **out)
+{
+	const struct dir_listing *l;
+	char *ppath;
+
+	l = dir_cache_find(fs->dirs, p->path, now, fs->conf->dir_timeout);
+	*out = l;
+	if (l || !(p->listing_for_lookups || list_for_lookups(fs, p, now)))
+		return 0;
+	ppath = strdup(p->path);
+	p->refs++;
+	if (!p->listing_for_lookups && ppath) {
+		p->listing_for_lookups = true;
+		pthread_mutex_unlock(&fs->lock);
+		/* one page at most: a lookup never waits for a big
+		 * directory's listing (failed: a probe below) */
+		fetch_listing_walk(fs, p->ino, ppath, 1, NULL);
+		pthread_mutex_lock(&fs->lock);
+		p->listing_for_lookups = false;
+		pthread_cond_broadcast(&fs->listed);
+	}
+	while (p->listing_for_lookups)
+		pthread_cond_wait(&fs->listed, &fs->lock);
+	p->refs--;
+	if (ppath && !strcmp(ppath, p->path)) /* not renamed */
+		*out = dir_cache_find(fs->dirs, p->path, util_now_mono(),
+				      fs->conf->dir_timeout);
+	free(ppath);
+	return inode_maybe_free(fs->inodes, p) ? -ESTALE : 0;
+}
+
+/*
+ * Locked.  name in directory p (its path in path) as listing l shows it:
+ * -ENOENT if not there, else its inode with the attributes the cache
+ * holds for that version (or fetches: the lock is dropped meanwhile).
+ */
+static int lookup_listed(struct fs *fs, struct inode *p, const char *path,
+			 const char *name, const struct dir_listing *l,
+			 struct inode **out)
+{
+	double expires = l->fetched + fs->conf->dir_timeout;
+	const struct dir_entry *e = dir_listing_find(l, name);
+	struct dir_entry listed;
+	struct attr_meta m;
+	struct inode *in;
+	char letag[128];
+	bool fetched;
+	mode_t type;
+	int rc;
+
+	if (!e)
+		return -ENOENT;
+	/* copy: the listing may change while the lock is dropped */
+	listed = *e;
+	snprintf(letag, sizeof(letag), "%s", e->etag ? e->etag : "");
+	listed.etag = letag;
+	rc = listed_attr(fs, path, &listed, &m, &fetched);
+	if (rc)
+		return rc;
+	if (fetched)
+		prefetch_after(fs, p->path, name);
+	type = m.st.st_mode & S_IFMT; /* a file may be a symlink */
+	in = inode_for(fs, path, type);
+	if (!in)
+		return -ENOMEM;
+	set_remote_attr(fs, in, &m.st, true, S_ISDIR(type) ? NULL : m.etag,
+			expires);
+	*out = in;
+	return 0;
+}
+
 int fs_lookup(struct fs *fs, uint64_t parent, const char *name,
 	      struct stat *st)
 {
 	const struct dir_listing *l;
-	const struct dir_entry *e;
 	struct probe_result pr;
 	struct attr_meta m;
 	struct inode *p, *in;
@@ -339,65 +418,13 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name,
 		in->attr.st_ino = in->ino;
 		goto found;
 	}
-	l = dir_cache_find(fs->dirs, p->path, now, fs->conf->dir_timeout);
-	if (!l && (p->listing_for_lookups || list_for_lookups(fs, p, now))) {
-		/* one LIST per 1,000 names answers this lookup and the next
-		 * ones, whose metadata is prefetched in parallel; lookups
-		 * meanwhile wait for it rather than list again */
-		char *ppath = strdup(p->path);
-
-		p->refs++;
-		if (!p->listing_for_lookups && ppath) {
-			p->listing_for_lookups = true;
-			pthread_mutex_unlock(&fs->lock);
-			/* one page at most: a lookup never waits for a big
-			 * directory's listing (failed: a probe below) */
-			fetch_listing_walk(fs, p->ino, ppath, 1, NULL);
-			pthread_mutex_lock(&fs->lock);
-			p->listing_for_lookups = false;
-			pthread_cond_broadcast(&fs->listed);
-		}
-		while (p->listing_for_lookups)
-			pthread_cond_wait(&fs->listed, &fs->lock);
-		p->refs--;
-		if (ppath && !strcmp(ppath, p->path)) /* not renamed */
-			l = dir_cache_find(fs->dirs, p->path, util_now_mono(),
-					   fs->conf->dir_timeout);
-		free(ppath);
-		if (inode_maybe_free(fs->inodes, p)) {
-			rc = -ESTALE;
-			goto out;
-		}
-	}
+	rc = listing_for_lookup(fs, p, now, &l);
+	if (rc)
+		goto out;
 	if (l) {
-		double expires = l->fetched + fs->conf->dir_timeout;
-		struct dir_entry listed;
-		char letag[128];
-		bool fetched;
-		mode_t type;
-
-		e = dir_listing_find(l, name);
-		if (!e) {
-			rc = -ENOENT;
-			goto out;
-		}
-		/* copy: the listing may change while the lock is dropped */
-		listed = *e;
-		snprintf(letag, sizeof(letag), "%s", e->etag ? e->etag : "");
-		listed.etag = letag;
-		rc = listed_attr(fs, path, &listed, &m, &fetched);
+		rc = lookup_listed(fs, p, path, name, l, &in);
 		if (rc)
 			goto out;
-		if (fetched)
-			prefetch_after(fs, p->path, name);
-		type = m.st.st_mode & S_IFMT; /* a file may be a symlink */
-		in = inode_for(fs, path, type);
-		if (!in) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		set_remote_attr(fs, in, &m.st, true,
-				S_ISDIR(type) ? NULL : m.etag, expires);
 		goto found;
 	}
 	if (attr_known(fs, path, &m)) {
