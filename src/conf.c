@@ -302,6 +302,10 @@ int conf_finish(struct r2fs_conf *c, char *err, size_t errlen)
 		const char *home = getenv("HOME");
 		char path[4096];
 
+		/* the XDG base directory spec: a relative (or empty)
+		 * XDG_CACHE_HOME is invalid and must be ignored */
+		if (base && base[0] != '/')
+			base = NULL;
 		if (geteuid() == 0 || (!base && !home))
 			snprintf(path, sizeof(path), "/var/cache/r2fs");
 		else if (base)

@@ -82,6 +82,33 @@ static int mkdir_p(const char *path, mode_t mode)
 	return -errno;
 }
 
+/*
+ * The cache directory and the parents it lacks, each with mode: a
+ * user's first mount may find no ~/.cache yet (the XDG base directory
+ * spec wants it created 0700).  Parents that exist are not touched.
+ */
+static int mkdir_parents(const char *path, mode_t mode)
+{
+	char *parent = NULL, *slash;
+	int rc = mkdir_p(path, mode);
+
+	if (rc != -ENOENT)
+		return rc;
+	parent = strdup(path);
+	if (!parent)
+		return -ENOMEM;
+	slash = strrchr(parent, '/');
+	if (!slash || slash == parent)
+		goto out; /* ENOENT without a missing parent to make */
+	*slash = '\0';
+	rc = mkdir_parents(parent, mode);
+	if (!rc)
+		rc = mkdir_p(path, mode);
+out:
+	free(parent);
+	return rc;
+}
+
 /* Decode NUL-terminated hex into out (which may be hex itself), and
  * terminate it.  0 or -EINVAL. */
 static int unhex(const char *hex, char *out)
@@ -298,7 +325,7 @@ int journal_open(const struct journal_opts *o, char *err, size_t errlen,
 	target = path_join(j->dir, "lock");
 	if (!j->data_dir || !j->rec_dir || !target)
 		goto fail;
-	rc = mkdir_p(o->cache_dir, 0700);
+	rc = mkdir_parents(o->cache_dir, 0700);
 	if (!rc)
 		rc = mkdir_p(j->dir, 0700);
 	if (!rc)

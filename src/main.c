@@ -9,14 +9,17 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <ftw.h>
+#include <linux/magic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -342,6 +345,82 @@ out:
 	return rc;
 }
 
+/*
+ * The type of the mount whose id is id (statx's stx_mnt_id), from
+ * /proc/self/mountinfo: "ID PARENT MAJ:MIN ROOT POINT OPTIONS [TAGS...] -
+ * TYPE SOURCE OPTIONS", spaces within fields escaped.  0, -ENOENT (no
+ * such mount) or -errno (no /proc).
+ */
+static int mount_type(unsigned long long id, char *type, size_t len)
+{
+	unsigned long long lid;
+	char *line = NULL, *t, *end;
+	size_t cap = 0;
+	int rc = -ENOENT;
+	FILE *f;
+
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		if (sscanf(line, "%llu", &lid) != 1 || lid != id)
+			continue;
+		t = strstr(line, " - ");
+		end = t ? strchr(t + 3, ' ') : NULL;
+		if (end) {
+			*end = '\0';
+			snprintf(type, len, "%s", t + 3);
+			rc = 0;
+		}
+		break;
+	}
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+/*
+ * Is path on an r2fs mount?  1 yes, 0 no, or -errno (path not reached).
+ * A FUSE filesystem whose mount has type fuse.r2fs: r2fs mounts with
+ * subtype r2fs, and mount -t fuse.r2fs gives the same type.  Where mount
+ * ids are missing (Linux before 5.8, no /proc), r2fs answers
+ * user.r2.state on every file, and never lists it for cp -a to copy.
+ */
+static int on_r2fs(const char *path)
+{
+	struct statfs sf;
+	struct statx sx;
+	char type[64];
+	int rc = -ENOSYS;
+
+	if (statfs(path, &sf) < 0)
+		return -errno;
+	if (sf.f_type != FUSE_SUPER_MAGIC)
+		return 0;
+	if (statx(AT_FDCWD, path, AT_NO_AUTOMOUNT, STATX_MNT_ID, &sx) == 0 &&
+	    (sx.stx_mask & STATX_MNT_ID))
+		rc = mount_type(sx.stx_mnt_id, type, sizeof(type));
+	if (rc == 0)
+		return !strcmp(type, "fuse.r2fs");
+	return getxattr(path, FS_XATTR_STATE, NULL, 0) >= 0;
+}
+
+/*
+ * The subcommands talk to r2fs through its xattrs: on any other
+ * filesystem, setting user.r2.sync would just leave it on the file.
+ * 0 when path is on an r2fs mount; else one sentence on stderr and -1.
+ */
+static int require_r2fs(const char *cmd, const char *path)
+{
+	int r2 = on_r2fs(path);
+
+	if (r2 > 0)
+		return 0;
+	fprintf(stderr, "r2fs %s: %s: %s\n", cmd, path,
+		r2 < 0 ? strerror(-r2) : "not on an r2fs mount");
+	return -1;
+}
+
 /* r2fs sync: report each file below the path whose upload failed. */
 static int sync_failed;
 
@@ -377,14 +456,12 @@ static int cmd_sync(int argc, char *argv[])
 	int i, n = argc > 0 ? argc : 1, rc = 0;
 
 	for (i = 0; i < n; i++) {
-		if (setxattr(paths[i], FS_XATTR_SYNC, "1", 1, 0) == 0)
-			continue;
-		if (errno == ENOTSUP || errno == EOPNOTSUPP) {
-			fprintf(stderr, "r2fs sync: %s is not on an r2fs "
-				"mount\n", paths[i]);
+		if (require_r2fs("sync", paths[i])) {
 			rc = 1;
 			continue;
 		}
+		if (setxattr(paths[i], FS_XATTR_SYNC, "1", 1, 0) == 0)
+			continue;
 		if (errno != EIO) {
 			fprintf(stderr, "r2fs sync: %s: %s\n", paths[i],
 				strerror(errno));
@@ -407,13 +484,14 @@ static int cmd_stats(int argc, char *argv[])
 {
 	const char *path = argc > 0 ? argv[0] : ".";
 	char buf[4096];
-	ssize_t n = getxattr(path, FS_XATTR_STATS, buf, sizeof(buf) - 1);
+	ssize_t n;
 
+	if (require_r2fs("stats", path))
+		return 1;
+	n = getxattr(path, FS_XATTR_STATS, buf, sizeof(buf) - 1);
 	if (n < 0) {
 		fprintf(stderr, "r2fs stats: %s: %s\n", path,
-			errno == ENODATA || errno == ENOTSUP
-				? "not on an r2fs mount"
-				: strerror(errno));
+			strerror(errno));
 		return 1;
 	}
 	fwrite(buf, 1, (size_t)n, stdout);

@@ -4,10 +4,14 @@ If-Match (the version it read) or If-None-Match: * (a file it created);
 on 412 the other version stays and ours is saved under a conflict name,
 reported in the log and in user.r2.state."""
 
+import calendar
 import os
 import re
+import stat
 import subprocess
 import time
+
+import pytest
 
 from conftest import list_keys
 
@@ -117,6 +121,42 @@ def test_own_overwrites_never_conflict(mounter, bucket, s3):
         f.write(b"again")
     m.sync()
     assert sorted(list_keys(s3, bucket)) == ["f", "svc"]
+
+
+@pytest.mark.parametrize("opts", [[], ["sync_upload"]],
+                         ids=["default", "sync_upload"])
+def test_touch_through_a_descriptor_reaches_the_bucket(mounter, bucket, s3,
+                                                       opts):
+    """Issue 15, bug 2: touch(1) of a file in the bucket (open O_WRONLY,
+    futimens, close) re-uploads the same bytes with new metadata under
+    If-Match.  A server that matches If-Match only on a bare ETag (Ceph
+    RGW) answers 412, and the HEAD after it shows our bytes' MD5: that is
+    not a lost answer of ours, the metadata must still go up."""
+    t1 = calendar.timegm((2001, 2, 3, 4, 5, 6))
+    t2 = calendar.timegm((2002, 3, 4, 5, 6, 7))
+    s3.put_object(Bucket=bucket, Key="t.txt", Body=b"touch me\n")
+    s3.put_object(Bucket=bucket, Key="p.txt", Body=b"chmod me\n")
+    m = mounter(bucket, opts=opts)
+    subprocess.run(["touch", "-d", "2001-02-03 04:05:06 UTC",
+                    m.path("t.txt")], check=True)
+    fd = os.open(m.path("p.txt"), os.O_WRONLY)
+    try:
+        os.fchmod(fd, 0o640)
+        os.utime(fd, (t2, t2))
+    finally:
+        os.close(fd)
+    assert m.unmount() == 0
+    for key, mode, mtime, data in (("t.txt", 0o644, t1, b"touch me\n"),
+                                   ("p.txt", 0o640, t2, b"chmod me\n")):
+        head = s3.head_object(Bucket=bucket, Key=key)
+        assert float(head["Metadata"]["mtime"]) == mtime, (key, head)
+        assert int(head["Metadata"]["mode"]) == stat.S_IFREG | mode, key
+        assert body(s3, bucket, key) == data
+    m2 = mounter(bucket, opts=opts)
+    for key, mode, mtime in (("t.txt", 0o644, t1), ("p.txt", 0o640, t2)):
+        st = os.stat(m2.path(key))
+        assert (st.st_mtime, stat.S_IMODE(st.st_mode)) == (mtime, mode)
+    assert sorted(list_keys(s3, bucket)) == ["p.txt", "t.txt"]
 
 
 def test_conflict_of_a_multipart_upload(mounter, bucket, s3):

@@ -1,6 +1,8 @@
 """Mount-time checks, daemon mode, and secrets kept out of output."""
 
 import os
+import pwd
+import re
 import shutil
 import socket
 import subprocess
@@ -168,3 +170,81 @@ def test_help_and_version():
     p = subprocess.run([r2fs_binary(), "--version"], capture_output=True,
                        text=True)
     assert p.returncode == 0 and p.stdout.startswith("r2fs ")
+
+
+def unprivileged_user():
+    """(uid, gid) of a user who is not root: ours, or nobody's when the
+    tests run as root."""
+    if os.geteuid() != 0:
+        return os.getuid(), os.getgid()
+    try:
+        pw = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("running as root and there is no user nobody")
+    return pw.pw_uid, pw.pw_gid
+
+
+@pytest.mark.parametrize("xdg", [None, "", "relative/cache"],
+                         ids=["unset", "empty", "relative"])
+def test_first_mount_of_a_user_creates_the_cache_directory(s3env, bucket,
+                                                           xdg):
+    """A user's first mount may find no ~/.cache: r2fs creates it and
+    the journal below it, 0700 and the user's (the XDG base directory
+    spec's mode).  An empty or relative XDG_CACHE_HOME is not a place
+    (the spec says to ignore it).  The journal is made before the mount,
+    so where this user may not open /dev/fuse the mount still fails, but
+    with FUSE's error, not the journal's."""
+    uid, gid = unprivileged_user()
+    as_user = {} if uid == os.getuid() else {
+        "user": uid, "group": gid, "extra_groups": []}
+    home = tempfile.mkdtemp(prefix="r2fs-home-")
+    d = tempfile.mkdtemp(prefix="r2fs-mnt-")
+    for p in (home, d):
+        os.chown(p, uid, gid)
+    env = dict(os.environ)
+    env.update({"HOME": home,
+                "AWS_ACCESS_KEY_ID": s3env["AWS_ACCESS_KEY_ID"],
+                "AWS_SECRET_ACCESS_KEY": s3env["AWS_SECRET_ACCESS_KEY"]})
+    env.pop("XDG_CACHE_HOME", None)
+    if xdg is not None:
+        env["XDG_CACHE_HOME"] = xdg
+    try:
+        try:
+            subprocess.run([r2fs_binary(), "--version"], check=True,
+                           capture_output=True, timeout=60, **as_user)
+        except (OSError, subprocess.CalledProcessError) as e:
+            pytest.skip(f"uid {uid} cannot run {r2fs_binary()}: {e}")
+        proc = subprocess.Popen(
+            [r2fs_binary(), bucket, d, "-f",
+             "-o", "endpoint=" + s3env["S3_ENDPOINT"]],
+            cwd=home, env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, **as_user)
+        deadline = time.time() + 30
+        while not is_mount(d) and proc.poll() is None:
+            assert time.time() < deadline, "r2fs neither mounted nor exited"
+            time.sleep(0.05)
+        mounted = is_mount(d)
+        if mounted:
+            subprocess.run(["fusermount3", "-u", d], check=True)
+        out = proc.communicate(timeout=120)[0]
+        if mounted:
+            assert proc.returncode == 0, out
+        else:
+            # the one thing this environment may refuse a user
+            assert "cannot create the journal" not in out
+            assert re.search(r"/dev/fuse|fusermount", out), out
+        cache = os.path.join(home, ".cache", "r2fs")
+        journals = [n for n in os.listdir(cache)
+                    if n.startswith("journal-")]
+        assert len(journals) == 1, out
+        for p in (os.path.join(home, ".cache"), cache,
+                  os.path.join(cache, journals[0])):
+            st = os.stat(p)
+            assert (st.st_uid, st.st_gid) == (uid, gid), p
+            assert st.st_mode & 0o7777 == 0o700, p
+        assert sorted(os.listdir(home)) == [".cache"]  # not ./relative
+    finally:
+        if is_mount(d):
+            subprocess.run(["fusermount3", "-uz", d])
+        os.rmdir(d)
+        shutil.rmtree(home, ignore_errors=True)

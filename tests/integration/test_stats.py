@@ -1,6 +1,10 @@
 """Per-mount counters: requests by R2 class, bytes, pending work, cost."""
 
+import errno
+import os
 import subprocess
+
+import pytest
 
 from conftest import r2fs_binary
 
@@ -45,3 +49,20 @@ def test_stats_outside_a_mount(tmp_path):
     p = subprocess.run([r2fs_binary(), "stats", str(tmp_path)],
                        capture_output=True, text=True)
     assert p.returncode == 1 and "not on an r2fs mount" in p.stderr
+
+
+def test_stats_ask_the_mount_not_the_file(tmp_path):
+    """A file elsewhere that carries a user.r2.stats attribute (set by
+    hand, or copied) is still not a mount: its value is not shown."""
+    f = tmp_path / "f"
+    f.write_text("x")
+    try:
+        os.setxattr(f, "user.r2.stats", b"class_a_requests 1\n")
+    except OSError as e:
+        if e.errno not in (errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+        pytest.skip(f"{tmp_path} has no user xattrs")
+    p = subprocess.run([r2fs_binary(), "stats", str(f)],
+                       capture_output=True, text=True)
+    assert (p.returncode, p.stdout) == (1, "")
+    assert p.stderr == f"r2fs stats: {f}: not on an r2fs mount\n"

@@ -1,6 +1,8 @@
-"""Fitting into the system: mount -t fuse.r2fs with fstab-style options."""
+"""Fitting into the system: mount -t fuse.r2fs with fstab-style options,
+and the r2fs subcommands on paths that are not on a mount."""
 
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -53,3 +55,41 @@ def test_mount_t_fuse_r2fs_with_fstab_options(s3env, bucket, s3, tmp_path):
             assert time.time() < deadline
             time.sleep(0.2)
     os.rmdir(d)
+
+
+def sync(*paths, cwd=None):
+    return subprocess.run([r2fs_binary(), "sync", *paths], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_sync_refuses_paths_outside_a_mount(mnt, tmp_path):
+    """r2fs sync asks the mount by setting user.r2.sync on the path: on
+    another filesystem that would just leave the attribute on someone's
+    file and report success.  It refuses instead, touching nothing."""
+    f = tmp_path / "passwd"
+    shutil.copyfile("/etc/passwd", f)
+    d = tmp_path / "dir"
+    d.mkdir()
+    for p in (f, d):
+        r = sync(str(p))
+        assert r.returncode == 1
+        assert r.stderr == f"r2fs sync: {p}: not on an r2fs mount\n"
+        assert "user.r2.sync" not in os.listxattr(p)
+    r = sync(cwd=d)  # no argument: the working directory
+    assert r.returncode == 1
+    assert r.stderr == "r2fs sync: .: not on an r2fs mount\n"
+    assert "user.r2.sync" not in os.listxattr(d)
+    assert f.read_bytes() == open("/etc/passwd", "rb").read()
+    # the control: the same on the mount works
+    with open(mnt.path("f"), "w") as out:
+        out.write("on the mount")
+    os.mkdir(mnt.path("d"))
+    for p in (mnt.path("f"), mnt.path("d"), mnt.dir):
+        r = sync(p)
+        assert (r.returncode, r.stderr) == (0, "")
+    r = sync(cwd=mnt.path("d"))
+    assert (r.returncode, r.stderr) == (0, "")
+    # one path outside among several: that one is named, the rest done
+    r = sync(mnt.path("f"), str(f))
+    assert r.returncode == 1
+    assert r.stderr == f"r2fs sync: {f}: not on an r2fs mount\n"
