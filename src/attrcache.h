@@ -22,7 +22,12 @@
  *
  * Locking: the cache shares the fs lock given to attr_cache_new(); every
  * call but new/start/stop/free expects it held.  The fetch callback runs
- * without it.
+ * without it.  Shared on purpose: the cache is a monitor over the
+ * caller's lock, dropping it while a HEAD runs and taking it back, so a
+ * lookup that waits for a fetch holds nothing up, and what the caller
+ * read before the call (an inode, a listing entry) is re-checked once,
+ * by the caller, as everywhere in fs*.c.  A lock of its own would make
+ * every caller drop the fs lock around each call and re-check twice.
  */
 #ifndef R2FS_ATTRCACHE_H
 #define R2FS_ATTRCACHE_H

@@ -4,7 +4,8 @@
  *
  * An inode lives while the kernel remembers it (nlookup > 0, counted up
  * on every entry reply and down in forget) or while we use it (refs > 0:
- * open files, in-flight operations).  The root (ino 1) lives forever.
+ * open files, in-flight operations, a journal entry: inode->wbf).  The
+ * root (ino 1) lives forever.
  *
  * Locking: the table has no lock of its own; every call and every field
  * of struct inode is protected by the filesystem lock (fs.c), except

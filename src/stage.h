@@ -35,7 +35,8 @@ struct stage {
 	bool keep;     /* keep the file when freed (the journal sets it while
 			  a committed version is not yet in the bucket) */
 	bool named;    /* its name in data/ is durable (the directory was
-			  fsync'ed since it was made); under the stage_lock */
+			  fsync'ed since it was made); under the stage's lock,
+			  held for writing */
 	unsigned refs; /* atomic */
 	/* held for writing while the journal uploads the stage or the
 	 * filesystem truncates or commits it, for reading while it writes
