@@ -630,15 +630,18 @@ int journal_replay(struct journal *j, journal_replay_fn fn, void *arg)
 	rc = read_records(j, &f, &n);
 	if (rc)
 		goto out;
-	/* two records for one name: the newer id wins */
-	qsort(f, n, sizeof(*f), found_by_path_then_id);
+	/* two records for one name: the newer id wins (qsort wants an
+	 * array, even of nothing) */
+	if (n)
+		qsort(f, n, sizeof(*f), found_by_path_then_id);
 	for (i = 0; i + 1 < n; i++) {
 		if (strcmp(f[i].r.path, f[i + 1].r.path))
 			continue;
 		journal_record_remove(j, f[i].id);
 		journal_record_release(&f[i].r);
 	}
-	qsort(f, n, sizeof(*f), found_by_id);
+	if (n)
+		qsort(f, n, sizeof(*f), found_by_id);
 	for (i = 0; i < n && !rc; i++) {
 		if (!f[i].r.path)
 			continue; /* superseded */
