@@ -1,10 +1,11 @@
 /*
- * s3_i.h - what s3.c shares with s3_bucket.c and nobody else: the client
- * struct, one call's description, the request path, and the sentences
- * both explain failures with.
+ * s3_i.h - what the s3*.c files share and nobody else: the client
+ * struct, one call's description, the request path, the store's ops by
+ * file, and the sentences that explain failures.
  *
- * s3.c is the object store; s3_bucket.c the r2 tool's requests beyond it
- * (ListBuckets, bucket subresources, presigned URLs).  Both send through
+ * s3.c is the client and its request path; s3_object.c and s3_multipart.c
+ * the object store's calls; s3_bucket.c the r2 tool's requests beyond it
+ * (ListBuckets, bucket subresources, presigned URLs).  All send through
  * s3_request(), so signing, retries and counting stay in one place.
  * Locking: struct s3 is read-only after s3_new() except the fields marked
  * atomic; a struct s3_call belongs to the thread that makes the call.
@@ -81,6 +82,66 @@ char *s3_build_path(const struct s3 *s, const char *key);
 /* Append "name=enc(value)" ('&' between) to the query q of qlen bytes.
  * 0, -ENOMEM or -ENAMETOOLONG. */
 int s3_query_add(char *q, size_t qlen, const char *name, const char *value);
+
+/* The store ops are only ever installed on a struct s3 (s3_ops). */
+static inline struct s3 *to_s3(struct store *st)
+{
+	return (struct s3 *)st;
+}
+
+/* errno for a completed non-2xx answer to c, logging the S3 code. */
+int s3_status_error(struct s3 *s, const struct s3_call *c,
+		    const struct http_response *resp);
+
+/* An ETag header's value without its quotes, cut to outlen - 1 bytes;
+ * "" for NULL. */
+void s3_strip_quotes(const char *in, char *out, size_t outlen);
+
+/*
+ * s3_object.c's helpers that multipart uploads share.
+ * s3_hash_fd: hex SHA-256 of the size bytes of fd at start and, with md5
+ * not NULL, their MD5, in one pass; 0 or a negative errno.
+ * s3_add_put_headers: content-type and opts' x-amz-meta-* headers on c;
+ * the header names are malloc'd into names (room for opts->nmeta), which
+ * the caller frees with s3_free_names(names, opts->nmeta) even on error
+ * (names zeroed beforehand).
+ */
+int s3_hash_fd(int fd, uint64_t start, uint64_t size, char out[65],
+	       unsigned char md5[16]);
+int s3_add_put_headers(struct s3_call *c, const struct store_put_opts *opts,
+		       char **names);
+void s3_free_names(char **names, size_t n);
+
+/* The store's ops (store.h), installed by s3.c's s3_ops: statistics and
+ * teardown are s3.c's own. */
+/* s3_object.c */
+int s3_head(struct store *st, const char *key, struct store_object *out);
+int s3_get_range(struct store *st, const char *key, uint64_t off,
+		 size_t len, const char *if_match, void *buf, size_t *got);
+int s3_get_range_to_fd(struct store *st, const char *key, uint64_t off,
+		       uint64_t len, const char *if_match, int fd);
+int s3_get_to_fd(struct store *st, const char *key, const char *if_match,
+		 int fd, uint64_t *size);
+int s3_put_fd(struct store *st, const char *key, int fd, uint64_t size,
+	      const struct store_put_opts *opts, char *etag_out);
+int s3_list(struct store *st, const char *prefix, const char *delimiter,
+	    const char *token, unsigned max_keys, struct store_list *out);
+int s3_list_after(struct store *st, const char *prefix,
+		  const char *delimiter, const char *start_after,
+		  unsigned max_keys, struct store_list *out);
+int s3_remove(struct store *st, const char *key);
+int s3_copy(struct store *st, const char *src, const char *dst,
+	    const struct store_put_opts *opts);
+/* s3_multipart.c */
+int s3_mp_create(struct store *st, const char *key,
+		 const struct store_put_opts *opts, char **upload_id);
+int s3_mp_upload_part(struct store *st, const char *key,
+		      const char *upload_id, unsigned part_number, int fd,
+		      uint64_t offset, uint64_t len, char *etag_out);
+int s3_mp_complete(struct store *st, const char *key, const char *upload_id,
+		   const struct store_part *parts, size_t nparts,
+		   char *etag_out);
+int s3_mp_abort(struct store *st, const char *key, const char *upload_id);
 
 /*
  * One sentence for the failures the mount check and the r2 tool explain
