@@ -432,8 +432,9 @@ static void on_uploaded(struct fs *fs, struct inode *in, const char *etag,
 	memset(&m, 0, sizeof(m));
 	m.st = in->attr;
 	m.st.st_ino = 0;
-	/* the bucket keeps mtime only: as meta_attr_from_object */
-	m.st.st_ctim = m.st.st_atim = m.st.st_mtim;
+	/* the bucket keeps mtime and ctime, not atime: as
+	 * meta_attr_from_object */
+	m.st.st_atim = m.st.st_mtim;
 	snprintf(m.etag, sizeof(m.etag), "%s", etag ? etag : "");
 	if (m.etag[0])
 		attr_cache_fill(fs->ac, in->path, S_IFREG, &m, util_now_mono());
