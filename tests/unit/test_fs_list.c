@@ -256,6 +256,8 @@ static void test_shapes(const char *dir, bool big)
 	seed(&h, K("m/"), "");
 	seed(&h, K("k"), "file k");
 	seed(&h, K("k/inner"), "hidden");
+	seed(&h, K("j"), "file j");
+	seed(&h, K("j/"), "");
 	for (i = 0; big && i < 1000; i++) {
 		char rel[32];
 
@@ -266,9 +268,9 @@ static void test_shapes(const char *dir, bool big)
 	fsh_reset_counts(&h);
 	s = NULL;
 	list_ino(&h, ino, &s);
-	snprintf(label, sizeof(label), "%s lists k as a file, m and x as "
-		 "directories%s", dir, big ? " (delimited listing)" : "");
-	TAP_STREQ(s, big ? "k\nm/\nx/\nzz/\n" : "k\nm/\nx/\n", label);
+	snprintf(label, sizeof(label), "%s lists j and k as files, m and x "
+		 "as directories%s", dir, big ? " (delimited listing)" : "");
+	TAP_STREQ(s, big ? "j\nk\nm/\nx/\nzz/\n" : "j\nk\nm/\nx/\n", label);
 	free(s);
 	if (big)
 		TAP_INTEQ(fsh_count(&h, MS_OP_LIST), 2,
@@ -297,6 +299,12 @@ static void test_shapes(const char *dir, bool big)
 	free(s);
 	TAP_INTEQ(fsh_stat(&h, K("k/inner"), &st), -ENOTDIR,
 		  "k/inner cannot be reached: ENOTDIR");
+	/* lookups with no listing: a probe, then a listing (2 lookups) */
+	TAP_INTEQ(fsh_remount(&h), 0, "remount (listings forgotten)");
+	TAP_INTEQ(fsh_stat(&h, K("j"), &st), 0, "stat j, nothing listed");
+	TAP_OK(S_ISREG(st.st_mode), "j, object and marker j/, is the file");
+	TAP_INTEQ(fsh_stat(&h, K("k"), &st), 0, "stat k");
+	TAP_OK(S_ISREG(st.st_mode), "k is the file again");
 #undef K
 	fsh_done(&h);
 }
