@@ -183,13 +183,6 @@ def recent(ns, slack=10.0):
     return abs(ns / 1e9 - time.time()) < slack
 
 
-XFAIL_DIR_TIMES = pytest.mark.xfail(
-    strict=True,
-    reason="directories have no mtime/ctime of their own in the bucket: "
-           "adding or removing an entry does not update the parent's "
-           "st_mtime/st_ctime")
-
-
 # --------------------------------------------------------------------------
 # open / creat
 
@@ -287,7 +280,6 @@ def test_open_eacces_for_other_user(d):
     assert as_nobody(os.listdir, sub) == errno.EACCES
 
 
-@XFAIL_DIR_TIMES
 def test_creat_updates_parent_times(d):
     assert changed(d, write_file, os.path.join(d, "f")) == (True, True)
 
@@ -342,7 +334,6 @@ def test_mkdir_errnos(d):
     assert as_nobody(os.mkdir, os.path.join(d, "x")) == errno.EACCES
 
 
-@XFAIL_DIR_TIMES
 def test_mkdir_updates_parent_times(d):
     assert changed(d, os.mkdir, os.path.join(d, "sub")) == (True, True)
 
@@ -387,7 +378,6 @@ def test_rmdir_sticky_dir(d):
     assert as_nobody(os.rmdir, os.path.join(d, "roots")) == errno.EPERM
 
 
-@XFAIL_DIR_TIMES
 def test_rmdir_updates_parent_times(d):
     os.mkdir(os.path.join(d, "sub"))
     assert changed(d, os.rmdir, os.path.join(d, "sub")) == (True, True)
@@ -444,7 +434,6 @@ def test_unlink_sticky_dir(d):
     assert as_nobody(own_file) == 0
 
 
-@XFAIL_DIR_TIMES
 def test_unlink_updates_parent_times(d):
     write_file(os.path.join(d, "f"))
     assert changed(d, os.unlink, os.path.join(d, "f")) == (True, True)
@@ -557,7 +546,6 @@ def test_rename_dir_over_empty_dir(d):
     assert read_file(os.path.join(dst, "s")) == b"s"
 
 
-@XFAIL_DIR_TIMES
 def test_rename_updates_parent_times(d):
     os.mkdir(os.path.join(d, "x"))
     os.mkdir(os.path.join(d, "y"))
@@ -856,10 +844,6 @@ def wait_caches_out(m, path):
     time.sleep(STAT_TIMEOUT + 1)
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="st_ctime is not stored in the bucket: once the "
-                          "attribute cache expires it reads back as st_mtime, "
-                          "so it can move backwards")
 def test_ctime_never_goes_backwards(pmount, d):
     f = os.path.join(d, "f")
     write_file(f, b"x")
