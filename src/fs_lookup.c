@@ -388,8 +388,10 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name,
 		goto out;
 	}
 	rc = check_name(fs, p->path, name);
-	if (rc == -EILSEQ || rc == -EACCES)
-		rc = -ENOENT; /* no key can have this name; or r2fs's own */
+	if (rc == -EILSEQ || rc == -EACCES ||
+	    (rc == -ENAMETOOLONG && strlen(name) <= FS_NAME_MAX))
+		rc = -ENOENT; /* no key can have this name (not UTF-8, over
+				 the key limit); or r2fs's own */
 	if (rc)
 		goto out;
 	path = child_path(p->path, name);

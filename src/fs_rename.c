@@ -106,14 +106,20 @@ static void drop_replaced(struct fs *fs, struct inode *old)
 	inode_maybe_free(fs->inodes, old);
 }
 
-/* Rename a file that has a local stage: the journal carries it. */
-static int rename_staged(struct fs *fs, struct inode *in, const char *npath)
+/*
+ * Rename a file that has a local stage: the journal carries it.
+ * replaces: a file had the new name; its object, if the bucket holds
+ * one, is deleted now rather than left for our upload to overwrite, as
+ * we may be renamed away before that upload (it would come back).
+ */
+static int rename_staged(struct fs *fs, struct inode *in, const char *npath,
+			 bool replaces)
 {
-	char *oldkey = NULL;
+	char *oldkey = NULL, *nkey = NULL;
 	struct wb_file *wf;
 	struct inode *old;
 	bool closed;
-	int rc;
+	int rc, drc;
 
 	/* the old key is deleted below */
 	rc = complete_stage(fs, in);
@@ -136,8 +142,19 @@ static int rename_staged(struct fs *fs, struct inode *in, const char *npath)
 		wb_file_set_base(fs->wb, in->wbf, JOURNAL_BASE_ANY, NULL);
 		wb_touch(fs->wb, in->wbf);
 	}
-	quiet_end(fs, wf);
 	closed = in->writers == 0;
+	pthread_mutex_unlock(&fs->lock);
+	if (!rc && replaces) {
+		/* still held: our upload cannot land before the DELETE */
+		nkey = key_of(fs, npath, false);
+		drc = nkey ? fs->store->ops->remove(fs->store, nkey) : -ENOMEM;
+		if (drc && drc != -ENOENT)
+			log_warn("%s: the version it replaced could not be "
+				 "deleted (%s); the upload overwrites it",
+				 npath, strerror(-drc));
+	}
+	pthread_mutex_lock(&fs->lock);
+	quiet_end(fs, wf);
 	pthread_mutex_unlock(&fs->lock);
 	if (rc)
 		goto out;
@@ -147,6 +164,7 @@ static int rename_staged(struct fs *fs, struct inode *in, const char *npath)
 		rc = fs->store->ops->remove(fs->store, oldkey);
 out:
 	free(oldkey);
+	free(nkey);
 	return rc;
 }
 
@@ -520,7 +538,7 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name,
 		goto out;
 	}
 	if (in && in->stage) {
-		rc = rename_staged(fs, in, npath);
+		rc = rename_staged(fs, in, npath, rc == 0);
 	} else {
 		key = key_of(fs, path, false);
 		nkey = key_of(fs, npath, false);

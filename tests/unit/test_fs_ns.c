@@ -220,6 +220,33 @@ static void test_names(void)
 		  "a 256-byte name: ENAMETOOLONG");
 	TAP_INTEQ(fsh_write_file(&h, "bad\xff", "", 0), -EILSEQ,
 		  "a name that is not UTF-8: EILSEQ");
+	{
+		char deep[1200], name[120];
+		struct stat st;
+		int i;
+
+		/* four 250-byte directories: a key below them of 100 more
+		 * bytes passes S3's 1,024 */
+		deep[0] = '\0';
+		for (i = 0; i < 4; i++) {
+			size_t n = strlen(deep);
+
+			if (n)
+				deep[n++] = '/';
+			memset(deep + n, 'a' + i, 250);
+			deep[n + 250] = '\0';
+			fsh_mkdir(&h, deep, 0755);
+		}
+		TAP_INTEQ(fsh_stat(&h, deep, &st), 0, "a 1,003-byte path");
+		memset(name, 'x', 100);
+		name[100] = '\0';
+		strcat(deep, "/");
+		strcat(deep, name);
+		TAP_INTEQ(fsh_stat(&h, deep, &st), -ENOENT,
+			  "looking up a path over the key limit: ENOENT");
+		TAP_INTEQ(fsh_write_file(&h, deep, "", 0), -ENAMETOOLONG,
+			  "creating one: ENAMETOOLONG");
+	}
 	TAP_INTEQ(fsh_symlink(&h, "ln", "target/file"), 0, "symlink");
 	{
 		struct stat st;

@@ -129,6 +129,30 @@ static void test_clean_over_pending(void)
 	fsh_done(&h);
 }
 
+static void test_pending_over_uploaded_then_away(void)
+{
+	struct fsh h;
+	struct stat st;
+	char *s;
+
+	TAP_INTEQ(fsh_init(&h, PENDING), 0, "pending over uploaded: mount");
+	TAP_INTEQ(fsh_write_file(&h, "B", "old", 3), 0, "write B");
+	TAP_INTEQ(fsh_sync(&h), 0, "upload B");
+	TAP_INTEQ(fsh_write_file(&h, "A", "new", 3), 0, "write A (pending)");
+	TAP_INTEQ(fsh_rename(&h, "A", "B"), 0, "mv A B");
+	TAP_INTEQ(fsh_rename(&h, "B", "C"), 0, "mv B C before A's upload");
+	TAP_INTEQ(fsh_sync(&h), 0, "sync");
+	TAP_OK(!memstore_exists(h.ms, "B"),
+	       "B's old version is gone from the bucket");
+	s = fsh_object(&h, "C");
+	TAP_STREQ(s, "new", "C holds A's bytes");
+	free(s);
+	TAP_INTEQ(fsh_remount(&h), 0, "remount");
+	TAP_INTEQ(fsh_stat(&h, "B", &st), -ENOENT,
+		  "B does not come back (pjdfstest rename/09, 10)");
+	fsh_done(&h);
+}
+
 static void test_dir_rename_failure_finished_at_mount(void)
 {
 	struct fault_rule tenth_copy = {
@@ -207,6 +231,7 @@ int main(void)
 	test_uploaded_file();
 	test_rename_over_pending_and_back();
 	test_clean_over_pending();
+	test_pending_over_uploaded_then_away();
 	test_dir_rename_failure_finished_at_mount();
 	test_dir_rename_races_pending_upload();
 	return tap_done();
