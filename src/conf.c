@@ -44,6 +44,8 @@ void conf_release(struct r2fs_conf *c)
 	free(c->region);
 	free(c->profile);
 	free(c->passwd_file);
+	free(c->ca_file);
+	free(c->ca_path);
 	free(c->cache_dir);
 	memset(c, 0, sizeof(*c));
 }
@@ -151,16 +153,19 @@ struct where_names {
 	const char *endpoint, *account_id, *jurisdiction;
 	const char *account_id_bare; /* in "X must be the hex ..." */
 	const char *account_id_eq, *endpoint_eq; /* in "give X=ID" */
+	const char *ca_file, *ca_path;
 };
 
 static const struct where_names mount_names = {
 	"-o endpoint", "-o account_id", "-o jurisdiction",
 	"account_id", "-o account_id=ID", "-o endpoint=URL",
+	"ca_file", "ca_path",
 };
 
 static const struct where_names tool_names = {
 	"--endpoint", "--account-id", "--jurisdiction",
 	"--account-id", "--account-id ID", "--endpoint URL",
+	"--ca-file", "--ca-path",
 };
 
 /* Endpoint from account_id/jurisdiction or as given, default region. */
@@ -216,6 +221,16 @@ static int finish_where(struct r2fs_conf *c, const struct where_names *o,
 	if (util_endpoint_host(c->endpoint, host, sizeof(host))) {
 		snprintf(err, errlen, "endpoint '%s' is not a URL of the form "
 			 "http[s]://host[:port]", c->endpoint);
+		return -EINVAL;
+	}
+	if (c->ca_file && access(c->ca_file, R_OK)) {
+		snprintf(err, errlen, "%s %s: %s", o->ca_file, c->ca_file,
+			 strerror(errno));
+		return -EINVAL;
+	}
+	if (c->ca_path && access(c->ca_path, R_OK | X_OK)) {
+		snprintf(err, errlen, "%s %s: %s", o->ca_path, c->ca_path,
+			 strerror(errno));
 		return -EINVAL;
 	}
 	if (!c->region) {

@@ -2,8 +2,9 @@
  * conf.h - r2fs's configuration: one struct filled by main()'s fuse_opt
  * table, then checked and completed by conf_finish().
  *
- * The checks are pure (no I/O besides stat of the cache dir and passwd
- * file done elsewhere) so they are unit-tested.  Errors come back as one
+ * The checks are pure (no I/O besides access() of ca_file and ca_path;
+ * the cache dir and passwd file are checked elsewhere) so they are
+ * unit-tested.  Errors come back as one
  * sentence in a caller-provided buffer, ready to print.
  */
 #ifndef R2FS_CONF_H
@@ -28,6 +29,9 @@ struct r2fs_conf {
 	/* who */
 	char *profile;
 	char *passwd_file;
+	/* TLS: CAs to trust instead of the system's (NULL: the system's) */
+	char *ca_file;
+	char *ca_path;
 	/* local */
 	char *cache_dir;
 	/* attributes of objects without metadata */

@@ -3,9 +3,11 @@
  *
  * A handle is taken from the pool for the duration of one request and
  * given back afterwards; curl_easy_reset() keeps its connection cache, so
- * keep-alive survives between requests.  Bodies are streamed: uploads read
- * with pread() from the staging file, downloads write straight into the
- * caller's buffer or file, so memory does not grow with object size.
+ * keep-alive survives between requests, and its share (DNS and TLS
+ * sessions: a new connection resumes a session another handle got).
+ * Bodies are streamed: uploads read with pread() from the staging file,
+ * downloads write straight into the caller's buffer or file, so memory
+ * does not grow with object size.
  */
 #include "config.h"
 
@@ -30,6 +32,10 @@
 struct http_pool {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
+	/* DNS and TLS sessions shared by the handles; share_lock[i] guards
+	 * curl's lock_data i (curl takes them itself, through share_cb) */
+	CURLSH *share;
+	pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];
 	CURL **idle;      /* protected by lock */
 	unsigned nidle;   /* protected by lock */
 	unsigned created; /* protected by lock */
@@ -56,22 +62,58 @@ void http_global_cleanup(void)
 	curl_global_cleanup();
 }
 
+static void share_lock(CURL *c, curl_lock_data data, curl_lock_access a,
+		       void *arg)
+{
+	struct http_pool *pool = arg;
+
+	(void)c;
+	(void)a;
+	pthread_mutex_lock(&pool->share_lock[data]);
+}
+
+static void share_unlock(CURL *c, curl_lock_data data, void *arg)
+{
+	struct http_pool *pool = arg;
+
+	(void)c;
+	pthread_mutex_unlock(&pool->share_lock[data]);
+}
+
 struct http_pool *http_pool_new(const struct http_pool_opts *opts)
 {
 	struct http_pool *pool = calloc(1, sizeof(*pool));
+	unsigned i;
 
 	if (!pool)
 		return NULL;
 	pool->opts = *opts;
+	pool->opts.ca_file = NULL;
+	pool->opts.ca_path = NULL;
 	if (pool->opts.size == 0)
 		pool->opts.size = 1;
-	pool->idle = calloc(pool->opts.size, sizeof(*pool->idle));
-	if (!pool->idle) {
-		free(pool);
-		return NULL;
-	}
 	pthread_mutex_init(&pool->lock, NULL);
 	pthread_cond_init(&pool->cond, NULL);
+	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&pool->share_lock[i], NULL);
+	pool->idle = calloc(pool->opts.size, sizeof(*pool->idle));
+	pool->share = curl_share_init();
+	if (opts->ca_file)
+		pool->opts.ca_file = strdup(opts->ca_file);
+	if (opts->ca_path)
+		pool->opts.ca_path = strdup(opts->ca_path);
+	if (!pool->idle || !pool->share ||
+	    (opts->ca_file && !pool->opts.ca_file) ||
+	    (opts->ca_path && !pool->opts.ca_path)) {
+		http_pool_free(pool);
+		return NULL;
+	}
+	curl_share_setopt(pool->share, CURLSHOPT_LOCKFUNC, share_lock);
+	curl_share_setopt(pool->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+	curl_share_setopt(pool->share, CURLSHOPT_USERDATA, pool);
+	curl_share_setopt(pool->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_share_setopt(pool->share, CURLSHOPT_SHARE,
+			  CURL_LOCK_DATA_SSL_SESSION);
 	return pool;
 }
 
@@ -84,6 +126,13 @@ void http_pool_free(struct http_pool *pool)
 	for (i = 0; i < pool->nidle; i++)
 		curl_easy_cleanup(pool->idle[i]);
 	free(pool->idle);
+	/* after the handles: a share in use cannot be freed */
+	if (pool->share)
+		curl_share_cleanup(pool->share);
+	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&pool->share_lock[i]);
+	free((char *)pool->opts.ca_file);
+	free((char *)pool->opts.ca_path);
 	pthread_cond_destroy(&pool->cond);
 	pthread_mutex_destroy(&pool->lock);
 	free(pool);
@@ -103,6 +152,9 @@ static CURL *pool_get(struct http_pool *pool)
 			pool->created++;
 			pthread_mutex_unlock(&pool->lock);
 			c = curl_easy_init();
+			/* curl_easy_reset() keeps the share */
+			if (c)
+				curl_easy_setopt(c, CURLOPT_SHARE, pool->share);
 			if (!c) {
 				pthread_mutex_lock(&pool->lock);
 				pool->created--;
@@ -440,6 +492,13 @@ int http_perform(struct http_pool *pool, const struct http_request *req,
 	curl_easy_setopt(x.curl, CURLOPT_WRITEDATA, &x);
 	curl_easy_setopt(x.curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(x.curl, CURLOPT_USERAGENT, "r2fs/" PACKAGE_VERSION);
+	/* never switched off: there is no "insecure" mode */
+	curl_easy_setopt(x.curl, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(x.curl, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (pool->opts.ca_file)
+		curl_easy_setopt(x.curl, CURLOPT_CAINFO, pool->opts.ca_file);
+	if (pool->opts.ca_path)
+		curl_easy_setopt(x.curl, CURLOPT_CAPATH, pool->opts.ca_path);
 	if (pool->opts.verbose)
 		curl_easy_setopt(x.curl, CURLOPT_VERBOSE, 1L);
 
@@ -470,6 +529,9 @@ int http_perform(struct http_pool *pool, const struct http_request *req,
 					  : strerror(-rc));
 	} else if (cc != CURLE_OK) {
 		rc = map_curl_error(cc);
+		resp->cert_error = cc == CURLE_PEER_FAILED_VERIFICATION ||
+				   cc == CURLE_SSL_CACERT_BADFILE ||
+				   cc == CURLE_SSL_CERTPROBLEM;
 		snprintf(resp->errmsg, sizeof(resp->errmsg), "%s",
 			 errbuf[0] ? errbuf : curl_easy_strerror(cc));
 	}

@@ -3,7 +3,10 @@
  *
  * One request at a time per pooled handle; each handle keeps its own
  * keep-alive connections, so a pool of N handles serves N parallel requests
- * without new TCP/TLS handshakes.  This layer knows nothing of S3: signing,
+ * without new TCP/TLS handshakes.  The handles share one DNS cache and one
+ * TLS session cache, so a new connection resumes a TLS session (no full
+ * handshake) once any handle has one.  Certificates are always verified:
+ * against the system's CAs, or ca_file / ca_path when given.  This layer knows nothing of S3: signing,
  * retries by status and error bodies belong to s3.c.
  *
  * Every request that carries a body sends Content-Length and an empty
@@ -30,6 +33,10 @@ struct http_pool_opts {
 	long low_speed_time_s;    /* abort when < 1 byte/s for this long */
 	bool verbose;             /* libcurl's own trace (never shows secrets:
 				     only used with -d and documented) */
+	const char *ca_file;      /* PEM CA bundle instead of the system's,
+				     or NULL (copied) */
+	const char *ca_path;      /* directory of hashed CA certificates
+				     (c_rehash), or NULL (copied) */
 	/*
 	 * Optional: called with the body bytes just sent (up) or received
 	 * into a 2xx sink (down), from the thread performing the request,
@@ -87,6 +94,9 @@ struct http_response {
 	char *err_body;    /* non-2xx body, NUL-terminated, owned */
 	size_t err_len;
 	char errmsg[256];  /* transport error text for messages */
+	bool cert_error;   /* with -EPROTO: the server's certificate was
+			      refused (unknown CA, another host name) or
+			      the CA file/directory could not be read */
 };
 
 /* Zero a response and choose its sink. */
@@ -103,7 +113,8 @@ const char *http_response_header(const struct http_response *resp,
  * failures: -ECONNREFUSED, -EHOSTUNREACH (name not resolved), -ETIMEDOUT,
  * -ECONNRESET (connection lost, truncated body), -EPROTO (TLS or protocol),
  * -EOVERFLOW (body larger than the sink), -EIO (local file I/O), -ENOMEM.
- * resp->errmsg then says what happened.
+ * resp->errmsg then says what happened (and resp->cert_error whether a
+ * certificate was refused).
  */
 int http_perform(struct http_pool *pool, const struct http_request *req,
 		 struct http_response *resp);

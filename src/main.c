@@ -43,6 +43,8 @@ static const struct fuse_opt r2fs_opts[] = {
 	R2_OPT("region=%s", region),
 	R2_OPT("profile=%s", profile),
 	R2_OPT("passwd_file=%s", passwd_file),
+	R2_OPT("ca_file=%s", ca_file),
+	R2_OPT("ca_path=%s", ca_path),
 	R2_OPT("cache_dir=%s", cache_dir),
 	R2_OPT("uid=%u", uid),
 	R2_OPT("gid=%u", gid),
@@ -111,6 +113,9 @@ static void usage(const char *prog)
 "    -o profile=NAME        profile in ~/.aws/credentials\n"
 "                           (default: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,\n"
 "                           then AWS_PROFILE or [default] in ~/.aws/credentials)\n"
+"    -o ca_file=FILE        trust the CAs in this PEM file instead of the\n"
+"                           system's (a private endpoint's own CA)\n"
+"    -o ca_path=DIR         ... or those in this directory (c_rehash)\n"
 "    -o cache_dir=DIR       local staging directory (default: /var/cache/r2fs\n"
 "                           for root, else ~/.cache/r2fs)\n"
 "    -o uid=N,gid=N         owner of objects without metadata (default: you)\n"
@@ -262,6 +267,8 @@ static int run(int argc, char *argv[])
 		.retries = conf->retries,
 		.connect_timeout_ms = (long)conf->connect_timeout * 1000,
 		.verbose_http = 0,
+		.ca_file = conf->ca_file,
+		.ca_path = conf->ca_path,
 	};
 	store = s3_store_new(&so);
 	creds_release(&creds); /* the store keeps its own copy */

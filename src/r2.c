@@ -50,6 +50,8 @@ enum {
 	OPT_EXPIRES,
 	OPT_CONTENT_TYPE,
 	OPT_NOW,
+	OPT_CA_FILE,
+	OPT_CA_PATH,
 };
 
 static const struct option r2_long_opts[] = {
@@ -64,6 +66,8 @@ static const struct option r2_long_opts[] = {
 	{ "expires", required_argument, NULL, OPT_EXPIRES },
 	{ "content-type", required_argument, NULL, OPT_CONTENT_TYPE },
 	{ "now", required_argument, NULL, OPT_NOW },
+	{ "ca-file", required_argument, NULL, OPT_CA_FILE },
+	{ "ca-path", required_argument, NULL, OPT_CA_PATH },
 	{ "recursive", no_argument, NULL, 'r' },
 	{ "debug", no_argument, NULL, 'd' },
 	{ "help", no_argument, NULL, 'h' },
@@ -110,6 +114,10 @@ static void usage(FILE *f)
 "  --retries N                 retries per request on 429/5xx/network errors\n"
 "                              (default 5)\n"
 "  --connect-timeout S         connect timeout in seconds (default 10)\n"
+"  --ca-file FILE              trust the CAs in this PEM file instead of the\n"
+"                              system's (default: $R2_CA_FILE)\n"
+"  --ca-path DIR               ... or those in this directory (default:\n"
+"                              $R2_CA_PATH)\n"
 "\n"
 "Command options:\n"
 "  -r, --recursive             ls: every key below PREFIX, with full names\n"
@@ -190,6 +198,12 @@ static int take_option(struct r2_opts *o, int c, const char *arg)
 	case OPT_PASSWD_FILE:
 		rc = set_str(&o->conf.passwd_file, arg);
 		break;
+	case OPT_CA_FILE:
+		rc = set_str(&o->conf.ca_file, arg);
+		break;
+	case OPT_CA_PATH:
+		rc = set_str(&o->conf.ca_path, arg);
+		break;
 	case OPT_RETRIES:
 		if (!parse_ull(arg, 0, 100, &v)) {
 			say("--retries must be a number from 0 to 100, not "
@@ -268,6 +282,12 @@ static int take_environment(struct r2_opts *o)
 	v = getenv("R2_REGION");
 	if (!rc && v && *v && !o->conf.region)
 		rc = set_str(&o->conf.region, v);
+	v = getenv("R2_CA_FILE");
+	if (!rc && v && *v && !o->conf.ca_file)
+		rc = set_str(&o->conf.ca_file, v);
+	v = getenv("R2_CA_PATH");
+	if (!rc && v && *v && !o->conf.ca_path)
+		rc = set_str(&o->conf.ca_path, v);
 	return rc;
 }
 

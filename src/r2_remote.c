@@ -111,6 +111,8 @@ int r2_connect(struct r2 *r, const char *bucket)
 		.retries = r->o->conf.retries,
 		.connect_timeout_ms = (long)r->o->conf.connect_timeout * 1000,
 		.verbose_http = 0,
+		.ca_file = r->o->conf.ca_file,
+		.ca_path = r->o->conf.ca_path,
 		.progress = progress_count,
 		.progress_arg = &r2_progress,
 	};

@@ -410,6 +410,8 @@ struct s3 *s3_new(const struct s3_opts *o)
 		.connect_timeout_ms = o->connect_timeout_ms,
 		.low_speed_time_s = 60,
 		.verbose = o->verbose_http,
+		.ca_file = o->ca_file,
+		.ca_path = o->ca_path,
 		.progress = o->progress,
 		.progress_arg = o->progress_arg,
 	};
@@ -527,6 +529,12 @@ int s3_probe(struct store *st, char *err, size_t errlen)
 	resp.mem = body;
 	resp.mem_cap = sizeof(body);
 	rc = s3_request(s, &c, &resp);
+	if (rc && resp.cert_error) {
+		snprintf(err, errlen, "the TLS certificate of %s was refused: "
+			 "%s (for a private CA, give ca_file or ca_path)",
+			 s->endpoint, resp.errmsg);
+		goto out;
+	}
 	if (rc) {
 		if (!s3_transport_sentence(s, rc, err, errlen))
 			snprintf(err, errlen, "cannot talk to %s: %s",

@@ -24,6 +24,11 @@ struct s3_opts {
 	unsigned retries;          /* per request, for 429/5xx/network */
 	long connect_timeout_ms;
 	int verbose_http;
+	/* TLS: a PEM CA bundle and/or a hashed CA directory to trust instead
+	 * of the system's (NULL: the system's); certificates and host names
+	 * are always verified */
+	const char *ca_file;
+	const char *ca_path;
 	/* Optional progress hook, handed to the HTTP pool (see http.h for
 	 * when and from which threads it is called).  NULL: none. */
 	void (*progress)(void *arg, uint64_t up, uint64_t down);
