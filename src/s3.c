@@ -81,14 +81,28 @@ static bool status_is_transient(long status)
 	       status == 503 || status == 504;
 }
 
-static void backoff_sleep(unsigned attempt, const char *retry_after)
+static void sleep_s(double d)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (time_t)d;
+	ts.tv_nsec = (long)((d - (double)ts.tv_sec) * 1e9);
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* slowdown: a write got 429, which R2 gives to a second write of a key
+ * within a second: waiting less than that only earns another 429. */
+static void backoff_sleep(unsigned attempt, const char *retry_after,
+			  bool slowdown)
 {
 	double base = 0.1, cap = 10.0, d;
-	struct timespec ts;
 
 	d = base * (double)(1u << (attempt < 10 ? attempt : 10));
 	if (d > cap)
 		d = cap;
+	if (slowdown && d < 2 * S3_PACE_INTERVAL)
+		d = 2 * S3_PACE_INTERVAL;
 	/* full jitter in [d/2, d): spreads retries of parallel workers */
 	d = d / 2 + (d / 2) * ((double)random() / ((double)RAND_MAX + 1));
 	if (retry_after) {
@@ -98,10 +112,65 @@ static void backoff_sleep(unsigned attempt, const char *retry_after)
 		if (end != retry_after && ra > 0 && ra <= 60 && ra > d)
 			d = (double)ra;
 	}
-	ts.tv_sec = (time_t)d;
-	ts.tv_nsec = (long)((d - (double)ts.tv_sec) * 1e9);
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
+	sleep_s(d);
+}
+
+void s3_pace_init(struct s3_pace *p)
+{
+	memset(p, 0, sizeof(*p));
+	pthread_mutex_init(&p->lock, NULL);
+}
+
+void s3_pace_release(struct s3_pace *p)
+{
+	pthread_mutex_destroy(&p->lock);
+}
+
+static uint64_t pace_hash(const char *path)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+	for (; *path; path++)
+		h = (h ^ (unsigned char)*path) * 1099511628211ULL;
+	return h ? h : 1;
+}
+
+double s3_pace_delay(struct s3_pace *p, const char *path, double now)
+{
+	uint64_t h = pace_hash(path);
+	size_t i = (size_t)(h % S3_PACE_SLOTS);
+	double wait = 0;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->hash[i] == h && now - p->end[i] < S3_PACE_INTERVAL)
+		wait = S3_PACE_INTERVAL - (now - p->end[i]);
+	pthread_mutex_unlock(&p->lock);
+	return wait;
+}
+
+void s3_pace_note(struct s3_pace *p, const char *path, double now)
+{
+	uint64_t h = pace_hash(path);
+	size_t i = (size_t)(h % S3_PACE_SLOTS);
+
+	pthread_mutex_lock(&p->lock);
+	p->hash[i] = h;
+	p->end[i] = now;
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Does c write its key, as R2's one write per second counts writes:
+ * PutObject, CopyObject, DeleteObject, CompleteMultipartUpload? */
+static bool call_writes_key(const struct s3_call *c)
+{
+	bool q = c->query && c->query[0];
+
+	if (!c->key || c->service)
+		return false;
+	if (!strcmp(c->method, "PUT") || !strcmp(c->method, "DELETE"))
+		return !q;
+	return !strcmp(c->method, "POST") && q &&
+	       !strncmp(c->query, "uploadId=", 9);
 }
 
 int s3_call_add(struct s3_call *c, const char *name, const char *value)
@@ -197,6 +266,7 @@ int s3_request(struct s3 *s, struct s3_call *c, struct http_response *resp)
 	char *path = NULL, *url = NULL, *authz = NULL;
 	unsigned attempt, attempts;
 	size_t n, i, urllen;
+	bool writes;
 	int rc = 0;
 
 	path = c->service ? strdup("/") : s3_build_path(s, c->key);
@@ -215,6 +285,16 @@ int s3_request(struct s3 *s, struct s3_call *c, struct http_response *resp)
 		snprintf(c->payload_hash, sizeof(c->payload_hash), "%s",
 			 SIGV4_UNSIGNED_PAYLOAD);
 	attempts = c->max_attempts ? c->max_attempts : 1 + s->retries;
+	writes = call_writes_key(c);
+	if (writes) {
+		double wait = s3_pace_delay(&s->pace, path, util_now_mono());
+
+		if (wait > 0) {
+			log_debug("%s %s: waiting %.2f s (one write per second "
+				  "per key)", c->method, path, wait);
+			sleep_s(wait);
+		}
+	}
 
 	for (attempt = 0;; attempt++) {
 		time_t now = time(NULL); /* one reading: header and signature
@@ -287,9 +367,12 @@ int s3_request(struct s3 *s, struct s3_call *c, struct http_response *resp)
 		}
 		backoff_sleep(attempt,
 			      rc ? NULL : http_response_header(resp,
-							       "retry-after"));
+							       "retry-after"),
+			      writes && !rc && resp->status == 429);
 		http_response_release(resp);
 	}
+	if (writes && !rc && resp->status >= 200 && resp->status < 300)
+		s3_pace_note(&s->pace, path, util_now_mono());
 	if (rc) {
 		log_debug("%s %s failed: %s", c->method, path, resp->errmsg);
 		/* the store's contract: network failures are EIO */
@@ -381,6 +464,7 @@ static void s3_destroy(struct store *st)
 	free(s->access_key);
 	free(s->secret_key);
 	free(s->session_token);
+	s3_pace_release(&s->pace);
 	free(s);
 }
 
@@ -419,6 +503,7 @@ struct s3 *s3_new(const struct s3_opts *o)
 	if (!s)
 		return NULL;
 	s->base.ops = &s3_ops;
+	s3_pace_init(&s->pace);
 	s->retries = o->retries;
 	s->connect_timeout_ms = o->connect_timeout_ms;
 	s->endpoint = strdup(o->endpoint);

@@ -13,6 +13,7 @@
 #ifndef R2FS_S3_I_H
 #define R2FS_S3_I_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,6 +25,30 @@
 #define S3_LIST_BODY_MAX (16 * 1024 * 1024)
 #define S3_SMALL_BODY_MAX (1024 * 1024)
 #define S3_MAX_EXTRA 48
+
+/*
+ * R2 takes about one write per second per key (more gets 429 SlowDown):
+ * the client remembers when each recent write of a key ended and holds
+ * the next write of that key until a second has passed.  A fixed table
+ * indexed by the key's hash; a slot taken over by another key forgets
+ * the older one (a 429 and a retry at worst).  Times are the caller's
+ * monotonic clock, so the table is tested without sleeping.
+ */
+#define S3_PACE_SLOTS 4096
+#define S3_PACE_INTERVAL 1.0
+
+struct s3_pace {
+	pthread_mutex_t lock;
+	uint64_t hash[S3_PACE_SLOTS]; /* protected by lock; 0: empty */
+	double end[S3_PACE_SLOTS];    /* protected by lock */
+};
+
+void s3_pace_init(struct s3_pace *p);
+void s3_pace_release(struct s3_pace *p);
+/* Seconds to wait before writing path at now (0: at once). */
+double s3_pace_delay(struct s3_pace *p, const char *path, double now);
+/* A write of path succeeded at now. */
+void s3_pace_note(struct s3_pace *p, const char *path, double now);
 
 struct s3 {
 	struct store base; /* first: the store ops find the s3 from it */
@@ -38,6 +63,7 @@ struct s3 {
 	unsigned retries;
 	long connect_timeout_ms;
 	bool bare_if_match;   /* atomic: send If-Match ETags unquoted */
+	struct s3_pace pace;  /* its own lock */
 	struct store_stats n; /* atomic */
 };
 

@@ -1,15 +1,18 @@
 /* Unit tests for s3.c's pure decisions: what a failed conditional PUT
- * turns out to be once a HEAD has looked (s3_put_verdict). */
+ * turns out to be once a HEAD has looked (s3_put_verdict), and when the
+ * next write of a key may go (s3_pace_*, R2's one write per second). */
 #include <errno.h>
 #include <string.h>
 
 #include "s3.h"
+#include "s3_i.h"
 #include "tap.h"
 
 #define OURS_MD5 "0cc175b9c0f1b6a831c399e269772661"
 
 static struct store_meta mode_600[] = { { "mode", "33152" } };
 static struct store_meta mode_644[] = { { "mode", "33188" } };
+static struct s3_pace pace; /* 64 KiB: not on the stack */
 
 int main(void)
 {
@@ -54,5 +57,18 @@ int main(void)
 		  S3_PUT_STALE, "If-None-Match, gone again: stale");
 	TAP_INTEQ(s3_put_verdict(-EIO, &obj, &if_match, OURS_MD5, false),
 		  S3_PUT_ERROR, "the HEAD failed: its error");
+
+	s3_pace_init(&pace);
+	TAP_OK(s3_pace_delay(&pace, "/b/k", 100.0) == 0,
+	       "a key never written goes at once");
+	s3_pace_note(&pace, "/b/k", 100.0);
+	TAP_OK(s3_pace_delay(&pace, "/b/k", 100.25) > 0.74 &&
+	       s3_pace_delay(&pace, "/b/k", 100.25) < 0.76,
+	       "a write 0.25 s after the last waits the rest of the second");
+	TAP_OK(s3_pace_delay(&pace, "/b/other", 100.25) == 0,
+	       "another key goes at once");
+	TAP_OK(s3_pace_delay(&pace, "/b/k", 101.0) == 0,
+	       "a second later the key goes at once");
+	s3_pace_release(&pace);
 	return tap_done();
 }
