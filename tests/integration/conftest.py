@@ -2,8 +2,16 @@
 
 The S3 server is Ceph RGW started by tests/s3server (it verifies SigV4), or
 the one named by R2FS_S3_ENV (a file of shell assignments, as written by
-tests/s3server) when tests/run-all already started it.  boto3 is the
-independent client that checks what really landed in the bucket.
+tests/s3server or tests/r2proxy) when tests/run-all already started it.
+boto3 is the independent client that checks what really landed in the
+bucket; it talks to RGW directly (S3_ENDPOINT, plain HTTP).
+
+Mounts go through the R2 personality (tests/r2proxy: HTTPS with a test CA,
+R2's one write per second per key, equal parts, no Expect or chunked
+bodies) when the environment has one (R2PROXY_ENDPOINT); conftest starts
+one with the server it starts itself unless R2FS_NO_R2PROXY=1.  A test
+whose mounts had a request refused for breaking one of R2's rules fails
+(see check_refusals).
 
 Mounts run `r2fs -f` as a child process so its stderr can be checked:
 a mount that logs an unexpected error or warning fails its test.
@@ -63,18 +71,28 @@ def s3env():
     given = os.environ.get("R2FS_S3_ENV")
     if given:
         env = read_env_file(given)
-        env["S3_DIR"] = os.path.dirname(os.path.abspath(given))
+        env.setdefault("S3_DIR", os.path.dirname(os.path.abspath(given)))
         yield env
         return
     d = tempfile.mkdtemp(prefix="r2fs-s3-")
     script = os.path.join(SRCDIR, "tests", "s3server")
+    proxy = os.path.join(SRCDIR, "tests", "r2proxy")
+    pd = d + "-r2proxy"
+    use_proxy = os.environ.get("R2FS_NO_R2PROXY") != "1"
     subprocess.run([script, "start", d], check=True,
                    stdout=subprocess.DEVNULL)
     try:
-        env = read_env_file(os.path.join(d, "env"))
+        if use_proxy:
+            subprocess.run([proxy, "start", pd, d], check=True,
+                           stdout=subprocess.DEVNULL)
+            env = read_env_file(os.path.join(pd, "env"))
+        else:
+            env = read_env_file(os.path.join(d, "env"))
         env["S3_DIR"] = d
         yield env
     finally:
+        if use_proxy:
+            subprocess.run([proxy, "stop", pd], check=False)
         subprocess.run([script, "stop", d], check=False)
 
 
@@ -121,6 +139,89 @@ class RequestLog:
     def count(self, method, key_pred=lambda target: True):
         return sum(1 for m, t, _ in self.requests()
                    if m == method and key_pred(t))
+
+
+class Refusals:
+    """The R2 personality's refusals (tests/r2proxy writes one JSON line
+    per refused request) from here on."""
+
+    def __init__(self, s3env):
+        d = s3env.get("R2PROXY_DIR")
+        self.path = os.path.join(d, "refusals.log") if d else None
+        self.start = self._size()
+
+    def _size(self):
+        try:
+            return os.path.getsize(self.path) if self.path else 0
+        except OSError:
+            return 0
+
+    def all(self, agent="r2fs/"):
+        """Refusals since the start whose user agent starts with agent
+        ("" for every client)."""
+        import json
+        if not self.path:
+            return []
+        out = []
+        with open(self.path, errors="replace") as f:
+            f.seek(self.start)
+            for line in f:
+                try:
+                    r = json.loads(line)
+                except ValueError:
+                    continue
+                if r.get("agent", "").startswith(agent):
+                    out.append(r)
+        return out
+
+
+def r2proxy_stats(s3env):
+    """The personality's counters: connections, handshakes, resumed
+    (TLS sessions resumed), requests, refusals by rule."""
+    import json
+    import ssl
+    import urllib.request
+    ctx = ssl.create_default_context(cafile=s3env["R2PROXY_CA_FILE"])
+    with urllib.request.urlopen(s3env["R2PROXY_ENDPOINT"] +
+                                "/.r2proxy/stats", context=ctx,
+                                timeout=10) as r:
+        return json.loads(r.read())
+
+
+def r2proxy_control(s3env, method, path):
+    import ssl
+    import urllib.request
+    ctx = ssl.create_default_context(cafile=s3env["R2PROXY_CA_FILE"])
+    req = urllib.request.Request(s3env["R2PROXY_ENDPOINT"] + path,
+                                 method=method)
+    with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+        r.read()
+
+
+@pytest.fixture
+def r2s3(s3env):
+    """A boto3 client through the R2 personality (HTTPS, R2's rules),
+    without the Expect: 100-continue that R2 refuses; retries off, so a
+    test sees each refusal."""
+    if not s3env.get("R2PROXY_ENDPOINT"):
+        pytest.skip("no R2 personality (R2FS_NO_R2PROXY=1)")
+    c = boto3.client(
+        "s3",
+        endpoint_url=s3env["R2PROXY_ENDPOINT"],
+        verify=s3env["R2PROXY_CA_FILE"],
+        aws_access_key_id=s3env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=s3env["AWS_SECRET_ACCESS_KEY"],
+        region_name=s3env.get("S3_REGION", "us-east-1"),
+        config=botocore.config.Config(
+            s3={"addressing_style": "path"},
+            retries={"total_max_attempts": 1, "mode": "standard"}),
+    )
+
+    def no_expect(request, **kw):
+        request.headers.pop("Expect", None)
+
+    c.meta.events.register("before-send.s3", no_expect)
+    return c
 
 
 @pytest.fixture
@@ -213,8 +314,14 @@ class Mount:
             "AWS_SECRET_ACCESS_KEY": s3env["AWS_SECRET_ACCESS_KEY"],
         })
         self.env.update(env_extra or {})
-        o = ["endpoint=" + (endpoint or s3env["S3_ENDPOINT"]),
-             "cache_dir=" + self.cache]
+        # through the R2 personality unless the test names an endpoint
+        if endpoint is None:
+            endpoint = s3env.get("R2PROXY_ENDPOINT") or s3env["S3_ENDPOINT"]
+        o = ["endpoint=" + endpoint, "cache_dir=" + self.cache]
+        if (endpoint.startswith("https:") and s3env.get("R2PROXY_CA_FILE")
+                and not any(x.startswith(("ca_file=", "ca_path="))
+                            for x in opts)):
+            o.append("ca_file=" + s3env["R2PROXY_CA_FILE"])
         o += list(opts)
         self.argv = [r2fs_binary(), bucket, self.dir, "-f", "-o",
                      ",".join(o)]
@@ -302,6 +409,7 @@ def mounter(s3env, bucket):
     A mount whose log shows an error or warning that its test did not
     declare (expect_log=...) fails the test."""
     mounts = []
+    refusals = Refusals(s3env)
 
     def make(bucket, opts=(), env_extra=None, cache=None, endpoint=None,
              nofile=None):
@@ -328,8 +436,33 @@ def mounter(s3env, bucket):
                 problems.append("the secret key is in r2fs's log")
         finally:
             m.cleanup()
+    problems += check_refusals(refusals.all())
     if problems:
         pytest.fail("\n".join(problems))
+
+
+def check_refusals(refused):
+    """What the R2 personality refused of r2fs's requests during a test:
+    a request R2 would refuse outright (unequal parts, Expect, chunked or
+    streaming bodies) is a bug.  A 429 SlowDown (a second write of a key
+    within a second) is retried by r2fs and what R2 does too: those are
+    counted into R2FS_TEST_LOG_DIR/slowdowns, and a dedicated test
+    (test_r2rules.py) asserts that r2fs's own patterns cause none."""
+    problems = []
+    slow = [r for r in refused if r["rule"] == "slowdown"]
+    for r in refused:
+        if r["rule"] != "slowdown":
+            problems.append("the R2 personality refused r2fs's %s %s: "
+                            "%s (%s)" % (r["method"], r["target"],
+                                         r["code"], r["rule"]))
+    d = os.environ.get("R2FS_TEST_LOG_DIR")
+    if slow and d:
+        with open(os.path.join(d, "slowdowns"), "a") as f:
+            f.write("%s %d %s\n" % (
+                os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0],
+                len(slow), " ".join(sorted({r["method"] + " " +
+                                            r["target"] for r in slow}))))
+    return problems
 
 
 @pytest.fixture
