@@ -46,6 +46,7 @@ void conf_release(struct r2fs_conf *c)
 	free(c->passwd_file);
 	free(c->ca_file);
 	free(c->ca_path);
+	free(c->checksum);
 	free(c->cache_dir);
 	memset(c, 0, sizeof(*c));
 }
@@ -262,6 +263,12 @@ int conf_finish(struct r2fs_conf *c, char *err, size_t errlen)
 	rc = finish_where(c, &mount_names, err, errlen);
 	if (rc)
 		return rc;
+	if (c->checksum && strcmp(c->checksum, "crc32c") &&
+	    strcmp(c->checksum, "md5")) {
+		snprintf(err, errlen, "checksum must be crc32c or md5, not "
+			 "'%s'", c->checksum);
+		return -EINVAL;
+	}
 	if (c->umask > 0777) {
 		snprintf(err, errlen, "umask must be an octal number up to "
 			 "0777");

@@ -32,6 +32,7 @@ struct r2fs_conf {
 	/* TLS: CAs to trust instead of the system's (NULL: the system's) */
 	char *ca_file;
 	char *ca_path;
+	char *checksum; /* "crc32c" (NULL: the default) or "md5" */
 	/* local */
 	char *cache_dir;
 	/* attributes of objects without metadata */

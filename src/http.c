@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
 
 #include "util.h"
 
@@ -49,6 +50,7 @@ struct http_xfer {
 	CURL *curl;
 	uint64_t sent;
 	int err; /* first local error seen in a callback */
+	EVP_MD_CTX *md5; /* resp->want_md5: over the 2xx body */
 	struct util_buf body; /* HTTP_SINK_BUFFER: its p is resp->body */
 };
 
@@ -359,6 +361,8 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
 	default:
 		return 0;
 	}
+	if (x->md5)
+		EVP_DigestUpdate(x->md5, data, len);
 	if (x->opts->progress)
 		x->opts->progress(x->opts->progress_arg, 0, len);
 	return len;
@@ -457,9 +461,18 @@ int http_perform(struct http_pool *pool, const struct http_request *req,
 	int rc = 0;
 
 	util_buf_init(&x.body, resp->max_body);
+	if (resp->want_md5) {
+		x.md5 = EVP_MD_CTX_new();
+		if (!x.md5 || !EVP_DigestInit_ex(x.md5, EVP_md5(), NULL)) {
+			EVP_MD_CTX_free(x.md5);
+			return -ENOMEM;
+		}
+	}
 	x.curl = pool_get(pool);
-	if (!x.curl)
+	if (!x.curl) {
+		EVP_MD_CTX_free(x.md5);
 		return -ENOMEM;
+	}
 
 	/* Our fixed headers first, then the caller's. */
 	for (h = req->headers; h; h = h->next) {
@@ -536,6 +549,10 @@ int http_perform(struct http_pool *pool, const struct http_request *req,
 			 errbuf[0] ? errbuf : curl_easy_strerror(cc));
 	}
 out:
+	if (x.md5) {
+		EVP_DigestFinal_ex(x.md5, resp->body_md5, NULL);
+		EVP_MD_CTX_free(x.md5);
+	}
 	curl_slist_free_all(hdrs);
 	curl_easy_reset(x.curl);
 	pool_put(pool, x.curl);

@@ -88,9 +88,11 @@ struct http_response {
 	off_t fd_off;      /* ... starting here ... */
 	uint64_t fd_max;   /* ... at most this many bytes (0: no limit);
 			      more fail -EOVERFLOW, unwritten */
+	bool want_md5;     /* compute body_md5 over a 2xx body */
 	/* results */
 	char *body;        /* HTTP_SINK_BUFFER body, NUL-terminated, owned */
 	size_t body_len;   /* bytes received into any sink */
+	unsigned char body_md5[16]; /* with want_md5: MD5 of those bytes */
 	char *err_body;    /* non-2xx body, NUL-terminated, owned */
 	size_t err_len;
 	char errmsg[256];  /* transport error text for messages */

@@ -45,6 +45,7 @@ static const struct fuse_opt r2fs_opts[] = {
 	R2_OPT("passwd_file=%s", passwd_file),
 	R2_OPT("ca_file=%s", ca_file),
 	R2_OPT("ca_path=%s", ca_path),
+	R2_OPT("checksum=%s", checksum),
 	R2_OPT("cache_dir=%s", cache_dir),
 	R2_OPT("uid=%u", uid),
 	R2_OPT("gid=%u", gid),
@@ -116,6 +117,8 @@ static void usage(const char *prog)
 "    -o ca_file=FILE        trust the CAs in this PEM file instead of the\n"
 "                           system's (a private endpoint's own CA)\n"
 "    -o ca_path=DIR         ... or those in this directory (c_rehash)\n"
+"    -o checksum=crc32c     uploads carry Content-MD5 and x-amz-checksum-crc32c\n"
+"                           (default); md5: Content-MD5 only\n"
 "    -o cache_dir=DIR       local staging directory (default: /var/cache/r2fs\n"
 "                           for root, else ~/.cache/r2fs)\n"
 "    -o uid=N,gid=N         owner of objects without metadata (default: you)\n"
@@ -269,6 +272,7 @@ static int run(int argc, char *argv[])
 		.verbose_http = 0,
 		.ca_file = conf->ca_file,
 		.ca_path = conf->ca_path,
+		.md5_only = conf->checksum && !strcmp(conf->checksum, "md5"),
 	};
 	store = s3_store_new(&so);
 	creds_release(&creds); /* the store keeps its own copy */

@@ -465,6 +465,7 @@ static void s3_destroy(struct store *st)
 	free(s->secret_key);
 	free(s->session_token);
 	s3_pace_release(&s->pace);
+	pthread_mutex_destroy(&s->bad_lock);
 	free(s);
 }
 
@@ -504,7 +505,9 @@ struct s3 *s3_new(const struct s3_opts *o)
 		return NULL;
 	s->base.ops = &s3_ops;
 	s3_pace_init(&s->pace);
+	pthread_mutex_init(&s->bad_lock, NULL);
 	s->retries = o->retries;
+	s->crc32c = !o->md5_only;
 	s->connect_timeout_ms = o->connect_timeout_ms;
 	s->endpoint = strdup(o->endpoint);
 	s->bucket = strdup(o->bucket);

@@ -29,6 +29,10 @@ struct s3_opts {
 	 * are always verified */
 	const char *ca_file;
 	const char *ca_path;
+	/* Checksums: every PUT and part carries Content-MD5; a PUT also
+	 * x-amz-checksum-crc32c (R2 checks both) unless md5_only (for a
+	 * server that refuses the header). */
+	bool md5_only;
 	/* Optional progress hook, handed to the HTTP pool (see http.h for
 	 * when and from which threads it is called).  NULL: none. */
 	void (*progress)(void *arg, uint64_t up, uint64_t down);

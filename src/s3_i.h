@@ -63,7 +63,13 @@ struct s3 {
 	unsigned retries;
 	long connect_timeout_ms;
 	bool bare_if_match;   /* atomic: send If-Match ETags unquoted */
+	bool crc32c;          /* PUTs carry x-amz-checksum-crc32c */
 	struct s3_pace pace;  /* its own lock */
+	/* versions whose bytes failed their MD5 (get_checked), by the hash
+	 * of key and ETag: their ranges are refused too */
+	pthread_mutex_t bad_lock;
+	uint64_t bad[64];     /* protected by bad_lock; 0: empty */
+	unsigned nbad;        /* protected by bad_lock: next slot */
 	struct store_stats n; /* atomic */
 };
 
@@ -126,14 +132,15 @@ void s3_strip_quotes(const char *in, char *out, size_t outlen);
 /*
  * s3_object.c's helpers that multipart uploads share.
  * s3_hash_fd: hex SHA-256 of the size bytes of fd at start and, with md5
- * not NULL, their MD5, in one pass; 0 or a negative errno.
+ * not NULL, their MD5, with crc not NULL their CRC-32C, in one pass; 0 or
+ * a negative errno.
  * s3_add_put_headers: content-type and opts' x-amz-meta-* headers on c;
  * the header names are malloc'd into names (room for opts->nmeta), which
  * the caller frees with s3_free_names(names, opts->nmeta) even on error
  * (names zeroed beforehand).
  */
 int s3_hash_fd(int fd, uint64_t start, uint64_t size, char out[65],
-	       unsigned char md5[16]);
+	       unsigned char md5[16], uint32_t *crc);
 int s3_add_put_headers(struct s3_call *c, const struct store_put_opts *opts,
 		       char **names);
 void s3_free_names(char **names, size_t n);

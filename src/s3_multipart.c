@@ -6,7 +6,10 @@
  * Queries are written in the canonical (sorted) order the signer
  * produces, and "uploads=" with its '=' as the canonical form has it.
  * Each part is hashed in full like a PUT, read from the caller's file at
- * its offset; nothing is buffered in memory.  A part's ETag, and the
+ * its offset; nothing is buffered in memory.  Each part carries its
+ * Content-MD5, which the server checks.  (No x-amz-checksum-crc32c on
+ * parts: S3 wants the algorithm declared at CreateMultipartUpload and the
+ * checksums repeated at completion, which servers handle unevenly.)  A part's ETag, and the
  * completed object's, come back without their quotes.
  */
 #include "s3_i.h"
@@ -15,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 #include "http.h"
 #include "log.h"
@@ -73,7 +78,8 @@ int s3_mp_upload_part(struct store *st, const char *key,
 	struct s3 *s = to_s3(st);
 	struct http_response resp;
 	struct s3_call c;
-	char query[S3_MP_QUERY_MAX] = "", num[16];
+	char query[S3_MP_QUERY_MAX] = "", num[16], md5_b64[32];
+	unsigned char md5[16];
 	const char *etag;
 	int rc;
 
@@ -91,14 +97,18 @@ int s3_mp_upload_part(struct store *st, const char *key,
 	c.has_body = true;
 	if (len == 0) {
 		sigv4_sha256_hex("", 0, c.payload_hash);
+		EVP_Digest("", 0, md5, NULL, EVP_md5(), NULL);
 	} else {
 		c.body_fd = fd;
 		c.body_fd_off = offset;
 		c.body_fd_len = len;
-		rc = s3_hash_fd(fd, offset, len, c.payload_hash, NULL);
+		rc = s3_hash_fd(fd, offset, len, c.payload_hash, md5, NULL);
 		if (rc)
 			return rc;
 	}
+	/* the server checks the part's bytes against it (400 BadDigest) */
+	EVP_EncodeBlock((unsigned char *)md5_b64, md5, 16);
+	s3_call_add(&c, "content-md5", md5_b64);
 	http_response_init(&resp, HTTP_SINK_BUFFER);
 	resp.max_body = S3_SMALL_BODY_MAX;
 	rc = s3_request(s, &c, &resp);

@@ -8,21 +8,27 @@
  * object size.  Upload payloads are hashed in full (SHA-256) so the server
  * verifies every byte; aws-chunked signing is never used (R2 lacks it).
  * A ranged GET never returns bytes of another range (a server that
- * ignored Range is an error), and a failed conditional PUT is looked at
- * once more, with a HEAD, before it is reported (s3_put_verdict).
+ * ignored Range is an error), and a GET that brought a whole single-part
+ * object is checked against its MD5 ETag (get_checked).  A PUT carries
+ * Content-MD5 and, unless the client is md5_only, x-amz-checksum-crc32c,
+ * both checked by R2.  A failed conditional PUT is looked at once more,
+ * with a HEAD, before it is reported (s3_put_verdict).
  */
 #include "s3.h"
 #include "s3_i.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 #include <openssl/evp.h>
 
+#include "crc32c.h"
 #include "http.h"
 #include "log.h"
 #include "util.h"
@@ -135,6 +141,111 @@ out:
 }
 
 /*
+ * Does a GET answer that holds a whole single-part object match its ETag,
+ * the MD5 of its bytes?  The whole object: a 200, or a 206 whose
+ * Content-Range covers it all.  true also when there is nothing to check
+ * (a part of the object, a multipart ETag "...-N", no ETag).
+ */
+static bool whole_body_ok(const struct http_response *resp, char *want,
+			  size_t wantlen)
+{
+	const char *cr = http_response_header(resp, "content-range");
+	unsigned long long a, b, total;
+	char got[33];
+	size_t i;
+
+	if (resp->status == 206) {
+		if (!cr || sscanf(cr, "bytes %llu-%llu/%llu", &a, &b,
+				  &total) != 3 || a != 0 || b + 1 != total ||
+		    resp->body_len != total)
+			return true;
+	} else if (resp->status != 200) {
+		return true;
+	}
+	s3_strip_quotes(http_response_header(resp, "etag"), want, wantlen);
+	if (strlen(want) != 32)
+		return true;
+	for (i = 0; i < 32; i++)
+		if (!isxdigit((unsigned char)want[i]))
+			return true;
+	util_hex_encode(resp->body_md5, 16, got);
+	return !strcasecmp(got, want);
+}
+
+static uint64_t version_hash(const char *key, const char *etag)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+	const char *p;
+
+	for (p = key; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	h = (h ^ '\n') * 1099511628211ULL;
+	for (p = etag; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	return h ? h : 1;
+}
+
+static bool version_is_bad(struct s3 *s, const char *key, const char *etag)
+{
+	uint64_t h = version_hash(key, etag);
+	bool bad = false;
+	unsigned i;
+
+	pthread_mutex_lock(&s->bad_lock);
+	for (i = 0; i < sizeof(s->bad) / sizeof(s->bad[0]); i++)
+		if (s->bad[i] == h)
+			bad = true;
+	pthread_mutex_unlock(&s->bad_lock);
+	return bad;
+}
+
+static void version_mark_bad(struct s3 *s, const char *key,
+			     const char *etag)
+{
+	pthread_mutex_lock(&s->bad_lock);
+	s->bad[s->nbad++ % (sizeof(s->bad) / sizeof(s->bad[0]))] =
+		version_hash(key, etag);
+	pthread_mutex_unlock(&s->bad_lock);
+}
+
+/*
+ * s3_request for a GET whose answer, when it is a whole single-part
+ * object, is checked against the object's MD5 (whole_body_ok): a
+ * mismatch is fetched once more, and a second one is -EIO, logged, never
+ * bytes handed on.  Such a version (key, ETag) is remembered: a GET of
+ * any range of it pinned with If-Match to that ETag (if_match) is -EIO
+ * too, since a part cannot be checked on its own (the kernel retries a
+ * failed read page by page).  resp: as s3_request's.
+ */
+static int get_checked(struct s3 *s, struct s3_call *c, const char *if_match,
+		       struct http_response *resp)
+{
+	struct http_response tmpl = *resp;
+	char want[128];
+	int rc, attempt;
+
+	if (if_match && if_match[0] && version_is_bad(s, c->key, if_match))
+		return -EIO;
+	for (attempt = 0;; attempt++) {
+		*resp = tmpl;
+		resp->want_md5 = true;
+		rc = s3_request(s, c, resp);
+		if (rc || whole_body_ok(resp, want, sizeof(want)))
+			return rc;
+		if (attempt > 0)
+			break;
+		log_warn("'%s': the bytes received do not match the object's "
+			 "MD5 (ETag %s); fetching it again", c->key, want);
+		http_response_release(resp);
+	}
+	log_err("'%s': the bytes received twice do not match the object's "
+		"MD5 (ETag %s): damaged on the way or at the server; reads "
+		"of this version fail with EIO", c->key, want);
+	version_mark_bad(s, c->key, want);
+	return -EIO;
+}
+
+/*
  * A GET of key: of len bytes at off when range is given (its buffer), and
  * only of the version with ETag if_match (NULL or "": any), sent quoted
  * as HTTP wants it (cond: its buffer).
@@ -173,7 +284,7 @@ int s3_get_range(struct store *st, const char *key, uint64_t off,
 	http_response_init(&resp, HTTP_SINK_MEMORY);
 	resp.mem = buf;
 	resp.mem_cap = len;
-	rc = s3_request(s, &c, &resp);
+	rc = get_checked(s, &c, if_match, &resp);
 	if (rc)
 		goto out;
 	if (resp.status == 416) {
@@ -207,7 +318,7 @@ int s3_get_range_to_fd(struct store *st, const char *key,
 	resp.fd = fd;
 	resp.fd_off = (off_t)off;
 	resp.fd_max = len; /* never a byte past the range into fd */
-	rc = s3_request(s, &c, &resp);
+	rc = get_checked(s, &c, if_match, &resp);
 	if (rc)
 		goto out;
 	if (resp.status == 206 || (resp.status == 200 && off == 0)) {
@@ -238,7 +349,7 @@ int s3_get_to_fd(struct store *st, const char *key,
 	http_response_init(&resp, HTTP_SINK_FD);
 	resp.fd = fd;
 	resp.fd_off = 0;
-	rc = s3_request(s, &c, &resp);
+	rc = get_checked(s, &c, if_match, &resp);
 	if (rc)
 		goto out;
 	if (resp.status != 200) {
@@ -260,7 +371,7 @@ out:
  * NULL) their MD5 as well, in the same pass over the file.
  */
 int s3_hash_fd(int fd, uint64_t start, uint64_t size, char out[65],
-	       unsigned char md5[16])
+	       unsigned char md5[16], uint32_t *crc)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
@@ -272,6 +383,8 @@ int s3_hash_fd(int fd, uint64_t start, uint64_t size, char out[65],
 	ssize_t r;
 	int rc = 0;
 
+	if (crc)
+		*crc = 0;
 	if (!ctx || !buf || (md5 && !mctx)) {
 		rc = -ENOMEM;
 		goto out;
@@ -292,6 +405,8 @@ int s3_hash_fd(int fd, uint64_t start, uint64_t size, char out[65],
 		EVP_DigestUpdate(ctx, buf, (size_t)r);
 		if (mctx)
 			EVP_DigestUpdate(mctx, buf, (size_t)r);
+		if (crc)
+			*crc = crc32c_update(*crc, buf, (size_t)r);
 		off += (uint64_t)r;
 	}
 	EVP_DigestFinal_ex(ctx, md, &mdlen);
@@ -359,11 +474,12 @@ static int add_conditions(struct s3 *s, struct s3_call *c,
 	return s3_call_add(c, "if-match", buf);
 }
 
-/* One PUT of fd with the given conditions. */
+/* One PUT of fd with the given conditions and checksums (crc_b64: NULL
+ * for none). */
 static int put_once(struct s3 *s, const char *key, int fd,
 		    uint64_t size, const struct store_put_opts *opts,
 		    const char *payload_hash, const char *md5_b64,
-		    char *etag_out)
+		    const char *crc_b64, char *etag_out)
 {
 	char *names[S3_MAX_EXTRA] = { 0 };
 	size_t nnames = opts ? opts->nmeta : 0;
@@ -382,6 +498,8 @@ static int put_once(struct s3 *s, const char *key, int fd,
 	rc = s3_add_put_headers(&c, opts, names);
 	if (!rc)
 		rc = s3_call_add(&c, "content-md5", md5_b64);
+	if (!rc && crc_b64)
+		rc = s3_call_add(&c, "x-amz-checksum-crc32c", crc_b64);
 	if (!rc)
 		rc = add_conditions(s, &c, opts, cond, sizeof(cond));
 	if (rc)
@@ -449,7 +567,9 @@ int s3_put_fd(struct store *st, const char *key, int fd,
 	struct s3 *s = to_s3(st);
 	struct store_object obj = { 0 };
 	unsigned char md5[16];
-	char hash[65], md5_hex[33], md5_b64[32];
+	char hash[65], md5_hex[33], md5_b64[32], crc_b64[9];
+	const char *crc_hdr = s->crc32c ? crc_b64 : NULL;
+	uint32_t crc;
 	bool conditional = opts && (opts->if_none_match ||
 				    (opts->if_match && opts->if_match[0]));
 	bool was_bare;
@@ -457,13 +577,15 @@ int s3_put_fd(struct store *st, const char *key, int fd,
 
 	if (opts && opts->nmeta > S3_MAX_EXTRA - 6)
 		return -E2BIG;
-	rc = s3_hash_fd(fd, 0, size, hash, md5);
+	rc = s3_hash_fd(fd, 0, size, hash, md5, &crc);
 	if (rc)
 		return rc;
+	crc32c_base64(crc, crc_b64);
 	util_hex_encode(md5, 16, md5_hex);
 	EVP_EncodeBlock((unsigned char *)md5_b64, md5, 16);
 	was_bare = __atomic_load_n(&s->bare_if_match, __ATOMIC_RELAXED);
-	rc = put_once(s, key, fd, size, opts, hash, md5_b64, etag_out);
+	rc = put_once(s, key, fd, size, opts, hash, md5_b64, crc_hdr,
+		      etag_out);
 	if (!conditional || (rc != -ESTALE && rc != -ENOENT))
 		return rc;
 	hrc = s3_head(st, key, &obj);
@@ -472,7 +594,7 @@ int s3_put_fd(struct store *st, const char *key, int fd,
 		log_info("%s matches If-Match only with a bare ETag; "
 			 "sending it so from now on", s->endpoint);
 		__atomic_store_n(&s->bare_if_match, true, __ATOMIC_RELAXED);
-		rc = put_once(s, key, fd, size, opts, hash, md5_b64,
+		rc = put_once(s, key, fd, size, opts, hash, md5_b64, crc_hdr,
 			      etag_out);
 		break;
 	case S3_PUT_OURS:

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "crc32c.h"
 #include "s3.h"
 #include "s3_i.h"
 #include "tap.h"
@@ -70,5 +71,27 @@ int main(void)
 	TAP_OK(s3_pace_delay(&pace, "/b/k", 101.0) == 0,
 	       "a second later the key goes at once");
 	s3_pace_release(&pace);
+
+	/* CRC-32C: RFC 3720's check value, and its test vectors */
+	unsigned char zeros[32] = { 0 }, ones[32], inc[32];
+	char b64[9];
+	size_t i;
+
+	for (i = 0; i < 32; i++) {
+		ones[i] = 0xff;
+		inc[i] = (unsigned char)i;
+	}
+	TAP_INTEQ(crc32c_update(0, "123456789", 9), 0xe3069283,
+		  "crc32c of 123456789");
+	TAP_INTEQ(crc32c_update(0, zeros, 32), 0x8a9136aa,
+		  "crc32c of 32 zeros");
+	TAP_INTEQ(crc32c_update(0, ones, 32), 0x62a8ab43,
+		  "crc32c of 32 0xff");
+	TAP_INTEQ(crc32c_update(0, inc, 32), 0x46dd794e,
+		  "crc32c of 0..31");
+	TAP_INTEQ(crc32c_update(crc32c_update(0, inc, 13), inc + 13, 19),
+		  0x46dd794e, "crc32c in two pieces");
+	crc32c_base64(crc32c_update(0, "hello", 5), b64);
+	TAP_STREQ(b64, "mnG7TA==", "the header value of hello");
 	return tap_done();
 }
