@@ -160,9 +160,36 @@ int creds_parse_ini(const char *text, const char *profile,
 	return rc;
 }
 
-/* Read a small file whole.  When private_only, refuse group/other bits. */
+static void note_file(struct creds *c, const char *path,
+		      const struct stat *st)
+{
+	snprintf(c->file, sizeof(c->file), "%s", path);
+	c->file_dev = (uint64_t)st->st_dev;
+	c->file_ino = (uint64_t)st->st_ino;
+	c->file_size = (uint64_t)st->st_size;
+	c->file_mtime_ns = (uint64_t)st->st_mtim.tv_sec * 1000000000u +
+			   (uint64_t)st->st_mtim.tv_nsec;
+}
+
+bool creds_file_changed(const struct creds *c)
+{
+	struct stat st;
+	struct creds now;
+
+	if (!c->file[0])
+		return false;
+	if (stat(c->file, &st) < 0)
+		return true;
+	note_file(&now, c->file, &st);
+	return now.file_dev != c->file_dev || now.file_ino != c->file_ino ||
+	       now.file_size != c->file_size ||
+	       now.file_mtime_ns != c->file_mtime_ns;
+}
+
+/* Read a small file whole.  When private_only, refuse group/other bits.
+ * id (not NULL): the file's identity is noted there. */
 static int read_small_file(const char *path, int private_only, char **out,
-			   char *err, size_t errlen)
+			   struct creds *id, char *err, size_t errlen)
 {
 	struct stat st;
 	char *buf = NULL;
@@ -209,6 +236,8 @@ static int read_small_file(const char *path, int private_only, char **out,
 		got += (size_t)r;
 	}
 	buf[got] = '\0';
+	if (id)
+		note_file(id, path, &st);
 	*out = buf;
 	buf = NULL;
 out:
@@ -235,7 +264,7 @@ static int load_profile(const char *profile, int required, struct creds *out,
 	int rc;
 
 	shared_file_path(path, sizeof(path));
-	rc = read_small_file(path, 0, &text, err, errlen);
+	rc = read_small_file(path, 0, &text, out, err, errlen);
 	if (rc) {
 		if (!required)
 			err[0] = '\0';
@@ -266,7 +295,7 @@ int creds_load(const char *passwd_file, const char *profile,
 
 	memset(out, 0, sizeof(*out));
 	if (passwd_file) {
-		rc = read_small_file(passwd_file, 1, &text, err, errlen);
+		rc = read_small_file(passwd_file, 1, &text, out, err, errlen);
 		if (rc)
 			return rc;
 		rc = creds_parse_passwd(text, bucket, out);

@@ -9,17 +9,28 @@
  *
  * Secrets live only in struct creds; creds_release() wipes them.  Error
  * sentences name files and profiles, never key material.
+ *
+ * Temporary credentials (access key, secret, session token) expire and
+ * are replaced in their file: struct creds remembers which file it came
+ * from and that file's identity, so a long-running client can ask
+ * creds_file_changed() and load them again (creds_load, same arguments).
  */
 #ifndef R2FS_CREDS_H
 #define R2FS_CREDS_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct creds {
 	char *access_key;
 	char *secret_key;
 	char *session_token; /* NULL unless temporary credentials */
 	char source[320];    /* "environment", "profile default in F", ... */
+	/* the file read ("" for the environment) and what stat said of it
+	 * when it was read */
+	char file[4096];
+	uint64_t file_dev, file_ino, file_size, file_mtime_ns;
 };
 
 /* 0, or -ENOENT/-EACCES/-EINVAL with one sentence in err. */
@@ -40,5 +51,9 @@ int creds_parse_ini(const char *text, const char *profile,
 		    struct creds *out);
 
 void creds_release(struct creds *c);
+
+/* Is c's file now another file, or changed (size, mtime), or gone?
+ * false for credentials from the environment. */
+bool creds_file_changed(const struct creds *c);
 
 #endif

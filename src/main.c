@@ -273,6 +273,9 @@ static int run(int argc, char *argv[])
 		.ca_file = conf->ca_file,
 		.ca_path = conf->ca_path,
 		.md5_only = conf->checksum && !strcmp(conf->checksum, "md5"),
+		.reload_creds = true,
+		.passwd_file = conf->passwd_file,
+		.profile = conf->profile,
 	};
 	store = s3_store_new(&so);
 	creds_release(&creds); /* the store keeps its own copy */

@@ -49,6 +49,8 @@ int s3_error_to_errno(long status, const char *code)
 			return -ESTALE;
 		if (!strcmp(code, "AccessDenied") ||
 		    !strcmp(code, "InvalidAccessKeyId") ||
+		    !strcmp(code, "ExpiredToken") ||
+		    !strcmp(code, "InvalidToken") ||
 		    !strcmp(code, "SignatureDoesNotMatch") ||
 		    !strcmp(code, "RequestTimeTooSkewed"))
 			return -EACCES;
@@ -252,13 +254,126 @@ static void s3_stats(struct store *st, struct store_stats *out)
 }
 
 
+/*
+ * Load the credentials again if their file changed (force: look now, not
+ * at most once a second).  true when new ones are in place.
+ */
+static bool creds_reload(struct s3 *s, bool force)
+{
+	struct creds fresh = { 0 };
+	double now = util_now_mono();
+	char err[512] = "";
+	bool changed;
+	int rc;
+
+	if (!s->reload_creds)
+		return false;
+	pthread_mutex_lock(&s->creds_lock);
+	changed = (force || now - s->creds_checked >= 1.0) &&
+		  creds_file_changed(&s->creds);
+	if (force || now - s->creds_checked >= 1.0)
+		s->creds_checked = now;
+	pthread_mutex_unlock(&s->creds_lock);
+	if (!changed)
+		return false;
+	rc = creds_load(s->creds_passwd_file, s->creds_profile, s->bucket,
+			&fresh, err, sizeof(err));
+	if (rc) {
+		/* caught mid-write, or broken: keep the old ones; look again
+		 * in a second */
+		log_warn("cannot read the new credentials: %s", err);
+		creds_release(&fresh);
+		return false;
+	}
+	pthread_mutex_lock(&s->creds_lock);
+	creds_release(&s->creds);
+	s->creds = fresh;
+	s->creds_refused_said = false;
+	pthread_mutex_unlock(&s->creds_lock);
+	log_info("credentials changed: now using those of %s",
+		 s->creds.source);
+	return true;
+}
+
+/* An S3 error code that says the credentials themselves were refused. */
+static bool code_refuses_creds(const char *code)
+{
+	return code && (!strcmp(code, "InvalidAccessKeyId") ||
+			!strcmp(code, "SignatureDoesNotMatch") ||
+			!strcmp(code, "ExpiredToken") ||
+			!strcmp(code, "InvalidToken") ||
+			!strcmp(code, "TokenRefreshRequired"));
+}
+
+/*
+ * The server refused the credentials used (resp: a 400/401/403 answer).
+ * true: newer ones are in place (loaded from their file now, or before),
+ * try again at once.  Otherwise
+ * say once, until they change, what is wrong and what to do.
+ */
+static bool creds_refused(struct s3 *s, const struct creds *used,
+			  const struct http_response *resp)
+{
+	struct xml_error xe = { 0 };
+	bool again = false, say = false;
+
+	if (!s->reload_creds || !resp->err_body ||
+	    (resp->status != 400 && resp->status != 401 &&
+	     resp->status != 403))
+		return false;
+	xml_parse_error(resp->err_body, resp->err_len, &xe);
+	if (!code_refuses_creds(xe.code))
+		goto out;
+	again = creds_reload(s, true);
+	if (again)
+		goto out;
+	pthread_mutex_lock(&s->creds_lock);
+	/* signed with older ones that another request replaced meanwhile */
+	again = strcmp(used->access_key, s->creds.access_key) ||
+		!used->session_token != !s->creds.session_token ||
+		(used->session_token &&
+		 strcmp(used->session_token, s->creds.session_token));
+	say = !again && !s->creds_refused_said;
+	if (say)
+		s->creds_refused_said = true;
+	pthread_mutex_unlock(&s->creds_lock);
+	if (say)
+		log_err("%s refused the credentials of %s (%s): requests fail "
+			"with EACCES and uploads are kept and retried until "
+			"they are replaced there (r2fs reads the file again "
+			"when it changes)", s->endpoint, s->creds.source,
+			xe.code);
+out:
+	xml_error_release(&xe);
+	return again;
+}
+
+/* A copy of the current credentials for one signature (wiped by
+ * creds_release); false on ENOMEM. */
+static bool creds_snapshot(struct s3 *s, struct creds *out)
+{
+	bool ok;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&s->creds_lock);
+	out->access_key = strdup(s->creds.access_key);
+	out->secret_key = strdup(s->creds.secret_key);
+	out->session_token = s->creds.session_token
+				     ? strdup(s->creds.session_token)
+				     : NULL;
+	ok = out->access_key && out->secret_key &&
+	     (!s->creds.session_token || out->session_token);
+	pthread_mutex_unlock(&s->creds_lock);
+	return ok;
+}
+
 /* s3_i.h */
 int s3_request(struct s3 *s, struct s3_call *c, struct http_response *resp)
 {
 	struct sigv4_header hdrs[S3_MAX_EXTRA + 4];
 	struct sigv4_request sreq;
-	struct sigv4_key skey = { s->access_key, s->secret_key, s->region,
-				  "s3" };
+	struct sigv4_key skey = { NULL, NULL, s->region, "s3" };
+	struct creds cur = { 0 };
 	struct http_response tmpl = *resp;
 	struct curl_slist *list = NULL;
 	struct http_request hreq;
@@ -266,7 +381,7 @@ int s3_request(struct s3 *s, struct s3_call *c, struct http_response *resp)
 	char *path = NULL, *url = NULL, *authz = NULL;
 	unsigned attempt, attempts;
 	size_t n, i, urllen;
-	bool writes;
+	bool writes, again;
 	int rc = 0;
 
 	path = c->service ? strdup("/") : s3_build_path(s, c->key);
@@ -303,14 +418,23 @@ int s3_request(struct s3 *s, struct s3_call *c, struct http_response *resp)
 		*resp = tmpl;
 		rc = 0; /* the failed attempt's error must not stick */
 		n = 0;
+		creds_reload(s, false);
+		creds_release(&cur);
+		if (!creds_snapshot(s, &cur)) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		skey.access_key = cur.access_key;
+		skey.secret_key = cur.secret_key;
 		sigv4_amz_date(now, amz_date);
 		hdrs[n++] = (struct sigv4_header){ "host", s->host };
 		hdrs[n++] = (struct sigv4_header){ "x-amz-date", amz_date };
 		hdrs[n++] = (struct sigv4_header){ "x-amz-content-sha256",
 						   c->payload_hash };
-		if (s->session_token)
+		/* temporary credentials: the token is signed like the rest */
+		if (cur.session_token)
 			hdrs[n++] = (struct sigv4_header){
-				"x-amz-security-token", s->session_token };
+				"x-amz-security-token", cur.session_token };
 		for (i = 0; i < c->nextra; i++)
 			hdrs[n++] = c->extra[i];
 		sreq = (struct sigv4_request){
@@ -354,8 +478,14 @@ int s3_request(struct s3 *s, struct s3_call *c, struct http_response *resp)
 		list = NULL;
 		count_request(s, c, &hreq, resp, rc, attempt);
 
+		/* (not the mount check's: it explains a refusal itself) */
+		again = !rc && !c->raw_errors && creds_refused(s, &cur, resp);
 		if (attempt + 1 >= attempts)
 			break;
+		if (again) {
+			http_response_release(resp);
+			continue; /* new credentials: at once */
+		}
 		if (rc && http_error_is_transient(rc)) {
 			log_debug("%s %s: %s; retrying", c->method, path,
 				  resp->errmsg);
@@ -381,6 +511,7 @@ int s3_request(struct s3 *s, struct s3_call *c, struct http_response *resp)
 			rc = -EIO;
 	}
 out:
+	creds_release(&cur);
 	curl_slist_free_all(list);
 	free(url);
 	free(path);
@@ -457,13 +588,10 @@ static void s3_destroy(struct store *st)
 	free(s->endpoint);
 	free(s->bucket);
 	free(s->region);
-	if (s->secret_key)
-		explicit_bzero(s->secret_key, strlen(s->secret_key));
-	if (s->session_token)
-		explicit_bzero(s->session_token, strlen(s->session_token));
-	free(s->access_key);
-	free(s->secret_key);
-	free(s->session_token);
+	creds_release(&s->creds);
+	free(s->creds_passwd_file);
+	free(s->creds_profile);
+	pthread_mutex_destroy(&s->creds_lock);
 	s3_pace_release(&s->pace);
 	pthread_mutex_destroy(&s->bad_lock);
 	free(s);
@@ -512,14 +640,25 @@ struct s3 *s3_new(const struct s3_opts *o)
 	s->endpoint = strdup(o->endpoint);
 	s->bucket = strdup(o->bucket);
 	s->region = strdup(o->region);
-	s->access_key = strdup(o->creds->access_key);
-	s->secret_key = strdup(o->creds->secret_key);
-	if (o->creds->session_token)
-		s->session_token = strdup(o->creds->session_token);
+	pthread_mutex_init(&s->creds_lock, NULL);
+	s->creds = *o->creds; /* the strings are copied next */
+	s->creds.access_key = strdup(o->creds->access_key);
+	s->creds.secret_key = strdup(o->creds->secret_key);
+	s->creds.session_token = o->creds->session_token
+					 ? strdup(o->creds->session_token)
+					 : NULL;
+	s->reload_creds = o->reload_creds && o->creds->file[0];
+	s->creds_checked = util_now_mono();
+	if (o->passwd_file)
+		s->creds_passwd_file = strdup(o->passwd_file);
+	if (o->profile)
+		s->creds_profile = strdup(o->profile);
 	s->pool = http_pool_new(&po);
-	if (!s->endpoint || !s->bucket || !s->region || !s->access_key ||
-	    !s->secret_key || !s->pool ||
-	    (o->creds->session_token && !s->session_token) ||
+	if (!s->endpoint || !s->bucket || !s->region ||
+	    !s->creds.access_key || !s->creds.secret_key || !s->pool ||
+	    (o->creds->session_token && !s->creds.session_token) ||
+	    (o->passwd_file && !s->creds_passwd_file) ||
+	    (o->profile && !s->creds_profile) ||
 	    util_endpoint_host(s->endpoint, s->host, sizeof(s->host))) {
 		s3_destroy(&s->base);
 		return NULL;

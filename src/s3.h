@@ -33,6 +33,14 @@ struct s3_opts {
 	 * x-amz-checksum-crc32c (R2 checks both) unless md5_only (for a
 	 * server that refuses the header). */
 	bool md5_only;
+	/* Temporary credentials are replaced in their file: with
+	 * reload_creds, the client looks at that file (at most once a
+	 * second, and at once when the server refuses the credentials) and
+	 * loads them again with creds_load(passwd_file, profile, bucket)
+	 * when it changed.  Credentials from the environment never change. */
+	bool reload_creds;
+	const char *passwd_file;
+	const char *profile;
 	/* Optional progress hook, handed to the HTTP pool (see http.h for
 	 * when and from which threads it is called).  NULL: none. */
 	void (*progress)(void *arg, uint64_t up, uint64_t down);

@@ -260,12 +260,12 @@ int s3_bucket_delete_subresource(struct s3 *s, const char *name,
 char *s3_presign_url(struct s3 *s, const char *method, const char *key,
 		     const char *content_type, time_t now, unsigned expires)
 {
-	struct sigv4_key skey = { s->access_key, s->secret_key, s->region,
+	struct sigv4_key skey = { s->creds.access_key, s->creds.secret_key, s->region,
 				  "s3" };
 	char *path = NULL, *query = NULL, *url = NULL;
 	size_t len;
 
-	if (s->session_token) {
+	if (s->creds.session_token) {
 		errno = EOPNOTSUPP;
 		return NULL;
 	}

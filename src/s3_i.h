@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "creds.h"
 #include "http.h"
 #include "sigv4.h"
 #include "store.h"
@@ -57,9 +58,15 @@ struct s3 {
 	char host[256];
 	char *bucket; /* "" for a client of the service (ListBuckets) */
 	char *region;
-	char *access_key;
-	char *secret_key;
-	char *session_token;
+	/* The credentials, replaced when their file changes (reload_creds):
+	 * protected by creds_lock; s3_request signs with a copy. */
+	pthread_mutex_t creds_lock;
+	struct creds creds;       /* keys, token, and their file */
+	bool reload_creds;        /* read-only: look for a changed file */
+	char *creds_passwd_file;  /* read-only: creds_load's arguments */
+	char *creds_profile;
+	double creds_checked;     /* protected by creds_lock: last look */
+	bool creds_refused_said;  /* protected by creds_lock */
 	unsigned retries;
 	long connect_timeout_ms;
 	bool bare_if_match;   /* atomic: send If-Match ETags unquoted */
