@@ -273,7 +273,7 @@ static int run(int argc, char *argv[])
 		.ca_file = conf->ca_file,
 		.ca_path = conf->ca_path,
 		.md5_only = conf->checksum && !strcmp(conf->checksum, "md5"),
-		.reload_creds = true,
+		.long_running = true,
 		.passwd_file = conf->passwd_file,
 		.profile = conf->profile,
 	};

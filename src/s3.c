@@ -317,7 +317,7 @@ static bool creds_refused(struct s3 *s, const struct creds *used,
 	struct xml_error xe = { 0 };
 	bool again = false, say = false;
 
-	if (!s->reload_creds || !resp->err_body ||
+	if (!s->long_running || !resp->err_body ||
 	    (resp->status != 400 && resp->status != 401 &&
 	     resp->status != 403))
 		return false;
@@ -340,9 +340,11 @@ static bool creds_refused(struct s3 *s, const struct creds *used,
 	if (say)
 		log_err("%s refused the credentials of %s (%s): requests fail "
 			"with EACCES and uploads are kept and retried until "
-			"they are replaced there (r2fs reads the file again "
-			"when it changes)", s->endpoint, s->creds.source,
-			xe.code);
+			"they are replaced %s", s->endpoint, s->creds.source,
+			xe.code, s->reload_creds
+					 ? "there (r2fs reads the file again "
+					   "when it changes)"
+					 : "(set new ones and mount again)");
 out:
 	xml_error_release(&xe);
 	return again;
@@ -532,6 +534,19 @@ int s3_status_error(struct s3 *s, const struct s3_call *c,
 		log_debug("%s %s/%s: HTTP %ld %s", c->method, s->bucket,
 			  c->key ? c->key : "", resp->status,
 			  xe.code ? xe.code : "");
+	/* A write refused for good (no retry will change it): say once what
+	 * to do.  The caller's upload is kept and retried by its owner. */
+	if (s->long_running && resp->status == 403 && c->key &&
+	    strcmp(c->method, "GET") && strcmp(c->method, "HEAD") &&
+	    (!xe.code || !code_refuses_creds(xe.code)) &&
+	    !__atomic_exchange_n(&s->write_refusal_said, true,
+				 __ATOMIC_RELAXED))
+		log_err("%s refused to change '%s' in bucket '%s' (%s): the "
+			"key may lack write permission there, or a bucket lock "
+			"forbids the change; the files stay in the journal and "
+			"are retried: grant the permission or lift the lock, "
+			"then run r2fs sync (this is said once)", s->endpoint,
+			c->key, s->bucket, xe.code ? xe.code : "HTTP 403");
 	xml_error_release(&xe);
 	return err;
 }
@@ -647,7 +662,8 @@ struct s3 *s3_new(const struct s3_opts *o)
 	s->creds.session_token = o->creds->session_token
 					 ? strdup(o->creds->session_token)
 					 : NULL;
-	s->reload_creds = o->reload_creds && o->creds->file[0];
+	s->long_running = o->long_running;
+	s->reload_creds = o->long_running && o->creds->file[0];
 	s->creds_checked = util_now_mono();
 	if (o->passwd_file)
 		s->creds_passwd_file = strdup(o->passwd_file);

@@ -33,12 +33,14 @@ struct s3_opts {
 	 * x-amz-checksum-crc32c (R2 checks both) unless md5_only (for a
 	 * server that refuses the header). */
 	bool md5_only;
-	/* Temporary credentials are replaced in their file: with
-	 * reload_creds, the client looks at that file (at most once a
+	/* A long-running client (the mount).  Temporary credentials are
+	 * replaced in their file: it looks at that file (at most once a
 	 * second, and at once when the server refuses the credentials) and
 	 * loads them again with creds_load(passwd_file, profile, bucket)
-	 * when it changed.  Credentials from the environment never change. */
-	bool reload_creds;
+	 * when it changed (credentials from the environment never change).
+	 * And it says once in the log what to do when the server refuses
+	 * the credentials or a write (AccessDenied). */
+	bool long_running;
 	const char *passwd_file;
 	const char *profile;
 	/* Optional progress hook, handed to the HTTP pool (see http.h for

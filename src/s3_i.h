@@ -62,7 +62,9 @@ struct s3 {
 	 * protected by creds_lock; s3_request signs with a copy. */
 	pthread_mutex_t creds_lock;
 	struct creds creds;       /* keys, token, and their file */
+	bool long_running;        /* read-only: s3_opts' */
 	bool reload_creds;        /* read-only: look for a changed file */
+	bool write_refusal_said;  /* atomic: AccessDenied on a write */
 	char *creds_passwd_file;  /* read-only: creds_load's arguments */
 	char *creds_profile;
 	double creds_checked;     /* protected by creds_lock: last look */

@@ -10,6 +10,7 @@ were signed.  Keys are rotated for real with radosgw-admin, on a user of
 the test's own (the suite's user keeps its keys).
 """
 
+import errno
 import os
 import subprocess
 import threading
@@ -202,3 +203,61 @@ def test_refused_credentials_are_said_once_and_uploads_wait(
     for i in range(3):
         assert c.get_object(Bucket=bucket,
                             Key=f"w{i}")["Body"].read() == b"waits"
+
+
+def test_write_refused_for_good_is_eacces_kept_and_said_once(
+        personality, mounter, own_user, s3env, tmp_path):
+    """A key that may read the bucket but not write it (R2: a read-only
+    token, or a bucket lock): fsync gets EACCES, user.r2.state says
+    error, the log says once what to do, and the data stays in the
+    journal until a mount that may write uploads it."""
+    import json
+    uid, bucket, ak, sk = own_user
+    ruid = uid + "-ro"
+    rak, rsk = new_keys()
+    admin(s3env, "user", "create", f"--uid={ruid}", "--display-name=ro",
+          f"--access-key={rak}", f"--secret-key={rsk}")
+    try:
+        client(s3env, ak, sk).put_bucket_policy(
+            Bucket=bucket, Policy=json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Effect": "Allow",
+                    "Principal": {"AWS": [f"arn:aws:iam:::user/{ruid}"]},
+                    "Action": ["s3:GetObject", "s3:ListBucket"],
+                    "Resource": [f"arn:aws:s3:::{bucket}",
+                                 f"arn:aws:s3:::{bucket}/*"]}]}))
+        cache = str(tmp_path / "cache")
+        m = mounter(bucket, cache=cache, opts=["writeback_delay=0"],
+                    env_extra={"AWS_ACCESS_KEY_ID": rak,
+                               "AWS_SECRET_ACCESS_KEY": rsk})
+        m.expect_log = ["refused to change", "upload of",
+                        "could not be uploaded"]
+        with open(m.path("f"), "wb") as f:
+            f.write(b"kept")
+            f.flush()
+            with pytest.raises(OSError) as ei:
+                os.fsync(f.fileno())
+            assert ei.value.errno in (errno.EACCES, errno.EPERM)
+        with open(m.path("g"), "wb") as f:
+            f.write(b"kept too")
+        time.sleep(2)
+        assert m.state(m.path("f")).startswith("error: ")
+        assert m.sync(check=False).returncode != 0
+        m.unmount()
+        out = m.output()
+        said = [l for l in out.splitlines() if "refused to change" in l]
+        assert len(said) == 1, out
+        assert "grant the permission" in said[0] and bucket in said[0]
+        # a mount that may write: the journal's files go up
+        m2 = mounter(bucket, cache=cache,
+                     env_extra={"AWS_ACCESS_KEY_ID": ak,
+                                "AWS_SECRET_ACCESS_KEY": sk})
+        m2.sync()
+        c = client(s3env, ak, sk)
+        assert c.get_object(Bucket=bucket, Key="f")["Body"].read() == \
+            b"kept"
+        assert c.get_object(Bucket=bucket, Key="g")["Body"].read() == \
+            b"kept too"
+    finally:
+        admin(s3env, "user", "rm", f"--uid={ruid}")
