@@ -12,6 +12,47 @@ static int finish(struct r2fs_conf *c, char *err, size_t len)
 	return conf_finish(c, err, len);
 }
 
+/* ca_file, ca_path and checksum: checked at once, one sentence each. */
+static void test_tls_and_checksum(void)
+{
+	struct r2fs_conf c;
+	char err[512];
+
+	conf_init(&c);
+	conf_set_bucket_arg(&c, "b1x", err, sizeof(err));
+	c.endpoint = strdup("https://127.0.0.1:1");
+	c.ca_file = strdup("/nonexistent/ca.pem");
+	TAP_INTEQ(finish(&c, err, sizeof(err)), -22, "missing ca_file");
+	TAP_STREQ(err, "ca_file /nonexistent/ca.pem: No such file or directory",
+		  "missing ca_file: its name and why");
+	free(c.ca_file);
+	c.ca_file = strdup("/dev/null");
+	c.ca_path = strdup("/nonexistent");
+	TAP_INTEQ(finish(&c, err, sizeof(err)), -22, "missing ca_path");
+	TAP_OK(!strncmp(err, "ca_path /nonexistent: ", 22),
+	       "missing ca_path: named");
+	free(c.ca_path);
+	c.ca_path = strdup("/");
+	c.checksum = strdup("sha1");
+	TAP_INTEQ(finish(&c, err, sizeof(err)), -22, "unknown checksum");
+	TAP_STREQ(err, "checksum must be crc32c or md5, not 'sha1'",
+		  "unknown checksum: the choices");
+	free(c.checksum);
+	c.checksum = strdup("md5");
+	TAP_INTEQ(finish(&c, err, sizeof(err)), 0,
+		  "readable ca_file and ca_path, checksum md5");
+	conf_release(&c);
+
+	conf_init(&c);
+	c.endpoint = strdup("https://127.0.0.1:1");
+	c.ca_file = strdup("/nonexistent");
+	TAP_INTEQ(conf_finish_client(&c, err, sizeof(err)), -22,
+		  "client: missing --ca-file");
+	TAP_OK(!strncmp(err, "--ca-file /nonexistent: ", 24),
+	       "client: named --ca-file");
+	conf_release(&c);
+}
+
 /* conf_finish_client: the r2 tool's checks, no bucket or mount point. */
 static void test_client(void)
 {
@@ -165,5 +206,6 @@ int main(void)
 	TAP_INTEQ(finish(&c, err, sizeof(err)), -22, "umask bounded");
 	conf_release(&c);
 	test_client();
+	test_tls_and_checksum();
 	return tap_done();
 }
