@@ -27,6 +27,7 @@ void conf_init(struct r2fs_conf *c)
 	c->connect_timeout = 10;
 	c->http_handles = 0; /* as many as the mount's workers use */
 	c->writeback_delay = 1.0;
+	c->key_write_interval = 1.0;
 	c->upload_workers = 16;
 	c->multipart_threshold_mb = 64;
 	c->readahead_max_mb = 128;
@@ -267,6 +268,11 @@ int conf_finish(struct r2fs_conf *c, char *err, size_t errlen)
 	    strcmp(c->checksum, "md5")) {
 		snprintf(err, errlen, "checksum must be crc32c or md5, not "
 			 "'%s'", c->checksum);
+		return -EINVAL;
+	}
+	if (!(c->key_write_interval >= 0 && c->key_write_interval <= 60)) {
+		snprintf(err, errlen, "key_write_interval must be between 0 "
+			 "and 60 seconds");
 		return -EINVAL;
 	}
 	if (c->umask > 0777) {

@@ -33,6 +33,7 @@ struct r2fs_conf {
 	char *ca_file;
 	char *ca_path;
 	char *checksum; /* "crc32c" (NULL: the default) or "md5" */
+	double key_write_interval; /* s between writes of one key (R2: 1) */
 	/* local */
 	char *cache_dir;
 	/* attributes of objects without metadata */

@@ -46,6 +46,7 @@ static const struct fuse_opt r2fs_opts[] = {
 	R2_OPT("ca_file=%s", ca_file),
 	R2_OPT("ca_path=%s", ca_path),
 	R2_OPT("checksum=%s", checksum),
+	R2_OPT("key_write_interval=%lf", key_write_interval),
 	R2_OPT("cache_dir=%s", cache_dir),
 	R2_OPT("uid=%u", uid),
 	R2_OPT("gid=%u", gid),
@@ -119,6 +120,9 @@ static void usage(const char *prog)
 "    -o ca_path=DIR         ... or those in this directory (c_rehash)\n"
 "    -o checksum=crc32c     uploads carry Content-MD5 and x-amz-checksum-crc32c\n"
 "                           (default); md5: Content-MD5 only\n"
+"    -o key_write_interval=S  seconds between two writes of one object\n"
+"                           (default 1: R2 refuses more; 0 for servers\n"
+"                           without that limit)\n"
 "    -o cache_dir=DIR       local staging directory (default: /var/cache/r2fs\n"
 "                           for root, else ~/.cache/r2fs)\n"
 "    -o uid=N,gid=N         owner of objects without metadata (default: you)\n"
@@ -274,6 +278,7 @@ static int run(int argc, char *argv[])
 		.ca_path = conf->ca_path,
 		.md5_only = conf->checksum && !strcmp(conf->checksum, "md5"),
 		.long_running = true,
+		.key_write_interval = conf->key_write_interval,
 		.passwd_file = conf->passwd_file,
 		.profile = conf->profile,
 	};

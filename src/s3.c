@@ -117,9 +117,10 @@ static void backoff_sleep(unsigned attempt, const char *retry_after,
 	sleep_s(d);
 }
 
-void s3_pace_init(struct s3_pace *p)
+void s3_pace_init(struct s3_pace *p, double interval)
 {
 	memset(p, 0, sizeof(*p));
+	p->interval = interval;
 	pthread_mutex_init(&p->lock, NULL);
 }
 
@@ -144,8 +145,8 @@ double s3_pace_delay(struct s3_pace *p, const char *path, double now)
 	double wait = 0;
 
 	pthread_mutex_lock(&p->lock);
-	if (p->hash[i] == h && now - p->end[i] < S3_PACE_INTERVAL)
-		wait = S3_PACE_INTERVAL - (now - p->end[i]);
+	if (p->hash[i] == h && now - p->end[i] < p->interval)
+		wait = p->interval - (now - p->end[i]);
 	pthread_mutex_unlock(&p->lock);
 	return wait;
 }
@@ -647,7 +648,7 @@ struct s3 *s3_new(const struct s3_opts *o)
 	if (!s)
 		return NULL;
 	s->base.ops = &s3_ops;
-	s3_pace_init(&s->pace);
+	s3_pace_init(&s->pace, o->key_write_interval);
 	pthread_mutex_init(&s->bad_lock, NULL);
 	s->retries = o->retries;
 	s->crc32c = !o->md5_only;

@@ -33,6 +33,11 @@ struct s3_opts {
 	 * x-amz-checksum-crc32c (R2 checks both) unless md5_only (for a
 	 * server that refuses the header). */
 	bool md5_only;
+	/* Seconds between two writes (PUT, COPY, DELETE, multipart
+	 * completion) of one key: R2 answers 429 to more than one a second,
+	 * so the mount waits that long (1.0); 0: no waiting (the r2 tool,
+	 * which writes a key once). */
+	double key_write_interval;
 	/* A long-running client (the mount).  Temporary credentials are
 	 * replaced in their file: it looks at that file (at most once a
 	 * second, and at once when the server refuses the credentials) and

@@ -36,15 +36,17 @@
  * monotonic clock, so the table is tested without sleeping.
  */
 #define S3_PACE_SLOTS 4096
-#define S3_PACE_INTERVAL 1.0
+#define S3_PACE_INTERVAL 1.0 /* R2's: a 429 waits at least this long */
 
 struct s3_pace {
 	pthread_mutex_t lock;
+	double interval; /* read-only: seconds between writes of a key
+			    (0: no pacing) */
 	uint64_t hash[S3_PACE_SLOTS]; /* protected by lock; 0: empty */
 	double end[S3_PACE_SLOTS];    /* protected by lock */
 };
 
-void s3_pace_init(struct s3_pace *p);
+void s3_pace_init(struct s3_pace *p, double interval);
 void s3_pace_release(struct s3_pace *p);
 /* Seconds to wait before writing path at now (0: at once). */
 double s3_pace_delay(struct s3_pace *p, const char *path, double now);

@@ -59,7 +59,7 @@ int main(void)
 	TAP_INTEQ(s3_put_verdict(-EIO, &obj, &if_match, OURS_MD5, false),
 		  S3_PUT_ERROR, "the HEAD failed: its error");
 
-	s3_pace_init(&pace);
+	s3_pace_init(&pace, 1.0);
 	TAP_OK(s3_pace_delay(&pace, "/b/k", 100.0) == 0,
 	       "a key never written goes at once");
 	s3_pace_note(&pace, "/b/k", 100.0);
