@@ -31,6 +31,7 @@ void conf_init(struct r2fs_conf *c)
 	c->multipart_threshold_mb = 64;
 	c->readahead_max_mb = 128;
 	c->max_inodes = 100000;
+	c->read_cache_size_mb = CONF_UNSET;
 }
 
 void conf_release(struct r2fs_conf *c)

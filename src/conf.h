@@ -51,6 +51,8 @@ struct r2fs_conf {
 	int read_only;            /* -o ro: the kernel refuses writes; r2fs
 				     writes nothing of its own either */
 	unsigned cache_min_free_mb; /* 0: min(1 GiB, 5% of the disk) */
+	unsigned read_cache_size_mb; /* readcache.h; 0: off; CONF_UNSET:
+					min(10 GiB, 10% of the free space) */
 	int debug;
 };
 

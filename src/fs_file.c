@@ -27,6 +27,7 @@
 #include "log.h"
 #include "meta.h"
 #include "readahead.h"
+#include "readcache.h"
 #include "stage.h"
 #include "store.h"
 #include "wbcache.h"
@@ -543,6 +544,7 @@ ssize_t fs_write(struct fs_file *f, const char *buf, size_t size,
 	size_t done = 0;
 	ssize_t rc;
 
+	rcache_reserve(fs->rc, size); /* the journal comes first */
 	rc = wb_reserve(fs->wb, size);
 	if (rc)
 		return rc;

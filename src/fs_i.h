@@ -66,6 +66,7 @@ struct fs {
 	struct meta_defaults defaults;
 	struct wb *wb; /* the write-back journal (its own lock) */
 	struct ra_pool *ra; /* read-ahead threads, from fs_start on */
+	struct rcache *rc;  /* the read cache (its own lock), or NULL */
 	struct attr_cache *ac; /* object metadata; protected by lock */
 	/* names unlinked while open: their objects live until the last
 	 * close but must not be seen; protected by lock */

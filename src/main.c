@@ -58,6 +58,7 @@ static const struct fuse_opt r2fs_opts[] = {
 	R2_OPT("readahead_max=%u", readahead_max_mb),
 	R2_OPT("max_inodes=%u", max_inodes),
 	R2_OPT("cache_min_free=%u", cache_min_free_mb),
+	R2_OPT("read_cache_size=%u", read_cache_size_mb),
 	{ "sync_upload", offsetof(struct r2fs_conf, sync_upload), 1 },
 	{ "no_dir_index", offsetof(struct r2fs_conf, no_dir_index), 1 },
 	/* FUSE's own; noted, and passed on (opt_proc keeps it) */
@@ -139,6 +140,9 @@ static void usage(const char *prog)
 "    -o cache_min_free=MIB  free space kept on the cache disk: writes wait for\n"
 "                           uploads, then fail with ENOSPC (default: 5%% of the\n"
 "                           disk, at most 1024)\n"
+"    -o read_cache_size=MIB data read kept on the cache disk, across mounts\n"
+"                           (default: 10%% of its free space, at most 10240;\n"
+"                           0: off)\n"
 "\n"
 "Credentials are never accepted on the command line.\n"
 "\n");

@@ -34,6 +34,13 @@ struct ra_stream;
 /* threads fetching at once; budget: bytes of segments at most. */
 struct ra_pool *ra_pool_new(struct store *s, unsigned threads,
 			    uint64_t budget);
+/*
+ * Read through rc (readcache.h) from now on: bytes it holds come from
+ * local disk, whole blocks a GET brings go into it, and random reads are
+ * reported to it.  Streams without an ETag bypass it.  Before any read.
+ */
+struct rcache;
+void ra_pool_set_cache(struct ra_pool *p, struct rcache *rc);
 /* Stops the threads; every stream must be freed first. */
 void ra_pool_free(struct ra_pool *p);
 
