@@ -136,7 +136,8 @@ int fs_stats_text(struct fs *fs, char *buf, size_t len)
 		     "read_cache_bytes %llu\nread_cache_limit %llu\n"
 		     "read_cache_hits %llu\nread_cache_misses %llu\n"
 		     "read_cache_bytes_served %llu\n"
-		     "read_cache_evictions %llu\nread_cache_torn %llu\n",
+		     "read_cache_evictions %llu\nread_cache_torn %llu\n"
+		     "read_cache_write_errors %llu\n",
 		     (unsigned long long)n.class_a,
 		     (unsigned long long)n.class_b,
 		     (unsigned long long)n.retries,
@@ -160,7 +161,8 @@ int fs_stats_text(struct fs *fs, char *buf, size_t len)
 		     (unsigned long long)rs.misses,
 		     (unsigned long long)rs.served,
 		     (unsigned long long)rs.evictions,
-		     (unsigned long long)rs.torn);
+		     (unsigned long long)rs.torn,
+		     (unsigned long long)rs.failed);
 	return w < 0 || (size_t)w >= len ? -ERANGE : w;
 }
 

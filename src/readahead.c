@@ -436,13 +436,13 @@ static bool seg_add(struct ra_stream *st, uint64_t off, uint64_t len,
 }
 
 /*
- * With a read cache: cut a segment of len bytes at off (in a hole ending
- * at hole_end) so that it is all in the cache (*local) or all not, and a
- * GET that stops short of the hole ends on a block boundary, so the next
- * one starts on one and every block it brings can be cached.  Locked.
+ * With a read cache: cut a segment of len bytes at off so that it is all
+ * in the cache (*local) or all not, and a GET of a block or more ends on
+ * a block boundary (or the object's end), so the next one starts on one
+ * and every block it brings can be cached.  Locked.
  */
 static uint64_t cache_cut(struct ra_stream *st, uint64_t off, uint64_t len,
-			  uint64_t hole_end, bool *local)
+			  bool *local)
 {
 	uint64_t run, aligned;
 
@@ -451,7 +451,7 @@ static uint64_t cache_cut(struct ra_stream *st, uint64_t off, uint64_t len,
 	if (*local || run < off + len)
 		return run - off;
 	aligned = (off + len) / RC_BLOCK * RC_BLOCK;
-	if (off + len < hole_end && aligned > off)
+	if (len >= RC_BLOCK && off + len < st->size && aligned > off)
 		return aligned - off;
 	return len;
 }
@@ -478,7 +478,7 @@ static int cover(struct ra_stream *st, uint64_t off, uint64_t end,
 		len = hole_end - off < seg ? hole_end - off : seg;
 		local = false;
 		if (st->p->rc && st->etag[0])
-			len = cache_cut(st, off, len, hole_end, &local);
+			len = cache_cut(st, off, len, &local);
 		if (!seg_add(st, off, len, forced, local))
 			return forced ? -ENOMEM : 0;
 		off += len;
@@ -507,7 +507,7 @@ static void trim(struct ra_stream *st, uint64_t off)
  * segments it needs and those ahead of it.  Locked. */
 static int plan(struct ra_stream *st, uint64_t off, uint64_t end)
 {
-	uint64_t seg, ahead;
+	uint64_t seg, ahead, need;
 	bool near;
 	int rc;
 
@@ -545,8 +545,15 @@ static int plan(struct ra_stream *st, uint64_t off, uint64_t end)
 		seg = RA_WINDOW_MIN;
 	if (seg > RA_SEGMENT_MAX)
 		seg = RA_SEGMENT_MAX;
-	/* what this read needs, whatever the budget ... */
-	rc = cover(st, off, end, st->window ? seg : end - off, true);
+	/* what this read needs, whatever the budget (a sequential reader's
+	 * to the end of its block: a GET that ends there can be cached) */
+	need = end;
+	if (st->window && st->p->rc && st->etag[0]) {
+		need = (end + RC_BLOCK - 1) / RC_BLOCK * RC_BLOCK;
+		if (need > st->size)
+			need = st->size;
+	}
+	rc = cover(st, off, need, st->window ? seg : end - off, true);
 	/* ... and the window beyond it, in whole segments (a GET costs the
 	 * same for 8 MiB as for 128 KiB), within the budget */
 	if (!rc && st->window) {

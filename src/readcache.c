@@ -44,7 +44,7 @@
  *
  * Space: used counts blocks (whole pages) plus RC_OBJ_COST per object.
  * Before a block is stored, the LRU end is evicted until it fits within
- * the limit and the disk keeps min_free + RC_SLACK free; a writer's
+ * the limit and the disk keeps min_free + slack free; a writer's
  * rcache_reserve makes the cache give space back the same way, so the
  * journal (which waits below min_free) never runs short because of us.
  *
@@ -159,6 +159,7 @@ struct rcache {
 	struct store *s;
 	int dirfd;
 	uint64_t limit, min_free;
+	uint64_t slack; /* kept free above min_free (RC_SLACK_MIN/MAX) */
 	uint64_t used;
 	uint32_t seq;
 	struct rc_obj **objs;
@@ -634,7 +635,7 @@ static bool make_room(struct rcache *rc, uint64_t cache_need,
 		      uint64_t disk_need, struct rc_block **victims)
 {
 	uint64_t avail = disk_free(rc), freed = 0;
-	uint64_t floor = rc->min_free + RC_SLACK + disk_need;
+	uint64_t floor = rc->min_free + rc->slack + disk_need;
 	struct rc_block *b = rc->lru_tail, *prev;
 
 	while (rc->used + cache_need > rc->limit ||
@@ -1138,6 +1139,9 @@ static void store_block(struct rcache *rc, const char *key, const char *etag,
 				  (off_t)on_disk(blen));
 			log_debug("read cache: cannot store a block of %s: %s",
 				  key, strerror(-e));
+			pthread_mutex_lock(&rc->lock);
+			rc->st.failed++;
+			pthread_mutex_unlock(&rc->lock);
 		}
 	}
 	if (fd >= 0)
@@ -1446,6 +1450,7 @@ int rcache_new(const struct rcache_opts *o, struct store *s,
 {
 	struct rcache *rc = calloc(1, sizeof(*rc));
 	struct rc_block *victims = NULL;
+	struct statvfs sv;
 	struct dirent *de;
 	DIR *d;
 	int fd;
@@ -1472,6 +1477,14 @@ int rcache_new(const struct rcache_opts *o, struct store *s,
 	rc->dirfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rc->dirfd < 0)
 		goto fail;
+	rc->slack = RC_SLACK_MAX;
+	if (fstatvfs(rc->dirfd, &sv) == 0) {
+		rc->slack = (uint64_t)sv.f_blocks * sv.f_frsize / 16;
+		if (rc->slack < RC_SLACK_MIN)
+			rc->slack = RC_SLACK_MIN;
+		if (rc->slack > RC_SLACK_MAX)
+			rc->slack = RC_SLACK_MAX;
+	}
 	fd = dup(rc->dirfd);
 	d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (!d) {

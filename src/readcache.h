@@ -41,8 +41,10 @@
 /* Random reads of a file before the background fetch starts. */
 #define RC_RANDOM_TRIGGER 3
 /* Free space kept above the journal's floor, for writes to use before
- * the cache gives space back (rcache_reserve). */
-#define RC_SLACK ((uint64_t)32 << 20)
+ * the cache gives space back (rcache_reserve): a sixteenth of the disk,
+ * within these bounds. */
+#define RC_SLACK_MIN ((uint64_t)8 << 20)
+#define RC_SLACK_MAX ((uint64_t)32 << 20)
 
 struct store;
 struct rcache;
@@ -123,6 +125,7 @@ struct rcache_stats {
 	uint64_t evictions; /* blocks dropped for room */
 	uint64_t torn;      /* blocks that failed their checksum */
 	uint64_t stored;    /* blocks written */
+	uint64_t failed;    /* blocks that could not be written (ENOSPC) */
 	uint64_t fetched;   /* background fetches (GETs) */
 };
 void rcache_stats(struct rcache *rc, struct rcache_stats *out);
