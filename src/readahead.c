@@ -204,11 +204,26 @@ static void seg_drop(struct ra_pool *p, struct ra_seg **pp)
 	seg_free(p, g);
 }
 
+/* rcache_done_fn: a segment's bytes are stored (or dropped). */
+static void filled(void *arg)
+{
+	struct ra_seg *g = arg;
+	struct ra_stream *st = g->st; /* kept by its fetching count */
+	struct ra_pool *p = st->p;
+
+	pthread_mutex_lock(&p->lock);
+	unpin(p, g);
+	st->fetching--;
+	pthread_cond_broadcast(&p->done);
+	pthread_mutex_unlock(&p->lock);
+}
+
 /*
  * Fetch g (QUEUED, taken off the queue): from the read cache if it was
- * planned there and is still there, else from the bucket; the bytes a
- * GET brought go into the read cache once readers have them.  Locked;
- * the lock is dropped meanwhile.
+ * planned there and is still there, else from the bucket.  The bytes a
+ * GET brought go to the read cache's threads once readers have them (the
+ * fetch threads go on fetching); the segment and its stream stay until
+ * they are stored.  Locked; the lock is dropped meanwhile.
  */
 static void seg_fetch(struct ra_pool *p, struct ra_seg *g)
 {
@@ -237,17 +252,17 @@ static void seg_fetch(struct ra_pool *p, struct ra_seg *g)
 	g->state = SEG_DONE;
 	pthread_cond_broadcast(&p->done);
 	if (fill) {
-		/* after the readers got it: pinned, so nobody frees it */
+		/* pinned, so nobody frees it; the stream waits for it */
 		g->pins++;
-		pthread_mutex_unlock(&p->lock);
-		rcache_fill(p->rc, st->key, st->etag, st->size, g->off,
-			    g->buf, got);
-		pthread_mutex_lock(&p->lock);
-		unpin(p, g);
-	} else if (g->dropped && !g->pins) {
-		seg_free(p, g);
+		fill = rcache_fill_async(p->rc, st->key, st->etag, st->size,
+					 g->off, g->buf, got, filled, g);
+		if (!fill)
+			g->pins--; /* the disk is behind: not stored */
 	}
-	st->fetching--; /* the stream may be freed from here on */
+	if (!fill && g->dropped && !g->pins)
+		seg_free(p, g);
+	if (!fill)
+		st->fetching--; /* the stream may be freed from here on */
 	pthread_cond_broadcast(&p->done);
 }
 

@@ -79,6 +79,9 @@
 /* background fetches queued at most; one GET fetches at most */
 #define RC_JOBS_MAX 256
 #define RC_FETCH_MAX ((uint64_t)8 << 20)
+/* bytes of GETs waiting to be stored at most: a disk slower than the
+ * network stores what it can, and the reads do not wait for it */
+#define RC_FILL_BACKLOG ((uint64_t)64 << 20)
 /* rcache_reserve looks at the disk after this many bytes written */
 #define RC_RESERVE_EVERY ((uint64_t)4 << 20)
 #define RC_RANDOM_SLOTS 64
@@ -135,11 +138,14 @@ struct rc_header {
 };
 
 struct rc_job {
-	bool adopt; /* else a fetch */
+	bool adopt; /* else a fetch, or a fill (with data) */
 	char *key;
 	char etag[RC_ETAG_MAX];
 	uint64_t size, off, len;
 	int fd; /* adopt: the uploaded bytes */
+	const char *data;    /* fill: len bytes at off, the caller's */
+	rcache_done_fn done; /* fill: called once, when data is free */
+	void *arg;
 	struct rc_job *next;
 };
 
@@ -161,6 +167,7 @@ struct rcache {
 	uint64_t limit, min_free;
 	uint64_t slack; /* kept free above min_free (RC_SLACK_MIN/MAX) */
 	uint64_t used;
+	uint64_t ready; /* bytes of READY blocks (what stats show) */
 	uint32_t seq;
 	struct rc_obj **objs;
 	size_t nobjb, nobjs;
@@ -169,6 +176,7 @@ struct rcache {
 	struct rc_block *lru_head, *lru_tail; /* head: most recent */
 	struct rc_job *qhead, *qtail, *running;
 	unsigned queued, nrunning;
+	uint64_t filling; /* bytes of fill jobs queued or running */
 	struct rc_random random[RC_RANDOM_SLOTS];
 	uint64_t random_clock;
 	bool stopping;
@@ -588,8 +596,10 @@ static void obj_kill(struct rcache *rc, struct rc_obj *o)
 	for (b = o->blocks; b; b = nx) {
 		nx = b->onext;
 		blk_unhash(rc, b);
-		if (b->state == RC_READY)
+		if (b->state == RC_READY) {
 			lru_unlink(rc, b);
+			rc->ready -= on_disk(b->len);
+		}
 		if (b->state != RC_EVICTING)
 			rc->used -= on_disk(b->len);
 		b->detached = true;
@@ -617,6 +627,7 @@ static void evict_mark(struct rcache *rc, struct rc_block *b,
 		       struct rc_block **victims)
 {
 	lru_unlink(rc, b);
+	rc->ready -= on_disk(b->len);
 	b->state = RC_EVICTING;
 	b->pins++;
 	b->obj->refs++;
@@ -867,6 +878,7 @@ static void load_file(struct rcache *rc, const char *name)
 			b->state = RC_READY;
 			blk_link(rc, b);
 			rc->used += on_disk(b->len);
+			rc->ready += on_disk(b->len);
 		}
 	}
 	if (!o->nblocks)
@@ -884,6 +896,7 @@ out:
 
 			blk_unhash(rc, b);
 			rc->used -= on_disk(b->len);
+			rc->ready -= on_disk(b->len);
 			obj_unlink_blk(o, b);
 			free(b);
 		}
@@ -1026,6 +1039,8 @@ size_t rcache_read(struct rcache *rc, const char *key, const char *etag,
 		if (ok[i])
 			b->verified = true;
 		if (--b->pins == 0 && b->detached) {
+			if (b == bad)
+				bad = NULL; /* dropped with its version */
 			obj_unlink_blk(o, b);
 			free(b);
 		}
@@ -1155,6 +1170,7 @@ static void store_block(struct rcache *rc, const char *key, const char *etag,
 		} else if (!e) {
 			b->state = RC_READY;
 			b->verified = true;
+			rc->ready += on_disk(blen);
 			lru_push(rc, b);
 			rc->st.stored++;
 		} else {
@@ -1186,10 +1202,13 @@ void rcache_fill(struct rcache *rc, const char *key, const char *etag,
 
 /* ---- background work ---- */
 
+/* Not locked (a fill's done callback takes its caller's locks). */
 static void job_free(struct rc_job *j)
 {
 	if (j->adopt && j->fd >= 0)
 		close(j->fd);
+	if (j->done)
+		j->done(j->arg);
 	free(j->key);
 	free(j);
 }
@@ -1198,8 +1217,8 @@ static bool job_overlaps(const struct rc_job *j, const char *key,
 			 uint64_t off, uint64_t len)
 {
 	for (; j; j = j->next)
-		if (!j->adopt && off < j->off + j->len && j->off < off + len &&
-		    !strcmp(j->key, key))
+		if (!j->adopt && !j->data && off < j->off + j->len &&
+		    j->off < off + len && !strcmp(j->key, key))
 			return true;
 	return false;
 }
@@ -1325,6 +1344,48 @@ void rcache_adopt(struct rcache *rc, const char *key, const char *etag,
 	pthread_mutex_unlock(&rc->lock);
 }
 
+bool rcache_fill_async(struct rcache *rc, const char *key, const char *etag,
+		       uint64_t size, uint64_t off, const char *data,
+		       size_t len, rcache_done_fn done, void *arg)
+{
+	struct rc_job *j;
+
+	if (!rc || !etag || !etag[0] || strlen(etag) >= RC_ETAG_MAX)
+		return false;
+	pthread_mutex_lock(&rc->lock);
+	if (!rc->nthreads || rc->stopping ||
+	    rc->filling + len > RC_FILL_BACKLOG) {
+		pthread_mutex_unlock(&rc->lock);
+		return false;
+	}
+	j = calloc(1, sizeof(*j));
+	if (j)
+		j->key = strdup(key);
+	if (!j || !j->key) {
+		pthread_mutex_unlock(&rc->lock);
+		free(j);
+		return false;
+	}
+	snprintf(j->etag, sizeof(j->etag), "%s", etag);
+	j->size = size;
+	j->off = off;
+	j->len = len;
+	j->fd = -1;
+	j->data = data;
+	j->done = done;
+	j->arg = arg;
+	rc->filling += len;
+	/* first in line: readers' bytes wait in memory meanwhile */
+	j->next = rc->qhead;
+	rc->qhead = j;
+	if (!rc->qtail)
+		rc->qtail = j;
+	rc->queued++;
+	pthread_cond_signal(&rc->work);
+	pthread_mutex_unlock(&rc->lock);
+	return true;
+}
+
 static void do_adopt(struct rcache *rc, struct rc_job *j, char *buf)
 {
 	struct stat sb;
@@ -1400,12 +1461,17 @@ static void *worker(void *arg)
 		j = rc->qhead;
 		/* stopping: what r2fs uploaded is still stored (local and
 		 * quick), fetches are dropped */
-		if (j && (buf == MAP_FAILED || (rc->stopping && !j->adopt))) {
+		if (j && ((buf == MAP_FAILED && !j->data) ||
+			  (rc->stopping && !j->adopt))) {
 			rc->qhead = j->next;
 			if (!rc->qhead)
 				rc->qtail = NULL;
 			rc->queued--;
+			if (j->data)
+				rc->filling -= j->len;
+			pthread_mutex_unlock(&rc->lock);
 			job_free(j);
+			pthread_mutex_lock(&rc->lock);
 			pthread_cond_broadcast(&rc->idle);
 			continue;
 		}
@@ -1423,7 +1489,10 @@ static void *worker(void *arg)
 		rc->running = j;
 		rc->nrunning++;
 		pthread_mutex_unlock(&rc->lock);
-		if (j->adopt)
+		if (j->data)
+			rcache_fill(rc, j->key, j->etag, j->size, j->off,
+				    j->data, j->len);
+		else if (j->adopt)
 			do_adopt(rc, j, buf);
 		else
 			do_fetch(rc, j, buf);
@@ -1433,8 +1502,12 @@ static void *worker(void *arg)
 		for (pp = &rc->running; *pp != j; pp = &(*pp)->next)
 			;
 		*pp = j->next;
-		rc->nrunning--;
+		if (j->data)
+			rc->filling -= j->len;
+		pthread_mutex_unlock(&rc->lock);
 		job_free(j);
+		pthread_mutex_lock(&rc->lock);
+		rc->nrunning--;
 		pthread_cond_broadcast(&rc->idle);
 	}
 	pthread_mutex_unlock(&rc->lock);
@@ -1651,7 +1724,7 @@ void rcache_stats(struct rcache *rc, struct rcache_stats *out)
 {
 	pthread_mutex_lock(&rc->lock);
 	*out = rc->st;
-	out->bytes = rc->used;
+	out->bytes = rc->ready;
 	out->limit = rc->limit;
 	pthread_mutex_unlock(&rc->lock);
 }

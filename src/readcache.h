@@ -93,6 +93,18 @@ uint64_t rcache_run(struct rcache *rc, const char *key, const char *etag,
 void rcache_fill(struct rcache *rc, const char *key, const char *etag,
 		 uint64_t size, uint64_t off, const char *data, size_t len);
 
+/*
+ * The same in the background, for bytes a reader is waiting for no
+ * longer: data must stay valid until done(arg), which a cache thread
+ * calls (without the cache's lock) once it is stored or dropped.  false
+ * when not queued (too many bytes wait to be stored already: the disk is
+ * slower than the network; or no thread): done is not called then.
+ */
+typedef void (*rcache_done_fn)(void *arg);
+bool rcache_fill_async(struct rcache *rc, const char *key, const char *etag,
+		       uint64_t size, uint64_t off, const char *data,
+		       size_t len, rcache_done_fn done, void *arg);
+
 /* A read at off that did not follow the last one: after a few, fetch
  * the file (or the neighbourhood) in the background. */
 void rcache_random(struct rcache *rc, const char *key, const char *etag,
@@ -117,7 +129,7 @@ void rcache_reserve(struct rcache *rc, uint64_t bytes);
 void rcache_count(struct rcache *rc, bool hit, uint64_t local);
 
 struct rcache_stats {
-	uint64_t bytes;     /* blocks on disk now */
+	uint64_t bytes;     /* blocks on disk and ready to serve now */
 	uint64_t limit;
 	uint64_t hits;      /* reads served from the cache only */
 	uint64_t misses;    /* reads that needed the bucket */
