@@ -7,7 +7,9 @@
  * fetched only where a read or a partial write needs them.  close()
  * commits it to the journal (durable locally); the upload follows after
  * the quiet period (wbcache.h).  A file opened only for reading reads the
- * bucket through a read-ahead stream pinned to the ETag seen at open.
+ * bucket through a read-ahead stream pinned to the ETag seen at open,
+ * which reads the blocks the read cache holds of that version from local
+ * disk and stores those it fetches (readcache.h).
  */
 #include "fs_i.h"
 

@@ -13,6 +13,10 @@
  * stay within the pool's budget (-o readahead_max); a stream over it
  * fetches only what its reader needs now.
  *
+ * With a read cache (ra_pool_set_cache), bytes it holds of the stream's
+ * version are read from local disk instead, and whole blocks a GET
+ * brings are stored there after the reader has them.
+ *
  * Thread safety: a stream is used by one handle; FUSE may call ra_read
  * on it from several threads at once, which is fine.  The pool's fetch
  * threads never touch a stream after ra_stream_free returned.
