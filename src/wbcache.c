@@ -91,7 +91,9 @@ struct wb_file {
 
 struct wb {
 	pthread_mutex_t lock;
-	pthread_cond_t cond;        /* state changes; under lock */
+	pthread_cond_t cond;        /* state changes, for callers waiting on
+				       an entry; under lock */
+	pthread_cond_t work;        /* something may be due, for workers */
 	struct journal *j;
 	struct store *store;
 	const struct wb_owner_ops *ops;
@@ -114,6 +116,20 @@ void wb_desc_release(struct wb_desc *d)
 	free(d->xattrs);
 	d->path = NULL;
 	d->xattrs = NULL;
+}
+
+/*
+ * Locked.  Something may have become due: wake one worker (it wakes the
+ * next when it found work, so a burst reaches as many as it needs), or
+ * all when many entries became due at once.  Workers wait on their own
+ * condition: a commit wakes no herd of workers to scan the pending list.
+ */
+static void wake_workers(struct wb *wb, bool all)
+{
+	if (all)
+		pthread_cond_broadcast(&wb->work);
+	else
+		pthread_cond_signal(&wb->work);
 }
 
 /* ---- entries (locked unless said) ---- */
@@ -420,6 +436,7 @@ int wb_new(const struct wb_opts *o, struct store *store,
 		return -ENOMEM;
 	pthread_mutex_init(&wb->lock, NULL);
 	pthread_cond_init(&wb->cond, NULL);
+	pthread_cond_init(&wb->work, NULL);
 	wb->store = store;
 	wb->ops = ops;
 	wb->ops_arg = arg;
@@ -456,6 +473,7 @@ void wb_free(struct wb *wb)
 	pthread_mutex_unlock(&wb->lock);
 	journal_close(wb->j);
 	pthread_cond_destroy(&wb->cond);
+	pthread_cond_destroy(&wb->work);
 	pthread_mutex_destroy(&wb->lock);
 	free(wb->threads);
 	free(wb->prefix);
@@ -469,7 +487,10 @@ struct journal *wb_journal(struct wb *wb)
 
 void wb_kick(struct wb *wb)
 {
+	pthread_mutex_lock(&wb->lock);
 	pthread_cond_broadcast(&wb->cond);
+	wake_workers(wb, false);
+	pthread_mutex_unlock(&wb->lock);
 }
 
 /* ---- changes and commits ---- */
@@ -497,6 +518,7 @@ void wb_touch_meta(struct wb *wb, struct wb_file *wf)
 	wf->due = util_now_mono() + wb->o.delay;
 	pending_add(wb, wf);
 	pthread_cond_broadcast(&wb->cond);
+	wake_workers(wb, false);
 	pthread_mutex_unlock(&wb->lock);
 }
 
@@ -576,6 +598,7 @@ int wb_commit(struct wb *wb, struct wb_file *wf)
 		wf->due = util_now_mono() + wb->o.delay;
 		pending_add(wb, wf);
 		pthread_cond_broadcast(&wb->cond);
+		wake_workers(wb, false);
 	} else {
 		log_err("journal: cannot commit %s: %s", d.path,
 			strerror(-rc));
@@ -755,6 +778,7 @@ unlock:
 		settle(wb, wf, &o);
 	}
 	pthread_cond_broadcast(&wb->cond);
+	wake_workers(wb, false);
 	pthread_mutex_unlock(&wb->lock);
 	if (owner) {
 		u = (struct wb_uploaded){
@@ -774,6 +798,7 @@ unlock:
 			file_put_locked(wf); /* the owner's; ours remains */
 		}
 		pthread_cond_broadcast(&wb->cond);
+		wake_workers(wb, false);
 		pthread_mutex_unlock(&wb->lock);
 	}
 	upload_result_release(&res);
@@ -824,6 +849,7 @@ static void *worker(void *arg)
 			wf->state = WB_UPLOADING;
 			wf->refs++;
 			wb->uploading++;
+			wake_workers(wb, false); /* more may be due */
 			pthread_mutex_unlock(&wb->lock);
 			upload_claimed(wb, wf, false);
 			pthread_mutex_lock(&wb->lock);
@@ -844,7 +870,7 @@ static void *worker(void *arg)
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000L;
 		}
-		pthread_cond_timedwait(&wb->cond, &wb->lock, &ts);
+		pthread_cond_timedwait(&wb->work, &wb->lock, &ts);
 	}
 	pthread_mutex_unlock(&wb->lock);
 	return NULL;
@@ -879,6 +905,7 @@ void wb_shutdown(struct wb *wb)
 			wf->attempts = 0; /* one more try each */
 	}
 	pthread_cond_broadcast(&wb->cond);
+	wake_workers(wb, true);
 	pthread_mutex_unlock(&wb->lock);
 	if (wb->nthreads == 0)
 		wb_start(wb); /* e.g. the loop never started */
@@ -916,6 +943,7 @@ int wb_sync(struct wb *wb, struct wb_file *wf)
 	wb->uploading--;
 	file_put_locked(wf);
 	pthread_cond_broadcast(&wb->cond);
+	wake_workers(wb, false);
 	pthread_mutex_unlock(&wb->lock);
 	return rc;
 }
@@ -933,6 +961,7 @@ int wb_sync_tree(struct wb *wb, const char *dir)
 		}
 	}
 	pthread_cond_broadcast(&wb->cond);
+	wake_workers(wb, true);
 	/* Wait until each file below dir is clean or has failed since. */
 	do {
 		waiting = false;
@@ -967,6 +996,7 @@ void wb_unhold(struct wb *wb, struct wb_file *wf)
 	pthread_mutex_lock(&wb->lock);
 	wf->holds--;
 	pthread_cond_broadcast(&wb->cond);
+	wake_workers(wb, false);
 	pthread_mutex_unlock(&wb->lock);
 }
 
@@ -1047,6 +1077,7 @@ int wb_reserve(struct wb *wb, uint64_t bytes)
 			if (wf->state == WB_DIRTY)
 				wf->due = 0; /* no quiet period now */
 		pthread_cond_broadcast(&wb->cond);
+		wake_workers(wb, true);
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += 1;
 		pthread_cond_timedwait(&wb->cond, &wb->lock, &ts);
