@@ -359,6 +359,21 @@ int commit_file(struct fs *fs, struct inode *in)
 	return rc;
 }
 
+int commit_meta_file(struct fs *fs, struct inode *in)
+{
+	struct wb_file *wf;
+	int rc = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	wf = in->stage && in->wbf ? wb_file_get(fs->wb, in->wbf) : NULL;
+	pthread_mutex_unlock(&fs->lock);
+	if (!wf)
+		return 0;
+	rc = wb_commit_meta(fs->wb, wf);
+	wb_file_put(fs->wb, wf);
+	return rc == -EAGAIN ? commit_file(fs, in) : rc;
+}
+
 int sync_file(struct fs *fs, struct inode *in)
 {
 	struct wb_file *wf;

@@ -133,7 +133,7 @@ static int truncate_stage(struct fs *fs, struct inode *in, uint64_t size)
 		rc = -EAGAIN; /* uploaded and dropped since: stage again */
 	if (!rc) {
 		st->size = size;
-		wb_touch(fs->wb, in->wbf);
+		wb_touch_data(fs->wb, in->wbf);
 		in->attr.st_mtim = now_real();
 		in->attr.st_ctim = in->attr.st_mtim;
 	}
@@ -231,8 +231,10 @@ int fs_setattr(struct fs *fs, uint64_t ino, struct fs_file *f,
 
 	if (staged && closed) {
 		/* a closed file (chmod after cp, truncate by path): fold the
-		 * change into its pending upload, durably */
-		rc = commit_file(fs, in);
+		 * change into its pending upload (a truncation durably now,
+		 * metadata within 0.1 s: wb_commit_meta) */
+		rc = (to_set & FS_SET_SIZE) ? commit_file(fs, in)
+					    : commit_meta_file(fs, in);
 	} else if (!staged && (to_set & (FS_SET_MODE | FS_SET_UID |
 					 FS_SET_GID | FS_SET_MTIME |
 					 FS_SET_MTIME_NOW))) {
@@ -428,7 +430,7 @@ int fs_create(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 		wb_file_set_base(fs->wb, in->wbf, base, base_etag);
 		stg = NULL;
 	}
-	wb_touch(fs->wb, in->wbf);
+	wb_touch_data(fs->wb, in->wbf);
 	meta_attr_default(&fs->defaults, S_IFREG, 0, 0, &in->attr);
 	in->attr.st_mode = S_IFREG | (mode & 07777);
 	in->attr.st_uid = ctx->uid;
@@ -559,7 +561,7 @@ ssize_t fs_write(struct fs_file *f, const char *buf, size_t size,
 	if (done && in->stage == st) {
 		if (off + done > st->size)
 			st->size = off + done;
-		wb_touch(fs->wb, in->wbf);
+		wb_touch_data(fs->wb, in->wbf);
 		in->attr.st_mtim = now_real();
 		in->attr.st_ctim = in->attr.st_mtim;
 	}

@@ -171,6 +171,10 @@ void forget_upload(struct fs *fs, struct inode *in);
 /* Not locked: make in's stage durable in the journal (close, chmod of a
  * closed file, rename); 0 if it has none. */
 int commit_file(struct fs *fs, struct inode *in);
+/* Not locked: as commit_file for a closed file whose metadata (mode,
+ * owner, times, xattrs, name) changed, not its bytes: its record is
+ * written again within 0.1 s instead of now (wb_commit_meta). */
+int commit_meta_file(struct fs *fs, struct inode *in);
 /* Not locked: upload in now (fsync, -o sync_upload); its error. */
 int sync_file(struct fs *fs, struct inode *in);
 /* Locked: does a file waiting in the journal lie below dir ("": the

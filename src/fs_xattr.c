@@ -261,7 +261,7 @@ static int change_xattr(struct fs *fs, struct inode *in, const char *name,
 	if (rc)
 		goto out;
 	if (staged && closed) {
-		rc = commit_file(fs, in);
+		rc = commit_meta_file(fs, in);
 	} else if (deferred) {
 		if (fs->conf->sync_upload)
 			rc = sync_file(fs, in);

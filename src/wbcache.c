@@ -57,6 +57,9 @@
 #include "util.h"
 
 #define WB_BACKOFF_MAX 300.0 /* seconds between retries, at most */
+/* seconds within which a metadata change of a closed, pending file is
+ * written to its record (wb_commit_meta) */
+#define WB_RECORD_DELAY 0.1
 #define WB_SPACE_CHECK_EVERY (8u << 20)
 #define WB_SPACE_WAIT_MAX 60
 
@@ -83,6 +86,13 @@ struct wb_file {
 	unsigned holds;       /* wb_hold: no upload may start */
 	unsigned forgets;     /* wb_forget calls: a commit that saw another
 				 count must not queue the file */
+	bool data_dirty;      /* bytes changed since the last full commit */
+	bool record_stale;    /* metadata changed since the record was
+				 written (wb_commit_meta): a worker writes
+				 it again by record_due */
+	unsigned stale_gen;   /* bumped by each wb_commit_meta */
+	double record_due;
+	bool rewriting;       /* a worker writes the record now */
 	bool reporting;       /* an upload's outcome is being told */
 	struct outcome *outcome; /* while reporting: what it is */
 	bool pending;         /* on the pending list (holds a reference) */
@@ -176,7 +186,7 @@ static void pending_del(struct wb *wb, struct wb_file *wf)
 
 static bool file_busy(const struct wb_file *wf)
 {
-	return wf->state == WB_UPLOADING || wf->reporting;
+	return wf->state == WB_UPLOADING || wf->reporting || wf->rewriting;
 }
 
 struct wb_file *wb_file_new(struct wb *wb, void *owner, const char *path)
@@ -506,6 +516,38 @@ void wb_touch(struct wb *wb, struct wb_file *wf)
 	pthread_mutex_unlock(&wb->lock);
 }
 
+void wb_touch_data(struct wb *wb, struct wb_file *wf)
+{
+	pthread_mutex_lock(&wb->lock);
+	wf->data_dirty = true;
+	pthread_mutex_unlock(&wb->lock);
+	wb_touch(wb, wf);
+}
+
+int wb_commit_meta(struct wb *wb, struct wb_file *wf)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&wb->lock);
+	if (!wf->stage || wf->state == WB_CLEAN) {
+		rc = 0; /* as wb_commit: nothing to write down */
+	} else if (!wf->pending || !wf->committed || wf->data_dirty) {
+		rc = -EAGAIN; /* no record yet, or new bytes: a full commit */
+	} else {
+		/* the record holds whole, fsync'ed data already: what
+		 * changed is what describe() tells, written within
+		 * WB_RECORD_DELAY by a worker */
+		wf->committed = wf->gen;
+		wf->record_stale = true;
+		wf->stale_gen++;
+		wf->record_due = util_now_mono() + WB_RECORD_DELAY;
+		wf->due = util_now_mono() + wb->o.delay;
+		wake_workers(wb, false);
+	}
+	pthread_mutex_unlock(&wb->lock);
+	return rc;
+}
+
 void wb_touch_meta(struct wb *wb, struct wb_file *wf)
 {
 	pthread_mutex_lock(&wb->lock);
@@ -593,6 +635,10 @@ int wb_commit(struct wb *wb, struct wb_file *wf)
 	} else if (rc == 0) {
 		if (gen > wf->committed)
 			wf->committed = gen;
+		if (gen == wf->gen) {
+			wf->data_dirty = false;
+			wf->record_stale = false;
+		}
 		st->keep = true;
 		wf->size = d.size;
 		wf->due = util_now_mono() + wb->o.delay;
@@ -677,6 +723,7 @@ static void settle(struct wb *wb, struct wb_file *wf, struct outcome *o)
 		if (o->data) {
 			wf->stage->keep = false;
 			journal_record_remove(wb->j, wf->id);
+			wf->record_stale = false;
 		}
 		pending_del(wb, wf); /* our caller holds a reference */
 	} else {
@@ -807,14 +854,85 @@ unlock:
 	return rc;
 }
 
-/* Locked: the next pending entry due for upload, or NULL; *next gets the
- * earliest future due time. */
-static struct wb_file *pick(struct wb *wb, double now, double *next)
+/*
+ * Write wf's record again after metadata changes (wb_commit_meta), the
+ * caller having claimed it (rewriting, a reference held).  Its data was
+ * whole and fsync'ed at the last full commit: only the record changes.
+ * Under the stage's lock, as a commit, so no byte changes meanwhile.
+ */
+static void rewrite_record(struct wb *wb, struct wb_file *wf)
+{
+	struct journal_record r = { 0 };
+	struct wb_desc d = { 0 };
+	struct stage *st = NULL;
+	unsigned stale_gen = 0, forgets = 0;
+	uint64_t id = 0;
+	bool go;
+	int rc = 0;
+
+	pthread_mutex_lock(&wb->lock);
+	go = wf->record_stale && wf->stage && wf->state != WB_CLEAN;
+	if (go)
+		st = stage_get(wf->stage);
+	pthread_mutex_unlock(&wb->lock);
+	if (!go)
+		return;
+	pthread_rwlock_wrlock(&st->lock);
+	pthread_mutex_lock(&wb->lock);
+	go = wf->record_stale && wf->state != WB_CLEAN && !wf->data_dirty;
+	stale_gen = wf->stale_gen;
+	forgets = wf->forgets;
+	id = wf->id;
+	r.base = wf->base;
+	snprintf(r.base_etag, sizeof(r.base_etag), "%s", wf->base_etag);
+	pthread_mutex_unlock(&wb->lock);
+	if (go)
+		rc = describe(wb, wf, &d);
+	if (go && !rc && !d.gone) {
+		r.path = d.path;
+		r.mode = d.attr.st_mode;
+		r.uid = d.attr.st_uid;
+		r.gid = d.attr.st_gid;
+		r.mtime = d.attr.st_mtim;
+		r.size = d.size;
+		r.xattrs = d.xattrs ? d.xattrs : "";
+		rc = journal_record_write(wb->j, id, &r);
+	}
+	pthread_mutex_lock(&wb->lock);
+	if (go && wf->forgets != forgets) {
+		journal_record_remove(wb->j, id); /* gone meanwhile */
+	} else if (go && rc) {
+		log_err("journal: cannot write the record of %s: %s; retried",
+			d.path ? d.path : wf->path, strerror(-rc));
+		wf->record_due = util_now_mono() + 1.0;
+	} else if (wf->stale_gen == stale_gen) {
+		wf->record_stale = false;
+	}
+	pthread_mutex_unlock(&wb->lock);
+	pthread_rwlock_unlock(&st->lock);
+	wb_desc_release(&d);
+	stage_put(st);
+}
+
+/* Locked: the next pending entry due for upload or, *rewrite set, for a
+ * record to write again; NULL if none; *next gets the earliest future
+ * due time. */
+static struct wb_file *pick(struct wb *wb, double now, double *next,
+			    bool *rewrite)
 {
 	struct wb_file *wf;
 
 	*next = now + 3600;
+	*rewrite = false;
 	for (wf = wb->pending; wf; wf = wf->next) {
+		if (wf->record_stale && !file_busy(wf) && !wf->holds) {
+			if (wf->record_due <= now) {
+				*rewrite = true;
+				return wf;
+			}
+			if (wf->record_due < *next)
+				*next = wf->record_due;
+		}
 		if (wf->state != WB_DIRTY && wf->state != WB_ERROR)
 			continue;
 		if (wf->holds || wf->reporting)
@@ -840,11 +958,23 @@ static void *worker(void *arg)
 	struct timespec ts;
 	struct wb_file *wf;
 	double next, now;
+	bool rewrite;
 
 	pthread_mutex_lock(&wb->lock);
 	while (!wb->stopping) {
 		now = util_now_mono();
-		wf = pick(wb, now, &next);
+		wf = pick(wb, now, &next, &rewrite);
+		if (wf && rewrite) {
+			wf->rewriting = true;
+			wf->refs++;
+			pthread_mutex_unlock(&wb->lock);
+			rewrite_record(wb, wf);
+			pthread_mutex_lock(&wb->lock);
+			wf->rewriting = false;
+			file_put_locked(wf);
+			pthread_cond_broadcast(&wb->cond);
+			continue;
+		}
 		if (wf) {
 			wf->state = WB_UPLOADING;
 			wf->refs++;
@@ -1028,6 +1158,7 @@ void wb_forget(struct wb *wb, struct wb_file *wf)
 	wf->state = WB_CLEAN;
 	wf->committed = wf->gen;
 	wf->forgets++;
+	wf->record_stale = false;
 	free(wf->conflict);
 	wf->conflict = NULL;
 	pending_del(wb, wf);

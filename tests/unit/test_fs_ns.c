@@ -150,6 +150,8 @@ static int crash_writer(struct fsh *h, void *arg)
 	if (fsh_mkdir(h, "new", 0755) || fsh_write_file(h, "new/a", "A", 1) ||
 	    fsh_chmod(h, "new/a", 0600))
 		return 1;
+	/* a chmod after close reaches the record within 0.1 s */
+	usleep(500000);
 	return 0; /* dies with both pending */
 }
 
