@@ -51,6 +51,7 @@ static const struct fuse_opt r2fs_opts[] = {
 	R2_OPT("dir_timeout=%lf", dir_timeout),
 	R2_OPT("retries=%u", retries),
 	R2_OPT("connect_timeout=%u", connect_timeout),
+	R2_OPT("mount_timeout=%u", mount_timeout),
 	R2_OPT("http_handles=%u", http_handles),
 	R2_OPT("writeback_delay=%lf", writeback_delay),
 	R2_OPT("upload_workers=%u", upload_workers),
@@ -119,6 +120,8 @@ static void usage(const char *prog)
 "    -o dir_timeout=S       seconds a directory listing is trusted (default 3)\n"
 "    -o retries=N           retries per request on 429/5xx/network errors (default 5)\n"
 "    -o connect_timeout=S   connect timeout in seconds (default 10)\n"
+"    -o mount_timeout=S     the mount-time check of endpoint, keys and bucket\n"
+"                           gives up after S seconds in all (default 15)\n"
 "    -o http_handles=N      parallel connections (default: what the\n"
 "                           workers need, 216 with the defaults)\n"
 "    -o writeback_delay=S   quiet period after a file's last change before\n"
@@ -285,7 +288,7 @@ static int run(int argc, char *argv[])
 			      fs);
 	if (!se)
 		goto out; /* libfuse printed which option it did not know */
-	if (s3_probe(store, err, sizeof(err))) {
+	if (s3_probe(store, conf->mount_timeout, err, sizeof(err))) {
 		fprintf(stderr, "r2fs: %s\n", err);
 		goto out;
 	}

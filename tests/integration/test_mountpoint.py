@@ -91,3 +91,82 @@ def test_profile_that_does_not_exist(s3env, bucket, dirs, tmp_path):
     assert "profile 'nosuch' does not exist" in line and \
         str(tmp_path / "none") in line, line
     assert journals(cache) == []
+
+
+# ------------------------------------------------ the mount-time check
+
+class StalledServer:
+    """Accepts connections and never answers; counts them."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+@pytest.fixture
+def stalled():
+    s = StalledServer()
+    yield s
+    s.close()
+
+
+def waited_in(line):
+    import re
+    m = re.search(r"did not answer within ([0-9.]+) s", line)
+    assert m, line
+    return float(m.group(1))
+
+
+def test_stalled_server_check_is_bounded(s3env, bucket, dirs, stalled):
+    """A server that accepts and never answers: the whole check stops at
+    -o mount_timeout (15 s by default), and says how long it waited."""
+    mnt, cache = dirs
+    rc, err, secs = run_mount(
+        s3env, bucket, mnt,
+        [f"endpoint=http://127.0.0.1:{stalled.port}", "cache_dir=" + cache])
+    assert rc != 0 and not is_mount(mnt)
+    said = waited_in(one_sentence(err))
+    assert 14 <= said <= 16.5 and secs < 18, (said, secs)
+    assert abs(said - secs) < 1.5
+    rc, err, secs = run_mount(
+        s3env, bucket, mnt,
+        [f"endpoint=http://127.0.0.1:{stalled.port}", "cache_dir=" + cache,
+         "mount_timeout=4"])
+    assert rc != 0 and 3.5 <= waited_in(one_sentence(err)) <= 5 and secs < 6
+
+
+def test_stalled_server_check_honours_connect_timeout_and_retries(
+        s3env, bucket, dirs, stalled):
+    mnt, cache = dirs
+    rc, err, secs = run_mount(
+        s3env, bucket, mnt,
+        [f"endpoint=http://127.0.0.1:{stalled.port}", "cache_dir=" + cache,
+         "retries=0", "connect_timeout=3"])
+    assert rc != 0
+    assert 2.5 <= waited_in(one_sentence(err)) <= 4 and secs < 5, secs
+    assert len(stalled.conns) == 1  # retries=0: one attempt
+    rc, err, secs = run_mount(
+        s3env, bucket, mnt,
+        [f"endpoint=http://127.0.0.1:{stalled.port}", "cache_dir=" + cache,
+         "retries=2", "connect_timeout=2"])
+    assert rc != 0
+    assert 5.5 <= waited_in(one_sentence(err)) <= 8 and secs < 9, secs
+    assert len(stalled.conns) == 1 + 3  # three attempts of 2 s
