@@ -1,26 +1,31 @@
 /*
  * main.c - r2fs: options, mount-time checks, daemon, orderly teardown.
  *
- * Startup checks everything that can fail before the mount exists:
- * options, credentials, the cache directory, FUSE options, and finally
- * one request to the bucket.  Each failure prints one sentence and exits
- * non-zero with nothing mounted.  Teardown runs in reverse order.
+ * Startup checks everything that can fail before the mount exists, the
+ * cheap local things first: options, the mount point, credentials, one
+ * request to the bucket (bounded by -o mount_timeout), then the journal
+ * in the cache directory and FUSE's options.  Each failure prints one
+ * sentence and exits non-zero with nothing mounted, and a journal this
+ * attempt created and left empty is removed again.  Teardown runs in
+ * reverse order.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <linux/magic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -30,6 +35,7 @@
 #include "fuse_ops.h"
 #include "http.h"
 #include "log.h"
+#include "mountpoint.h"
 #include "s3.h"
 #include "xml.h"
 
@@ -61,6 +67,8 @@ static const struct fuse_opt r2fs_opts[] = {
 	R2_OPT("cache_min_free=%u", cache_min_free_mb),
 	{ "sync_upload", offsetof(struct r2fs_conf, sync_upload), 1 },
 	{ "no_dir_index", offsetof(struct r2fs_conf, no_dir_index), 1 },
+	/* libfuse 3 dropped it (it mounts anywhere): ours, never passed on */
+	{ "nonempty", offsetof(struct r2fs_conf, nonempty), 1 },
 	/* FUSE's own; noted, and passed on (opt_proc keeps it) */
 	FUSE_OPT_KEY("ro", R2FS_KEY_RO),
 	FUSE_OPT_END
@@ -116,6 +124,8 @@ static void usage(const char *prog)
 "                           for root, else ~/.cache/r2fs)\n"
 "    -o uid=N,gid=N         owner of objects without metadata (default: you)\n"
 "    -o umask=M             permissions of objects without metadata (default 022)\n"
+"    -o nonempty            mount over a directory that has files in it\n"
+"                           (refused by default: they would be hidden)\n"
 "    -o stat_timeout=S      seconds attributes are trusted (default 3)\n"
 "    -o dir_timeout=S       seconds a directory listing is trusted (default 3)\n"
 "    -o retries=N           retries per request on 429/5xx/network errors (default 5)\n"
@@ -148,31 +158,6 @@ static void usage(const char *prog)
 }
 
 /*
- * A FUSE mount whose daemon died answers ENOTCONN ("Transport endpoint
- * is not connected") to everything.  Mounting on it again would stack a
- * second mount on a dead one: lazily unmount the dead one first.
- */
-static void clear_stale_mount(const char *mountpoint)
-{
-	struct stat st;
-	pid_t pid;
-	int status;
-
-	if (stat(mountpoint, &st) == 0 || errno != ENOTCONN)
-		return;
-	log_warn("%s is a dead FUSE mount (its daemon died); unmounting it",
-		 mountpoint);
-	pid = fork();
-	if (pid == 0) {
-		execlp("fusermount3", "fusermount3", "-uz", mountpoint,
-		       (char *)NULL);
-		_exit(127);
-	}
-	if (pid > 0)
-		waitpid(pid, &status, 0);
-}
-
-/*
  * Each file waiting for upload keeps its journal data file open, so the
  * usual soft limit of 1024 descriptors would fail a cp -r of a few
  * thousand files with EMFILE (and a replay of that many): take what the
@@ -194,6 +179,99 @@ static void raise_fd_limit(void)
 	}
 }
 
+/* Append s to *p (room checked by the caller), a backslash before each
+ * comma and backslash: fuse_opt splits options at commas. */
+static void add_escaped(char **p, const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] == ',' || s[i] == '\\')
+			*(*p)++ = '\\';
+		*(*p)++ = s[i];
+	}
+}
+
+/* -ofsname=BUCKET[:/PREFIX]: the mount's source in df, findmnt and
+ * /proc/mounts, as s3fs shows it.  The type stays fuse.r2fs (subtype),
+ * which r2fs sync and stats look for. */
+static int add_fsname(struct fuse_args *args, const struct r2fs_conf *conf)
+{
+	size_t blen = strlen(conf->bucket), plen = strlen(conf->prefix);
+	char *opt = malloc(2 * (blen + plen) + 16), *p = opt;
+	int rc;
+
+	if (!opt)
+		return -1;
+	memcpy(p, "-ofsname=", 9);
+	p += 9;
+	add_escaped(&p, conf->bucket, blen);
+	if (plen) {
+		*p++ = ':';
+		*p++ = '/';
+		add_escaped(&p, conf->prefix, plen - 1); /* without the '/' */
+	}
+	*p = '\0';
+	rc = fuse_opt_add_arg(args, opt);
+	free(opt);
+	return rc;
+}
+
+/*
+ * A failed mount leaves nothing behind: the journal made for it is
+ * removed again when it holds nothing (its lock file, empty data/ and
+ * rec/).  A journal with files or metadata in it is left alone, and so
+ * is one another mount has locked meanwhile.
+ */
+static void remove_empty_journal(const char *dir)
+{
+	static const char *const parts[] = { "data", "rec" };
+	char path[PATH_MAX];
+	struct dirent *d;
+	size_t i;
+	int fd = -1;
+	DIR *dp;
+
+	snprintf(path, sizeof(path), "%s/lock", dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0)
+		goto out;
+	dp = opendir(dir);
+	if (!dp)
+		goto out;
+	while ((d = readdir(dp)) != NULL) {
+		if (strcmp(d->d_name, ".") && strcmp(d->d_name, "..") &&
+		    strcmp(d->d_name, "lock") && strcmp(d->d_name, "data") &&
+		    strcmp(d->d_name, "rec"))
+			break;
+	}
+	closedir(dp);
+	if (d)
+		goto out; /* something else is kept there */
+	for (i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, parts[i]);
+		dp = opendir(path);
+		if (!dp)
+			goto out;
+		while ((d = readdir(dp)) != NULL)
+			if (strcmp(d->d_name, ".") && strcmp(d->d_name, ".."))
+				break;
+		closedir(dp);
+		if (d)
+			goto out;
+	}
+	for (i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, parts[i]);
+		rmdir(path);
+	}
+	snprintf(path, sizeof(path), "%s/lock", dir);
+	unlink(path);
+	rmdir(dir);
+out:
+	if (fd >= 0)
+		close(fd);
+}
+
 static int run(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -207,8 +285,9 @@ static int run(int argc, char *argv[])
 	struct fuse_ops_evictor *evictor = NULL;
 	struct fs *fs = NULL;
 	struct s3_opts so;
-	char err[512] = "";
+	char err[512] = "", journal[PATH_MAX] = "";
 	int rc = 1, mounted = 0, handlers = 0, started = 0;
+	bool tried_mount = false;
 
 	conf_init(conf);
 	if (fuse_opt_parse(&args, &ps, r2fs_opts, opt_proc) < 0) {
@@ -243,6 +322,11 @@ static int run(int argc, char *argv[])
 	conf->debug = fopts.debug;
 	log_setup(fopts.debug ? LOG_LVL_DEBUG : LOG_LVL_INFO,
 		  !fopts.foreground, "r2fs");
+	if (mountpoint_check(conf->mountpoint, conf->nonempty, err,
+			     sizeof(err))) {
+		fprintf(stderr, "r2fs: %s\n", err);
+		goto out;
+	}
 
 	raise_fd_limit();
 	if (http_global_init()) {
@@ -272,6 +356,10 @@ static int run(int argc, char *argv[])
 		fprintf(stderr, "r2fs: out of memory\n");
 		goto out;
 	}
+	if (s3_probe(store, conf->mount_timeout, err, sizeof(err))) {
+		fprintf(stderr, "r2fs: %s\n", err);
+		goto out;
+	}
 	rc = fs_new(conf, store, &fs, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "r2fs: %s\n", err);
@@ -279,28 +367,29 @@ static int run(int argc, char *argv[])
 		goto out;
 	}
 	rc = 1;
+	snprintf(journal, sizeof(journal), "%s", fs_journal_dir(fs));
 	/* Permissions are checked by the kernel against our attributes. */
 	if (fuse_opt_add_arg(&args, "-odefault_permissions") ||
-	    fuse_opt_add_arg(&args, "-ofsname=r2fs") ||
+	    add_fsname(&args, conf) ||
 	    fuse_opt_add_arg(&args, "-osubtype=r2fs"))
 		goto out;
 	se = fuse_session_new(&args, &r2fs_fuse_ops, sizeof(r2fs_fuse_ops),
 			      fs);
 	if (!se)
 		goto out; /* libfuse printed which option it did not know */
-	if (s3_probe(store, conf->mount_timeout, err, sizeof(err))) {
-		fprintf(stderr, "r2fs: %s\n", err);
-		goto out;
-	}
 	if (fuse_set_signal_handlers(se))
 		goto out;
 	handlers = 1;
-	clear_stale_mount(conf->mountpoint);
+	/* From here a failure is the kernel's or fusermount3's refusal: the
+	 * journal stays (it was made and checked before the mount). */
+	tried_mount = true;
 	if (fuse_session_mount(se, conf->mountpoint))
 		goto out;
 	mounted = 1;
-	log_info("mounted %s%s%s at %s", conf->bucket,
-		 conf->prefix[0] ? ":/" : "", conf->prefix, conf->mountpoint);
+	log_info("mounted %s%s%.*s at %s", conf->bucket,
+		 conf->prefix[0] ? ":/" : "",
+		 (int)(conf->prefix[0] ? strlen(conf->prefix) - 1 : 0),
+		 conf->prefix, conf->mountpoint);
 	if (fuse_daemonize(fopts.foreground))
 		goto out;
 	if (fs_start(fs)) {
@@ -337,6 +426,8 @@ out:
 	if (se)
 		fuse_session_destroy(se);
 	fs_free(fs);
+	if (rc && !tried_mount && journal[0])
+		remove_empty_journal(journal);
 	if (store)
 		store->ops->destroy(store);
 	creds_release(&creds);
@@ -349,40 +440,6 @@ out:
 }
 
 /*
- * The type of the mount whose id is id (statx's stx_mnt_id), from
- * /proc/self/mountinfo: "ID PARENT MAJ:MIN ROOT POINT OPTIONS [TAGS...] -
- * TYPE SOURCE OPTIONS", spaces within fields escaped.  0, -ENOENT (no
- * such mount) or -errno (no /proc).
- */
-static int mount_type(unsigned long long id, char *type, size_t len)
-{
-	unsigned long long lid;
-	char *line = NULL, *t, *end;
-	size_t cap = 0;
-	int rc = -ENOENT;
-	FILE *f;
-
-	f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return -errno;
-	while (getline(&line, &cap, f) > 0) {
-		if (sscanf(line, "%llu", &lid) != 1 || lid != id)
-			continue;
-		t = strstr(line, " - ");
-		end = t ? strchr(t + 3, ' ') : NULL;
-		if (end) {
-			*end = '\0';
-			snprintf(type, len, "%s", t + 3);
-			rc = 0;
-		}
-		break;
-	}
-	free(line);
-	fclose(f);
-	return rc;
-}
-
-/*
  * Is path on an r2fs mount?  1 yes, 0 no, or -errno (path not reached).
  * A FUSE filesystem whose mount has type fuse.r2fs: r2fs mounts with
  * subtype r2fs, and mount -t fuse.r2fs gives the same type.  Where mount
@@ -391,21 +448,26 @@ static int mount_type(unsigned long long id, char *type, size_t len)
  */
 static int on_r2fs(const char *path)
 {
+	struct mount_entry *m;
 	struct statfs sf;
 	struct statx sx;
-	char type[64];
 	int rc = -ENOSYS;
 
 	if (statfs(path, &sf) < 0)
 		return -errno;
 	if (sf.f_type != FUSE_SUPER_MAGIC)
 		return 0;
-	if (statx(AT_FDCWD, path, AT_NO_AUTOMOUNT, STATX_MNT_ID, &sx) == 0 &&
+	m = malloc(sizeof(*m));
+	if (m &&
+	    statx(AT_FDCWD, path, AT_NO_AUTOMOUNT, STATX_MNT_ID, &sx) == 0 &&
 	    (sx.stx_mask & STATX_MNT_ID))
-		rc = mount_type(sx.stx_mnt_id, type, sizeof(type));
+		rc = mountpoint_by_id(sx.stx_mnt_id, m);
 	if (rc == 0)
-		return !strcmp(type, "fuse.r2fs");
-	return getxattr(path, FS_XATTR_STATE, NULL, 0) >= 0;
+		rc = !strcmp(m->type, "fuse.r2fs");
+	else
+		rc = getxattr(path, FS_XATTR_STATE, NULL, 0) >= 0;
+	free(m);
+	return rc;
 }
 
 /*

@@ -170,3 +170,181 @@ def test_stalled_server_check_honours_connect_timeout_and_retries(
     assert rc != 0
     assert 5.5 <= waited_in(one_sentence(err)) <= 8 and secs < 9, secs
     assert len(stalled.conns) == 1 + 3  # three attempts of 2 s
+
+
+# ------------------------------------------------------------ mount points
+
+def test_non_empty_mount_point_refused_unless_nonempty(s3env, bucket, dirs):
+    mnt, cache = dirs
+    with open(os.path.join(mnt, "precious.txt"), "w") as f:
+        f.write("local")
+    opts = ["endpoint=" + s3env["S3_ENDPOINT"], "cache_dir=" + cache]
+    rc, err, _ = run_mount(s3env, bucket, mnt, opts)
+    assert rc != 0
+    line = one_sentence(err)
+    assert "not empty" in line and "-o nonempty" in line, line
+    assert not is_mount(mnt)
+    rc, err, _ = run_mount(s3env, bucket, mnt, opts + ["nonempty"])
+    assert rc == 0, err
+    try:
+        assert is_mount(mnt)
+        assert os.listdir(mnt) == []  # the bucket, hiding the file
+    finally:
+        unmount(mnt)
+    assert os.listdir(mnt) == ["precious.txt"]
+
+
+def test_mount_on_a_live_r2fs_mount_refused(s3env, bucket, mounter, tmp_path):
+    m = mounter(bucket)
+    rc, err, _ = run_mount(s3env, bucket, m.dir,
+                           ["endpoint=" + s3env["S3_ENDPOINT"],
+                            "cache_dir=" + str(tmp_path / "other")])
+    assert rc != 0
+    line = one_sentence(err)
+    assert "already an r2fs mount" in line and "fusermount3 -u" in line
+    assert len(mounts_at(m.dir)) == 1  # nothing stacked
+    with open(m.path("still.txt"), "w") as f:
+        f.write("the first mount still serves")
+    m.sync()
+
+
+def s3fs_mount(s3env, bucket, mnt, tmp_path):
+    """A live s3fs mount of bucket at mnt (its Popen), or skip."""
+    if not shutil.which("s3fs"):
+        pytest.skip("s3fs is not installed")
+    pw = tmp_path / "s3fs-passwd"
+    pw.write_text(f"{s3env['AWS_ACCESS_KEY_ID']}:"
+                  f"{s3env['AWS_SECRET_ACCESS_KEY']}\n")
+    pw.chmod(0o600)
+    p = subprocess.Popen(
+        ["s3fs", bucket, mnt, "-f", "-o",
+         f"passwd_file={pw},url={s3env['S3_ENDPOINT']},"
+         "use_path_request_style,endpoint=us-east-1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 20
+    while not is_mount(mnt):
+        if p.poll() is not None or time.time() > deadline:
+            p.kill()
+            p.wait()
+            pytest.skip("s3fs did not mount here")
+        time.sleep(0.05)
+    return p
+
+
+def test_mount_on_other_fuse_mounts_refused(s3env, bucket, dirs, tmp_path):
+    """A live FUSE mount of another filesystem, and then a dead one, are
+    refused: stacking would hide the one beneath (which, dead, answers
+    ENOTCONN until someone unmounts it)."""
+    mnt, cache = dirs
+    opts = ["endpoint=" + s3env["S3_ENDPOINT"], "cache_dir=" + cache]
+    p = s3fs_mount(s3env, bucket, mnt, tmp_path)
+    try:
+        rc, err, _ = run_mount(s3env, bucket, mnt, opts)
+        assert rc != 0
+        assert "already a fuse.s3fs mount" in one_sentence(err)
+        assert len(mounts_at(mnt)) == 1
+        p.kill()  # dead: ENOTCONN
+        p.wait()
+        with pytest.raises(OSError):
+            os.statvfs(mnt)  # stat may still answer from the cache
+        rc, err, _ = run_mount(s3env, bucket, mnt, opts)
+        assert rc != 0
+        line = one_sentence(err)
+        assert "dead fuse.s3fs mount" in line and "fusermount3 -uz" in line
+        assert len(mounts_at(mnt)) == 1
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        subprocess.run(["fusermount3", "-uz", mnt], check=False)
+
+
+def test_dead_r2fs_mount_is_replaced_not_stacked(s3env, bucket, mounter,
+                                                 tmp_path):
+    """SEMANTICS.md: mounting again on the mount point of a killed r2fs
+    is how to recover; the dead mount goes, and only one stays."""
+    m = mounter(bucket)
+    m.proc.kill()
+    m.proc.wait()
+    rc, err, _ = run_mount(s3env, bucket, m.dir,
+                           ["endpoint=" + s3env["S3_ENDPOINT"],
+                            "cache_dir=" + str(tmp_path / "c2")])
+    try:
+        assert rc == 0, err
+        assert len(mounts_at(m.dir)) == 1
+        os.listdir(m.dir)
+    finally:
+        unmount(m.dir)
+
+
+# ------------------------------------------------ nothing left behind
+
+def test_failed_mounts_leave_no_journal(s3env, bucket, dirs, stalled):
+    mnt, cache = dirs
+    ep = "endpoint=" + s3env["S3_ENDPOINT"]
+    failures = [
+        (bucket, [ep], {"AWS_SECRET_ACCESS_KEY": "wrong" * 8}),
+        (bucket, [ep], {"AWS_ACCESS_KEY_ID": "NOSUCHKEY0000"}),
+        ("no-such-bucket-r2fs", [ep], None),
+        (bucket, [f"endpoint=http://127.0.0.1:{stalled.port}",
+                  "mount_timeout=2"], None),
+        (bucket, [ep, "bogus_fuse_option=1"], None),
+    ]
+    for b, opts, env in failures:
+        rc, err, _ = run_mount(s3env, b, mnt, opts + ["cache_dir=" + cache],
+                               env)
+        assert rc != 0, (opts, env)
+        assert not is_mount(mnt)
+        assert journals(cache) == [], (opts, env, err)
+
+
+def test_failed_mount_keeps_a_journal_with_files(s3env, bucket, mounter, s3,
+                                                 tmp_path):
+    """Files waiting in a journal are never removed by a failed mount."""
+    cache = str(tmp_path / "cache")
+    m = mounter(bucket, opts=["writeback_delay=600"], cache=cache)
+    with open(m.path("waiting.txt"), "w") as f:
+        f.write("in the journal")
+    m.kill9()
+    (journal,) = journals(cache)
+    rc, err, _ = run_mount(s3env, bucket, m.dir,
+                           ["endpoint=" + s3env["S3_ENDPOINT"],
+                            "cache_dir=" + cache],
+                           {"AWS_SECRET_ACCESS_KEY": "wrong" * 8})
+    assert rc != 0
+    assert journals(cache) == [journal]
+    m2 = mounter(bucket, cache=cache)
+    m2.sync()
+    assert s3.get_object(Bucket=bucket, Key="waiting.txt")[
+        "Body"].read() == b"in the journal"
+
+
+# ------------------------------------------------ the mount's name
+
+def test_source_is_bucket_and_prefix(s3env, bucket, dirs, s3):
+    mnt, cache = dirs
+    rc, err, _ = run_mount(s3env, bucket + ":/some/dir", mnt,
+                           ["endpoint=" + s3env["S3_ENDPOINT"],
+                            "cache_dir=" + cache])
+    assert rc == 0, err
+    try:
+        (entry,) = mounts_at(mnt)
+        assert entry[0] == bucket + ":/some/dir"
+        assert entry[2] == "fuse.r2fs"  # r2fs sync and stats need it
+        df = subprocess.run(["df", mnt], capture_output=True, text=True)
+        assert df.stdout.splitlines()[1].split()[0] == bucket + ":/some/dir"
+        with open(os.path.join(mnt, "x.txt"), "w") as f:
+            f.write("x")
+        subprocess.run([r2fs_binary(), "sync", mnt], check=True)
+        assert s3.get_object(Bucket=bucket, Key="some/dir/x.txt")[
+            "Body"].read() == b"x"
+    finally:
+        unmount(mnt)
+    rc, err, _ = run_mount(s3env, bucket, mnt,
+                           ["endpoint=" + s3env["S3_ENDPOINT"],
+                            "cache_dir=" + cache])
+    assert rc == 0, err
+    try:
+        assert mounts_at(mnt)[0][0] == bucket
+    finally:
+        unmount(mnt)
