@@ -65,6 +65,8 @@ static const struct fuse_opt r2fs_opts[] = {
 	R2_OPT("readahead_max=%u", readahead_max_mb),
 	R2_OPT("max_inodes=%u", max_inodes),
 	R2_OPT("cache_min_free=%u", cache_min_free_mb),
+	R2_OPT("log_file=%s", log_file),
+	R2_OPT("log_level=%s", log_level),
 	{ "sync_upload", offsetof(struct r2fs_conf, sync_upload), 1 },
 	{ "no_dir_index", offsetof(struct r2fs_conf, no_dir_index), 1 },
 	/* libfuse 3 dropped it (it mounts anywhere): ours, never passed on */
@@ -152,6 +154,10 @@ static void usage(const char *prog)
 "    -o cache_min_free=MIB  free space kept on the cache disk: writes wait for\n"
 "                           uploads, then fail with ENOSPC (default: 5%% of the\n"
 "                           disk, at most 1024)\n"
+"    -o log_file=PATH       log to PATH (default: stderr with -f, else syslog,\n"
+"                           else CACHE_DIR/r2fs.log when there is no /dev/log)\n"
+"    -o log_level=LEVEL     error, warn, info or debug (default info; debug\n"
+"                           with -d, which adds a line per HTTP request)\n"
 "\n"
 "Credentials are never accepted on the command line.\n"
 "\n");
@@ -177,6 +183,61 @@ static void raise_fd_limit(void)
 		rl.rlim_cur = want;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
+}
+
+/* *path made absolute against the current directory (the daemon changes
+ * to /); 0 or -errno. */
+static int make_absolute(char **path)
+{
+	char cwd[PATH_MAX], *abs;
+	size_t len;
+
+	if ((*path)[0] == '/')
+		return 0;
+	if (!getcwd(cwd, sizeof(cwd)))
+		return -errno;
+	len = strlen(cwd) + strlen(*path) + 2;
+	abs = malloc(len);
+	if (!abs)
+		return -ENOMEM;
+	snprintf(abs, len, "%s/%s", cwd, *path);
+	free(*path);
+	*path = abs;
+	return 0;
+}
+
+/*
+ * Where messages go: -o log_file; else stderr in the foreground; else
+ * syslog, or, on a host without /dev/log (a container), the file
+ * r2fs.log in the cache directory, created at the first message.  0, or
+ * -errno with a sentence in err.
+ */
+static int setup_logging(struct r2fs_conf *conf, bool foreground,
+			 bool debug, char *err, size_t errlen)
+{
+	enum log_level level = debug ? LOG_LVL_DEBUG : LOG_LVL_INFO;
+	char path[PATH_MAX];
+	int rc;
+
+	if (conf->log_level)
+		log_level_parse(conf->log_level, &level); /* conf_finish
+							     checked it */
+	if (conf->log_file) {
+		rc = make_absolute(&conf->log_file);
+		if (!rc)
+			rc = log_setup_file(level, conf->log_file, true,
+					    "r2fs");
+		if (rc)
+			snprintf(err, errlen, "cannot open the log file %s: "
+				 "%s", conf->log_file, strerror(-rc));
+		return rc;
+	}
+	if (foreground || log_syslog_available()) {
+		log_setup(level, !foreground, "r2fs");
+		return 0;
+	}
+	snprintf(path, sizeof(path), "%s/r2fs.log", conf->cache_dir);
+	return log_setup_file(level, path, false, "r2fs");
 }
 
 /* Append s to *p (room checked by the caller), a backslash before each
@@ -315,13 +376,14 @@ static int run(int argc, char *argv[])
 		conf->mountpoint = fopts.mountpoint;
 		fopts.mountpoint = NULL;
 	}
-	if (conf_finish(conf, err, sizeof(err))) {
-		fprintf(stderr, "r2fs: %s\n", err);
+	if (conf_finish(conf, err, sizeof(err)) ||
+	    make_absolute(&conf->cache_dir) ||
+	    setup_logging(conf, fopts.foreground, fopts.debug, err,
+			  sizeof(err))) {
+		fprintf(stderr, "r2fs: %s\n", err[0] ? err : strerror(ENOMEM));
 		goto out;
 	}
 	conf->debug = fopts.debug;
-	log_setup(fopts.debug ? LOG_LVL_DEBUG : LOG_LVL_INFO,
-		  !fopts.foreground, "r2fs");
 	if (mountpoint_check(conf->mountpoint, conf->nonempty, err,
 			     sizeof(err))) {
 		fprintf(stderr, "r2fs: %s\n", err);

@@ -217,6 +217,7 @@ int s3_request(struct s3 *s, struct s3_call *c, struct http_response *resp)
 	char *path = NULL, *url = NULL, *authz = NULL;
 	unsigned attempt, attempts;
 	size_t n, i, urllen;
+	double t0 = util_now_mono();
 	long limit;
 	int rc = 0;
 
@@ -315,8 +316,22 @@ int s3_request(struct s3 *s, struct s3_call *c, struct http_response *resp)
 					      : 3600);
 		http_response_release(resp);
 	}
+	/* -d's trace: one line a request, never a header */
+	if (rc)
+		log_debug("http: %s %s%s%s: %s, %.0f ms, %u retries",
+			  c->method, path, c->query && c->query[0] ? "?" : "",
+			  c->query ? c->query : "", resp->errmsg,
+			  (util_now_mono() - t0) * 1000, attempt);
+	else
+		log_debug("http: %s %s%s%s: %ld, %llu B up, %llu B down, "
+			  "%.0f ms, %u retries", c->method, path,
+			  c->query && c->query[0] ? "?" : "",
+			  c->query ? c->query : "", resp->status,
+			  (unsigned long long)(hreq.has_body ? hreq.body_len
+							     : 0),
+			  (unsigned long long)resp->body_len,
+			  (util_now_mono() - t0) * 1000, attempt);
 	if (rc) {
-		log_debug("%s %s failed: %s", c->method, path, resp->errmsg);
 		/* the store's contract: network failures are EIO */
 		if (!c->raw_errors && (http_error_is_transient(rc) ||
 				       rc == -EPROTO || rc == -EOVERFLOW))
