@@ -7,7 +7,11 @@
  * in the cache directory and FUSE's options.  Each failure prints one
  * sentence and exits non-zero with nothing mounted, and a journal this
  * attempt created and left empty is removed again.  Teardown runs in
- * reverse order.
+ * reverse order: after the unmount the daemon stays until the uploads
+ * are done, logging what it waits for, and exits 0 when it was
+ * unmounted (or, on SIGTERM, when nothing was left behind).
+ *
+ * The other commands (sync, stats, wait, pending) are admin.c's.
  */
 #include "config.h"
 
@@ -15,20 +19,20 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <dirent.h>
-#include <ftw.h>
-#include <linux/magic.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
-#include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "conf.h"
 #include "creds.h"
 #include "fs.h"
@@ -41,6 +45,7 @@
 
 #define R2_OPT(t, member) { t, offsetof(struct r2fs_conf, member), 0 }
 #define R2FS_KEY_RO 1
+#define DRAIN_REPORT_S 5 /* seconds between "waiting for N files" lines */
 
 static const struct fuse_opt r2fs_opts[] = {
 	R2_OPT("endpoint=%s", endpoint),
@@ -109,7 +114,11 @@ static void usage(const char *prog)
 	printf("       %s sync [PATH...]   upload what is pending below PATH "
 	       "now\n", prog);
 	printf("       %s stats [PATH]     requests by R2 class, bytes, "
-	       "pending uploads, cost\n\n", prog);
+	       "pending uploads, cost\n", prog);
+	printf("       %s wait MOUNTPOINT|CACHE_DIR  until the daemon has "
+	       "exited\n", prog);
+	printf("       %s pending [CACHE_DIR]  what the journals still hold "
+	       "for upload\n\n", prog);
 	printf(
 "Mounts a Cloudflare R2 bucket (or any S3-compatible bucket) as a directory.\n"
 "\n"
@@ -126,6 +135,7 @@ static void usage(const char *prog)
 "                           for root, else ~/.cache/r2fs)\n"
 "    -o uid=N,gid=N         owner of objects without metadata (default: you)\n"
 "    -o umask=M             permissions of objects without metadata (default 022)\n"
+"    -o ro                  read-only: nothing is written to the bucket\n"
 "    -o nonempty            mount over a directory that has files in it\n"
 "                           (refused by default: they would be hidden)\n"
 "    -o stat_timeout=S      seconds attributes are trusted (default 3)\n"
@@ -333,6 +343,119 @@ out:
 		close(fd);
 }
 
+/* Files and bytes waiting for upload, from the mount's counters. */
+static void pending_now(struct fs *fs, uint64_t *files, uint64_t *bytes)
+{
+	char text[4096], *line;
+	unsigned long long v;
+
+	*files = *bytes = 0;
+	if (fs_stats_text(fs, text, sizeof(text)) < 0)
+		return;
+	for (line = text; line; line = strchr(line, '\n')) {
+		if (*line == '\n')
+			line++;
+		if (sscanf(line, "pending_files %llu", &v) == 1)
+			*files = v;
+		else if (sscanf(line, "pending_bytes %llu", &v) == 1)
+			*bytes = v;
+	}
+}
+
+static void log_waiting(struct fs *fs, const char *prefix)
+{
+	uint64_t files, bytes;
+	char size[32];
+
+	pending_now(fs, &files, &bytes);
+	admin_size_text(bytes, size, sizeof(size));
+	log_info("%swaiting for %llu file%s (%s) to reach the bucket", prefix,
+		 (unsigned long long)files, files == 1 ? "" : "s", size);
+}
+
+/*
+ * After the unmount the daemon finishes the uploads (fs_shutdown), which
+ * may take long; nothing else would tell the user why it is still there.
+ * A thread logs what is left every few seconds until stopped.
+ */
+struct drain_report {
+	struct fs *fs;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop; /* protected by lock */
+	bool running;
+};
+
+static void *drain_report_thread(void *arg)
+{
+	struct drain_report *d = arg;
+	struct timespec until;
+
+	pthread_mutex_lock(&d->lock);
+	while (!d->stop) {
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += DRAIN_REPORT_S;
+		while (!d->stop &&
+		       pthread_cond_timedwait(&d->cond, &d->lock, &until) !=
+			       ETIMEDOUT)
+			;
+		if (!d->stop)
+			log_waiting(d->fs, "still ");
+	}
+	pthread_mutex_unlock(&d->lock);
+	return NULL;
+}
+
+static void drain_report_start(struct drain_report *d, struct fs *fs)
+{
+	pthread_condattr_t ca;
+
+	d->fs = fs;
+	d->stop = false;
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&d->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	d->running = !pthread_create(&d->thread, NULL, drain_report_thread, d);
+}
+
+static void drain_report_stop(struct drain_report *d)
+{
+	if (!d->running)
+		return;
+	pthread_mutex_lock(&d->lock);
+	d->stop = true;
+	pthread_cond_signal(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+	pthread_join(d->thread, NULL);
+	pthread_cond_destroy(&d->cond);
+	pthread_mutex_destroy(&d->lock);
+	d->running = false;
+}
+
+/* Unmounted: upload what is pending (the daemon stays until that is
+ * done, so "wait for the pid" means "in the bucket"), saying so.  The
+ * number of files left in the journal for the next mount. */
+static uint64_t finish_uploads(struct fs *fs, const char *mountpoint)
+{
+	struct drain_report d = { 0 };
+	uint64_t files, bytes;
+
+	pending_now(fs, &files, &bytes);
+	if (files) {
+		log_waiting(fs, "unmounted; ");
+		drain_report_start(&d, fs);
+	}
+	fs_shutdown(fs);
+	drain_report_stop(&d);
+	pending_now(fs, &files, &bytes);
+	log_info("unmounted %s%s", mountpoint,
+		 files ? "" : "; everything is in the bucket");
+	return files;
+}
+
 static int run(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -347,8 +470,8 @@ static int run(int argc, char *argv[])
 	struct fs *fs = NULL;
 	struct s3_opts so;
 	char err[512] = "", journal[PATH_MAX] = "";
-	int rc = 1, mounted = 0, handlers = 0, started = 0;
-	bool tried_mount = false;
+	int rc = 1, mounted = 0, handlers = 0, started = 0, loop_rc = 0;
+	bool tried_mount = false, pidfile = false, signalled = false;
 
 	conf_init(conf);
 	if (fuse_opt_parse(&args, &ps, r2fs_opts, opt_proc) < 0) {
@@ -454,6 +577,10 @@ static int run(int argc, char *argv[])
 		 conf->prefix, conf->mountpoint);
 	if (fuse_daemonize(fopts.foreground))
 		goto out;
+	if (admin_pidfile_write(journal, conf->mountpoint))
+		log_warn("cannot write the pid file in %s", journal);
+	else
+		pidfile = true;
 	if (fs_start(fs)) {
 		log_err("cannot start the upload workers");
 		goto out;
@@ -461,7 +588,7 @@ static int run(int argc, char *argv[])
 	started = 1;
 	evictor = fuse_ops_evictor_start(se, fs);
 	if (fopts.singlethread) {
-		rc = fuse_session_loop(se);
+		loop_rc = fuse_session_loop(se);
 	} else {
 		loop.clone_fd = fopts.clone_fd;
 		/* libfuse 3.14 reports "unset" as UINT_MAX and then warns
@@ -469,20 +596,23 @@ static int run(int argc, char *argv[])
 		loop.max_idle_threads = fopts.max_idle_threads == UINT_MAX
 						? 10
 						: fopts.max_idle_threads;
-		rc = fuse_session_loop_mt(se, &loop);
+		loop_rc = fuse_session_loop_mt(se, &loop);
 	}
-	rc = rc ? 1 : 0;
+	/* 0: unmounted; a signal's number (libfuse's handler: SIGTERM,
+	 * SIGINT, SIGHUP) or -EINTR: asked to stop; else a failure */
+	signalled = loop_rc > 0 || loop_rc == -EINTR;
+	if (signalled)
+		log_info("asked to stop: unmounting %s", conf->mountpoint);
+	rc = loop_rc && !signalled ? 1 : 0;
 out:
 	fuse_ops_evictor_stop(evictor);
 	if (mounted)
 		fuse_session_unmount(se);
-	if (started) {
-		/* unmounted: now finish the uploads (the daemon stays until
-		 * they are done, so "wait for the pid" means "in the
-		 * bucket") */
-		fs_shutdown(fs);
-		log_info("unmounted %s", conf->mountpoint);
-	}
+	/* A plain unmount exits 0 even when files are left (they wait in
+	 * the journal for the next mount); a stop by signal exits 0 only
+	 * when nothing was left behind. */
+	if (started && finish_uploads(fs, conf->mountpoint) && signalled)
+		rc = 1;
 	if (handlers)
 		fuse_remove_signal_handlers(se);
 	if (se)
@@ -495,141 +625,23 @@ out:
 	creds_release(&creds);
 	xml_global_cleanup();
 	http_global_cleanup();
+	if (pidfile)
+		admin_pidfile_remove(journal);
 	free(fopts.mountpoint);
 	fuse_opt_free_args(&args);
 	conf_release(conf);
 	return rc;
 }
 
-/*
- * Is path on an r2fs mount?  1 yes, 0 no, or -errno (path not reached).
- * A FUSE filesystem whose mount has type fuse.r2fs: r2fs mounts with
- * subtype r2fs, and mount -t fuse.r2fs gives the same type.  Where mount
- * ids are missing (Linux before 5.8, no /proc), r2fs answers
- * user.r2.state on every file, and never lists it for cp -a to copy.
- */
-static int on_r2fs(const char *path)
-{
-	struct mount_entry *m;
-	struct statfs sf;
-	struct statx sx;
-	int rc = -ENOSYS;
-
-	if (statfs(path, &sf) < 0)
-		return -errno;
-	if (sf.f_type != FUSE_SUPER_MAGIC)
-		return 0;
-	m = malloc(sizeof(*m));
-	if (m &&
-	    statx(AT_FDCWD, path, AT_NO_AUTOMOUNT, STATX_MNT_ID, &sx) == 0 &&
-	    (sx.stx_mask & STATX_MNT_ID))
-		rc = mountpoint_by_id(sx.stx_mnt_id, m);
-	if (rc == 0)
-		rc = !strcmp(m->type, "fuse.r2fs");
-	else
-		rc = getxattr(path, FS_XATTR_STATE, NULL, 0) >= 0;
-	free(m);
-	return rc;
-}
-
-/*
- * The subcommands talk to r2fs through its xattrs: on any other
- * filesystem, setting user.r2.sync would just leave it on the file.
- * 0 when path is on an r2fs mount; else one sentence on stderr and -1.
- */
-static int require_r2fs(const char *cmd, const char *path)
-{
-	int r2 = on_r2fs(path);
-
-	if (r2 > 0)
-		return 0;
-	fprintf(stderr, "r2fs %s: %s: %s\n", cmd, path,
-		r2 < 0 ? strerror(-r2) : "not on an r2fs mount");
-	return -1;
-}
-
-/* r2fs sync: report each file below the path whose upload failed. */
-static int sync_failed;
-
-static int report_state(const char *path, const struct stat *st, int flag,
-			struct FTW *ftw)
-{
-	char state[256];
-	ssize_t n;
-
-	(void)st;
-	(void)ftw;
-	if (flag != FTW_F)
-		return 0;
-	n = getxattr(path, FS_XATTR_STATE, state, sizeof(state) - 1);
-	if (n < 0)
-		return 0;
-	state[n] = '\0';
-	if (strncmp(state, "clean", 5)) {
-		fprintf(stderr, "r2fs sync: %s: %s\n", path, state);
-		sync_failed = 1;
-	}
-	return 0;
-}
-
-/*
- * "r2fs sync [PATH...]": upload everything pending at or below each PATH
- * now and wait; exit 1 naming the files that could not be uploaded.
- */
-static int cmd_sync(int argc, char *argv[])
-{
-	const char *dflt[] = { "." };
-	const char **paths = argc > 0 ? (const char **)argv : dflt;
-	int i, n = argc > 0 ? argc : 1, rc = 0;
-
-	for (i = 0; i < n; i++) {
-		if (require_r2fs("sync", paths[i])) {
-			rc = 1;
-			continue;
-		}
-		if (setxattr(paths[i], FS_XATTR_SYNC, "1", 1, 0) == 0)
-			continue;
-		if (errno != EIO) {
-			fprintf(stderr, "r2fs sync: %s: %s\n", paths[i],
-				strerror(errno));
-			rc = 1;
-			continue;
-		}
-		sync_failed = 0;
-		nftw(paths[i], report_state, 16, FTW_PHYS);
-		if (!sync_failed)
-			fprintf(stderr, "r2fs sync: %s: some files could not "
-				"be uploaded or are stuck in the journal; the "
-				"mount's log names them\n", paths[i]);
-		rc = 1;
-	}
-	return rc;
-}
-
-/* "r2fs stats [PATH]": the mount's request counters and pending work. */
-static int cmd_stats(int argc, char *argv[])
-{
-	const char *path = argc > 0 ? argv[0] : ".";
-	char buf[4096];
-	ssize_t n;
-
-	if (require_r2fs("stats", path))
-		return 1;
-	n = getxattr(path, FS_XATTR_STATS, buf, sizeof(buf) - 1);
-	if (n < 0) {
-		fprintf(stderr, "r2fs stats: %s: %s\n", path,
-			strerror(errno));
-		return 1;
-	}
-	fwrite(buf, 1, (size_t)n, stdout);
-	return 0;
-}
-
 int main(int argc, char *argv[])
 {
 	if (argc >= 2 && !strcmp(argv[1], "stats"))
-		return cmd_stats(argc - 2, argv + 2);
+		return admin_stats(argc - 2, argv + 2);
 	if (argc >= 2 && !strcmp(argv[1], "sync"))
-		return cmd_sync(argc - 2, argv + 2);
+		return admin_sync(argc - 2, argv + 2);
+	if (argc >= 2 && !strcmp(argv[1], "wait"))
+		return admin_wait(argc - 2, argv + 2);
+	if (argc >= 2 && !strcmp(argv[1], "pending"))
+		return admin_pending(argc - 2, argv + 2);
 	return run(argc, argv);
 }
