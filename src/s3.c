@@ -165,7 +165,12 @@ static void count_request(struct s3 *s, const struct s3_call *c,
 		add(&s->n.retries, 1);
 	if (!rc && resp->status == 429)
 		add(&s->n.throttled, 1);
-	if (rc || resp->status >= 500)
+	/* failed: no answer, a server error, or a refusal (403 for an
+	 * upload...); not the answers that are news (404, 412, 416) */
+	if (rc || resp->status >= 500 ||
+	    (resp->status >= 400 && resp->status != 404 &&
+	     resp->status != 412 && resp->status != 416 &&
+	     resp->status != 429))
 		add(&s->n.failures, 1);
 	if (req->has_body)
 		add(&s->n.bytes_up, req->body_len);

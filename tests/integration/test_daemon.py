@@ -324,3 +324,35 @@ def test_help_lists_every_option_the_man_page_has():
     assert man_opts - help_opts == set()
     for cmd in ("sync", "stats", "wait", "pending"):
         assert f".B r2fs {cmd}" in man, cmd
+
+
+# ---------------------------------------------------------------- stats
+
+def stats(path):
+    out = r2fs("stats", path).stdout
+    return {k: float(v) for k, v in (l.split() for l in out.splitlines())}
+
+
+def test_stats_count_refused_uploads(mounter, bucket, s3):
+    """An upload the server refuses (403) counts as a failure."""
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Principal": "*",
+                       "Action": "s3:PutObject",
+                       "Resource": f"arn:aws:s3:::{bucket}/refused-*"}]}))
+    try:
+        m = mounter(bucket, opts=["writeback_delay=0"])
+        m.expect_log = ["refused-1.txt", "could not be uploaded"]
+        assert stats(m.dir)["failures"] == 0
+        with open(m.path("refused-1.txt"), "w") as f:
+            f.write("no")
+        deadline = time.time() + 30
+        while not m.state(m.path("refused-1.txt")).startswith("error"):
+            assert time.time() < deadline
+            time.sleep(0.1)
+        assert stats(m.dir)["failures"] >= 1
+        with open(m.path("fine.txt"), "w") as f:
+            f.write("yes")
+        m.sync(m.path("fine.txt"))
+    finally:
+        s3.delete_bucket_policy(Bucket=bucket)
