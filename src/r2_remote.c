@@ -22,7 +22,7 @@
 #include "s3.h"
 #include "s3_bucket.h"
 
-#define R2_HANDLES 8
+#define R2_HANDLES 16 /* cp -r: 8 files, parts of big ones */
 #define R2_CHECK_TIMEOUT 15 /* seconds the probe after a failure may take */
 
 /* ------------------------------------------------------------------ */
