@@ -174,6 +174,12 @@ int mountpoint_check(const char *path, bool nonempty, char *err,
 
 	if (!m)
 		return -ENOMEM;
+	/* /dev/fd/N: a /dev/fuse descriptor mount.fuse3 opened and mounted
+	 * already (its drop_privileges option); nothing to check here */
+	if (!strncmp(path, "/dev/fd/", 8)) {
+		rc = 0;
+		goto out;
+	}
 	/* a dead r2fs mount is unmounted; there may be several stacked */
 	for (tries = 0;; tries++) {
 		found = mountpoint_at(path, m) == 0;

@@ -36,7 +36,9 @@ int mountpoint_by_id(unsigned long long id, struct mount_entry *out);
  * endpoint is not connected": its daemon was killed) is unmounted first
  * (fusermount3 -uz), as SEMANTICS.md promises, so that a crashed mount
  * can be mounted again in place.  Other mounts (autofs of a systemd
- * automount, a tmpfs) may be mounted over.  0 or -errno.
+ * automount, a tmpfs) may be mounted over, and a /dev/fd/N "mount point"
+ * (a FUSE descriptor mount.fuse3 mounted already) is not checked.  0 or
+ * -errno.
  */
 int mountpoint_check(const char *path, bool nonempty, char *err,
 		     size_t errlen);

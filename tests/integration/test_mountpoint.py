@@ -348,3 +348,50 @@ def test_source_is_bucket_and_prefix(s3env, bucket, dirs, s3):
         assert mounts_at(mnt)[0][0] == bucket
     finally:
         unmount(mnt)
+
+
+def test_a_dev_fd_mount_point_is_not_checked(s3env, bucket, dirs, s3):
+    """mount.fuse3 -o drop_privileges mounts itself and hands r2fs the
+    /dev/fuse descriptor as /dev/fd/N: that is no directory to check."""
+    import ctypes
+    if os.geteuid() != 0:
+        pytest.skip("mounting by hand needs root")
+    mnt, cache = dirs
+    fd = os.open("/dev/fuse", os.O_RDWR)
+    libc = ctypes.CDLL(None, use_errno=True)
+    ms_nosuid, ms_nodev = 2, 4
+    if libc.mount(bucket.encode(), mnt.encode(), b"fuse.r2fs",
+                  ms_nosuid | ms_nodev,
+                  f"fd={fd},rootmode=40000,user_id=0,group_id=0,"
+                  "default_permissions".encode()) != 0:
+        os.close(fd)
+        pytest.skip("mount(2) of FUSE refused here: "
+                    + os.strerror(ctypes.get_errno()))
+    proc = subprocess.Popen(
+        [r2fs_binary(), bucket, f"/dev/fd/{fd}", "-f", "-o",
+         f"endpoint={s3env['S3_ENDPOINT']},cache_dir={cache}"],
+        env=user_env(s3env), pass_fds=(fd,), stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True)
+    os.close(fd)
+    try:
+        deadline = time.time() + 20
+        while True:
+            try:
+                os.listdir(mnt)
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read()
+                assert time.time() < deadline
+                time.sleep(0.1)
+        with open(os.path.join(mnt, "via-fd.txt"), "w") as f:
+            f.write("fd")
+        subprocess.run([r2fs_binary(), "sync", mnt], check=True)
+        assert s3.get_object(Bucket=bucket, Key="via-fd.txt")[
+            "Body"].read() == b"fd"
+    finally:
+        subprocess.run(["umount", mnt], check=False)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
