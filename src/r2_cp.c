@@ -95,7 +95,8 @@ static void progress_draw(struct progress *p, bool last)
 	if (done > total)
 		done = total; /* a resent body is counted twice */
 	rate = secs > 0 ? (double)done / secs : 0;
-	pct = total ? 100.0 * (double)done / (double)total : 100.0;
+	/* a download's size comes with its HEAD: 0% until then */
+	pct = total ? 100.0 * (double)done / (double)total : last ? 100 : 0;
 	r2_size_text((double)done, d, sizeof(d));
 	r2_size_text((double)total, t, sizeof(t));
 	r2_size_text(rate, r, sizeof(r));
