@@ -250,15 +250,20 @@ def test_wait_and_pending_refuse_nonsense(tmp_path):
 def test_sigterm_to_a_busy_mount_exits_0_once_all_is_uploaded(mounter,
                                                               bucket, s3):
     m = mounter(bucket, opts=["writeback_delay=600"])
-    busy = os.open(m.dir, os.O_RDONLY | os.O_DIRECTORY)
+    # busy as a shell cd'ed into it makes it (fusermount3 -u: EBUSY)
+    busy = subprocess.Popen(["sleep", "600"], cwd=m.dir)
     try:
         for i in range(3):
             with open(m.path(f"t{i}"), "w") as f:
                 f.write(f"term {i}")
+        p = subprocess.run(["fusermount3", "-u", m.dir],
+                           capture_output=True, text=True)
+        assert p.returncode != 0 and "busy" in p.stderr, p.stderr
         m.proc.send_signal(signal.SIGTERM)
         assert m.proc.wait(120) == 0, m.output()
     finally:
-        os.close(busy)
+        busy.kill()
+        busy.wait()
     assert not is_mount(m.dir)
     for i in range(3):
         assert s3.get_object(Bucket=bucket, Key=f"t{i}")["Body"].read() \
