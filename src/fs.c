@@ -716,6 +716,11 @@ void fs_free(struct fs *fs)
 	free(fs);
 }
 
+const char *fs_journal_dir(const struct fs *fs)
+{
+	return journal_dir(wb_journal(fs->wb));
+}
+
 unsigned fs_connections_wanted(const struct r2fs_conf *conf)
 {
 	unsigned n = FS_PREFETCH_THREADS + FS_RA_THREADS +
