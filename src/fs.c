@@ -697,6 +697,8 @@ void fs_free(struct fs *fs)
 {
 	if (!fs)
 		return;
+	fs_dirs_free(fs);
+	fs_files_free(fs);
 	/* stages still pending keep their files for the next mount */
 	if (fs->inodes && fs->wb)
 		inode_for_each(fs->inodes, let_go_at_exit, fs);

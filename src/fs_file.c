@@ -270,6 +270,7 @@ out:
 }
 
 
+/* Locked: a handle of in, on fs->open_files. */
 static struct fs_file *file_new(struct fs *fs, struct inode *in, bool writer)
 {
 	struct fs_file *f = calloc(1, sizeof(*f));
@@ -280,13 +281,27 @@ static struct fs_file *file_new(struct fs *fs, struct inode *in, bool writer)
 	f->in = in;
 	f->writer = writer;
 	pthread_mutex_init(&f->ra_lock, NULL);
+	f->next = fs->open_files;
+	if (f->next)
+		f->next->prev = f;
+	fs->open_files = f;
 	return f;
 }
 
-static void file_free(struct fs_file *f)
+/* Locked: off fs->open_files. */
+static void file_unlink_locked(struct fs_file *f)
 {
-	if (!f)
-		return;
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		f->fs->open_files = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+}
+
+/* Free a handle already off the list (its read-ahead streams too). */
+static void file_destroy(struct fs_file *f)
+{
 	ra_stream_free(f->ra);
 	while (f->nretired)
 		ra_stream_free(f->retired[--f->nretired]);
@@ -294,6 +309,27 @@ static void file_free(struct fs_file *f)
 	free(f->ra_key);
 	pthread_mutex_destroy(&f->ra_lock);
 	free(f);
+}
+
+/* Not locked: close a handle's bookkeeping and free it. */
+static void file_free(struct fs_file *f)
+{
+	if (!f)
+		return;
+	pthread_mutex_lock(&f->fs->lock);
+	file_unlink_locked(f);
+	pthread_mutex_unlock(&f->fs->lock);
+	file_destroy(f);
+}
+
+void fs_files_free(struct fs *fs)
+{
+	while (fs->open_files) {
+		struct fs_file *f = fs->open_files;
+
+		file_unlink_locked(f);
+		file_destroy(f);
+	}
 }
 
 /* A nonzero 64-bit FNV-1a hash of an ETag. */

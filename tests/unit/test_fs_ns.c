@@ -263,6 +263,28 @@ static void test_names(void)
 	fsh_done(&h);
 }
 
+/* A session that ends (SIGTERM, a lost connection) releases no handle:
+ * unmounting must free what they hold (the sanitized build's leak check
+ * fails otherwise). */
+static void test_handles_left_open(void)
+{
+	struct fs_file *f = NULL;
+	struct fs_dir *d = NULL;
+	struct fsh h;
+	struct stat st;
+
+	TAP_INTEQ(fsh_init(&h, PENDING), 0, "handles: mount");
+	fsh_mkdir(&h, "d", 0755);
+	TAP_INTEQ(fsh_write_file(&h, "d/f", "x", 1), 0, "write d/f");
+	TAP_INTEQ(fsh_sync(&h), 0, "upload it");
+	TAP_INTEQ(fsh_stat(&h, "d", &st), 0, "stat d");
+	TAP_INTEQ(fs_opendir(h.fs, st.st_ino, &d), 0, "opendir d, kept");
+	TAP_INTEQ(fsh_stat(&h, "d/f", &st), 0, "stat d/f");
+	TAP_INTEQ(fs_open(h.fs, st.st_ino, O_RDONLY, &f), 0,
+		  "open d/f, kept");
+	fsh_done(&h); /* no releasedir, no release */
+}
+
 int main(void)
 {
 	alarm(300); /* a hang (an upload waited for forever) fails too */
@@ -273,5 +295,6 @@ int main(void)
 	test_replay_after_crash();
 	test_failed_upload_stays_for_next_mount();
 	test_names();
+	test_handles_left_open();
 	return tap_done();
 }
