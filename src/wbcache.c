@@ -113,6 +113,8 @@ struct wb {
 	struct wb_file *pending;    /* list head; under lock */
 	size_t npending;            /* under lock */
 	unsigned uploading;         /* in-flight uploads; under lock */
+	uint64_t upload_failures;   /* upload attempts that failed; under
+				       lock */
 	bool stopping;              /* under lock */
 	bool draining;              /* under lock */
 	pthread_t *threads;
@@ -688,6 +690,7 @@ static void settle(struct wb *wb, struct wb_file *wf, struct outcome *o)
 		return;
 	o->settled = true;
 	if (o->rc) {
+		wb->upload_failures++;
 		wf->state = WB_ERROR;
 		wf->err = o->rc;
 		wf->attempts++;
@@ -1216,6 +1219,16 @@ int wb_reserve(struct wb *wb, uint64_t bytes)
 		waited++;
 	}
 	return 0;
+}
+
+uint64_t wb_upload_failures(struct wb *wb)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&wb->lock);
+	n = wb->upload_failures;
+	pthread_mutex_unlock(&wb->lock);
+	return n;
 }
 
 void wb_pending_stats(struct wb *wb, size_t *files, uint64_t *bytes)

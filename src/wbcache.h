@@ -274,6 +274,9 @@ void wb_for_each_pending(struct wb *wb, void (*fn)(void *arg, void *owner),
  */
 int wb_reserve(struct wb *wb, uint64_t bytes);
 
+/* Upload attempts (contents or metadata) that failed since the mount:
+ * each is retried, the file kept. */
+uint64_t wb_upload_failures(struct wb *wb);
 /* Number of files and bytes (as last recorded) waiting for upload. */
 void wb_pending_stats(struct wb *wb, size_t *files, uint64_t *bytes);
 

@@ -199,6 +199,14 @@ static void test_failed_upload_stays_for_next_mount(void)
 	TAP_INTEQ(fsh_sync(&h), -EIO, "sync reports the failure");
 	TAP_INTEQ(fsh_state(&h, "keep", state, sizeof(state)), 0, "state");
 	TAP_OK(!strncmp(state, "error: ", 7), "state says error");
+	{
+		char stats[4096];
+		int n = fs_stats_text(h.fs, stats, sizeof(stats));
+		const char *l = n > 0 ? strstr(stats, "upload_failures ") : NULL;
+
+		TAP_OK(l && strtoul(l + 16, NULL, 10) >= 1,
+		       "r2fs stats counts the failed upload");
+	}
 	TAP_INTEQ(fsh_unmount(&h), 0, "unmount with it failing");
 	TAP_OK(!fsh_journal_empty(&h), "its record stays in the journal");
 	faultstore_clear(h.fault);
