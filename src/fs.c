@@ -366,6 +366,21 @@ int commit_file(struct fs *fs, struct inode *in)
 	return rc;
 }
 
+int commit_meta_file(struct fs *fs, struct inode *in)
+{
+	struct wb_file *wf;
+	int rc = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	wf = in->stage && in->wbf ? wb_file_get(fs->wb, in->wbf) : NULL;
+	pthread_mutex_unlock(&fs->lock);
+	if (!wf)
+		return 0;
+	rc = wb_commit_meta(fs->wb, wf);
+	wb_file_put(fs->wb, wf);
+	return rc == -EAGAIN ? commit_file(fs, in) : rc;
+}
+
 int sync_file(struct fs *fs, struct inode *in)
 {
 	struct wb_file *wf;
@@ -764,6 +779,8 @@ void fs_free(struct fs *fs)
 {
 	if (!fs)
 		return;
+	fs_dirs_free(fs);
+	fs_files_free(fs);
 	/* stages still pending keep their files for the next mount */
 	if (fs->inodes && fs->wb)
 		inode_for_each(fs->inodes, let_go_at_exit, fs);
@@ -782,6 +799,11 @@ void fs_free(struct fs *fs)
 	pthread_cond_destroy(&fs->listed);
 	pthread_mutex_destroy(&fs->lock);
 	free(fs);
+}
+
+const char *fs_journal_dir(const struct fs *fs)
+{
+	return journal_dir(wb_journal(fs->wb));
 }
 
 unsigned fs_connections_wanted(const struct r2fs_conf *conf)

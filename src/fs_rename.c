@@ -158,8 +158,8 @@ static int rename_staged(struct fs *fs, struct inode *in, const char *npath,
 	pthread_mutex_unlock(&fs->lock);
 	if (rc)
 		goto out;
-	if (closed) /* the record now names the new path: one PUT, no COPY */
-		rc = commit_file(fs, in);
+	if (closed) /* the record names the new path: one PUT, no COPY */
+		rc = commit_meta_file(fs, in);
 	if (!rc && oldkey)
 		rc = fs->store->ops->remove(fs->store, oldkey);
 out:

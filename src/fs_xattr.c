@@ -103,7 +103,7 @@ int fs_stats_text(struct fs *fs, char *buf, size_t len)
 	struct store_stats n = { 0 };
 	struct attr_cache_stats ac;
 	struct rcache_stats rs = { 0 };
-	uint64_t bytes, lookups, ix_reads, ix_used, ix_writes;
+	uint64_t bytes, lookups, ix_reads, ix_used, ix_writes, upfail;
 	size_t files, inodes, inodes_peak;
 	int w;
 
@@ -113,6 +113,7 @@ int fs_stats_text(struct fs *fs, char *buf, size_t len)
 		rcache_stats(fs->rc, &rs);
 	pthread_mutex_lock(&fs->lock);
 	wb_pending_stats(fs->wb, &files, &bytes);
+	upfail = wb_upload_failures(fs->wb);
 	attr_cache_stats(fs->ac, &ac);
 	lookups = fs->lookups;
 	ix_reads = fs->index_reads;
@@ -126,6 +127,7 @@ int fs_stats_text(struct fs *fs, char *buf, size_t len)
 		     "retries %llu\nthrottled_429 %llu\nfailures %llu\n"
 		     "bytes_up %llu\nbytes_down %llu\n"
 		     "pending_files %zu\npending_bytes %llu\n"
+		     "upload_failures %llu\n"
 		     "estimated_cost_usd %.6f\n"
 		     "lookups %llu\ninodes %zu\ninodes_peak %zu\n"
 		     "metadata_cached %zu\n"
@@ -145,7 +147,8 @@ int fs_stats_text(struct fs *fs, char *buf, size_t len)
 		     (unsigned long long)n.failures,
 		     (unsigned long long)n.bytes_up,
 		     (unsigned long long)n.bytes_down, files,
-		     (unsigned long long)bytes, store_stats_cost(&n),
+		     (unsigned long long)bytes, (unsigned long long)upfail,
+		     store_stats_cost(&n),
 		     (unsigned long long)lookups, inodes, inodes_peak,
 		     ac.entries,
 		     (unsigned long long)ac.prefetches,
@@ -278,7 +281,7 @@ static int change_xattr(struct fs *fs, struct inode *in, const char *name,
 	if (rc)
 		goto out;
 	if (staged && closed) {
-		rc = commit_file(fs, in);
+		rc = commit_meta_file(fs, in);
 	} else if (deferred) {
 		if (fs->conf->sync_upload)
 			rc = sync_file(fs, in);
