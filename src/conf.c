@@ -32,6 +32,8 @@ void conf_init(struct r2fs_conf *c)
 	c->multipart_threshold_mb = 64;
 	c->readahead_max_mb = 128;
 	c->max_inodes = 100000;
+	c->read_cache_size_mb = CONF_UNSET;
+	c->mount_timeout = 15;
 }
 
 void conf_release(struct r2fs_conf *c)
@@ -49,6 +51,8 @@ void conf_release(struct r2fs_conf *c)
 	free(c->ca_path);
 	free(c->checksum);
 	free(c->cache_dir);
+	free(c->log_file);
+	free(c->log_level);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -325,26 +329,54 @@ int conf_finish(struct r2fs_conf *c, char *err, size_t errlen)
 			 "and 5000 (MiB)");
 		return -EINVAL;
 	}
+	if (c->mount_timeout < 1 || c->mount_timeout > 3600) {
+		snprintf(err, errlen, "mount_timeout must be between 1 and "
+			 "3600 seconds");
+		return -EINVAL;
+	}
+	if (c->log_level && strcmp(c->log_level, "error") &&
+	    strcmp(c->log_level, "warn") && strcmp(c->log_level, "info") &&
+	    strcmp(c->log_level, "debug")) {
+		snprintf(err, errlen, "log_level must be error, warn, info or "
+			 "debug, not '%s'", c->log_level);
+		return -EINVAL;
+	}
+	if (c->log_file && !c->log_file[0]) {
+		snprintf(err, errlen, "log_file needs a file name");
+		return -EINVAL;
+	}
 	if (!c->cache_dir) {
-		const char *base = getenv("XDG_CACHE_HOME");
-		const char *home = getenv("HOME");
 		char path[4096];
 
-		/* the XDG base directory spec: a relative (or empty)
-		 * XDG_CACHE_HOME is invalid and must be ignored */
-		if (base && base[0] != '/')
-			base = NULL;
-		if (geteuid() == 0 || (!base && !home))
-			snprintf(path, sizeof(path), "/var/cache/r2fs");
-		else if (base)
-			snprintf(path, sizeof(path), "%s/r2fs", base);
-		else
-			snprintf(path, sizeof(path), "%s/.cache/r2fs", home);
+		if (!conf_default_cache_dir(path, sizeof(path))) {
+			snprintf(err, errlen, "the default cache directory's "
+				 "name is too long: give -o cache_dir=DIR");
+			return -EINVAL;
+		}
 		c->cache_dir = strdup(path);
 		if (!c->cache_dir)
 			return -ENOMEM;
 	}
 	return 0;
+}
+
+bool conf_default_cache_dir(char *buf, size_t len)
+{
+	const char *base = getenv("XDG_CACHE_HOME");
+	const char *home = getenv("HOME");
+	int n;
+
+	/* the XDG base directory spec: a relative (or empty)
+	 * XDG_CACHE_HOME is invalid and must be ignored */
+	if (base && base[0] != '/')
+		base = NULL;
+	if (geteuid() == 0 || (!base && !home))
+		n = snprintf(buf, len, "/var/cache/r2fs");
+	else if (base)
+		n = snprintf(buf, len, "%s/r2fs", base);
+	else
+		n = snprintf(buf, len, "%s/.cache/r2fs", home);
+	return n > 0 && (size_t)n < len;
 }
 
 int conf_finish_client(struct r2fs_conf *c, char *err, size_t errlen)

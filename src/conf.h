@@ -57,7 +57,16 @@ struct r2fs_conf {
 	int read_only;            /* -o ro: the kernel refuses writes; r2fs
 				     writes nothing of its own either */
 	unsigned cache_min_free_mb; /* 0: min(1 GiB, 5% of the disk) */
+	unsigned read_cache_size_mb; /* readcache.h; 0: off; CONF_UNSET:
+					min(10 GiB, 10% of the free space) */
 	int debug;
+	/* the mount point and the mount-time check */
+	int nonempty;             /* -o nonempty: mount over files */
+	unsigned mount_timeout;   /* seconds the check may take in all */
+	/* logging */
+	char *log_file;           /* NULL: stderr, syslog or the fallback */
+	char *log_level;          /* "error", "warn", "info", "debug" or
+				     NULL (info; debug with -d) */
 };
 
 /* Set every default; strings NULL. */
@@ -80,6 +89,13 @@ bool conf_bucket_name_ok(const char *name);
  * default cache dir.  0 or -EINVAL with one sentence in err.
  */
 int conf_finish(struct r2fs_conf *c, char *err, size_t errlen);
+
+/*
+ * The default cache directory, as conf_finish() chooses it: /var/cache/r2fs
+ * for root, else $XDG_CACHE_HOME/r2fs (when absolute), else
+ * ~/.cache/r2fs.  Into buf of len bytes; false if it does not fit.
+ */
+bool conf_default_cache_dir(char *buf, size_t len);
 
 /*
  * For clients other than the mount (the r2 program): the same checks of

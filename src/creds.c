@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,23 +258,56 @@ static void shared_file_path(char *path, size_t len)
 		snprintf(path, len, "%s/.aws/credentials", home ? home : "");
 }
 
+/* Does text have a section [profile] (or [profile NAME])? */
+static bool ini_has_profile(const char *text, const char *profile)
+{
+	char *copy = strdup(text), *line, *next, *end;
+	bool found = false;
+
+	if (!copy)
+		return true; /* then say "has no keys", as without the check */
+	FOR_EACH_LINE(copy, line, next) {
+		char *l = trim(line);
+
+		end = strchr(l, ']');
+		if (*l != '[' || !end)
+			continue;
+		*end = '\0';
+		l = trim(l + 1);
+		if (!strncmp(l, "profile ", 8))
+			l = trim(l + 8);
+		found = found || !strcmp(l, profile);
+	}
+	explicit_bzero(copy, strlen(text));
+	free(copy);
+	return found;
+}
+
 static int load_profile(const char *profile, int required, struct creds *out,
 			char *err, size_t errlen)
 {
 	char path[4096], *text = NULL;
+	bool exists;
 	int rc;
 
 	shared_file_path(path, sizeof(path));
 	rc = read_small_file(path, 0, &text, out, err, errlen);
+	if (rc == -ENOENT && required)
+		snprintf(err, errlen, "profile '%s' does not exist: there is "
+			 "no credentials file %s", profile, path);
 	if (rc) {
 		if (!required)
 			err[0] = '\0';
 		return rc;
 	}
 	rc = creds_parse_ini(text, profile, out);
+	exists = rc != -ENOENT || ini_has_profile(text, profile);
 	explicit_bzero(text, strlen(text));
 	free(text);
-	if (rc == -ENOENT)
+	if (rc == -ENOENT && !exists)
+		snprintf(err, errlen, "profile '%s' does not exist in %s",
+			 profile, path);
+	else if (rc == -ENOENT)
 		snprintf(err, errlen, "profile '%s' in %s has no "
 			 "aws_access_key_id and aws_secret_access_key",
 			 profile, path);

@@ -17,12 +17,14 @@
 #include "fs_i.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,6 +35,7 @@
 #include "log.h"
 #include "meta.h"
 #include "readahead.h"
+#include "readcache.h"
 #include "stage.h"
 #include "store.h"
 #include "wbcache.h"
@@ -42,6 +45,10 @@
 
 /* fetch threads of the read-ahead pool (readahead.h) */
 #define FS_RA_THREADS 8
+/* the read cache's background fetches at once, and its default size:
+ * a tenth of the cache disk's free space, at most 10 GiB */
+#define FS_RC_THREADS 4
+#define FS_RC_DEFAULT_MAX ((uint64_t)10 << 30)
 #define FS_DIR_CACHE_DIRS 512
 #define FS_ATTR_CACHE_MAX (128 * 1024)
 /* parts of one multipart upload sent at once */
@@ -359,6 +366,21 @@ int commit_file(struct fs *fs, struct inode *in)
 	return rc;
 }
 
+int commit_meta_file(struct fs *fs, struct inode *in)
+{
+	struct wb_file *wf;
+	int rc = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	wf = in->stage && in->wbf ? wb_file_get(fs->wb, in->wbf) : NULL;
+	pthread_mutex_unlock(&fs->lock);
+	if (!wf)
+		return 0;
+	rc = wb_commit_meta(fs->wb, wf);
+	wb_file_put(fs->wb, wf);
+	return rc == -EAGAIN ? commit_file(fs, in) : rc;
+}
+
 int sync_file(struct fs *fs, struct inode *in)
 {
 	struct wb_file *wf;
@@ -398,12 +420,40 @@ static int owner_describe(void *arg, void *owner, struct wb_desc *d)
 	return rc;
 }
 
+/* Locked: a descriptor of in's stage for the read cache, which stores
+ * what was just uploaded from it without reading it back; -1 if none. */
+static int stage_for_cache(struct fs *fs, struct inode *in)
+{
+	if (!fs->rc || !in->stage || in->writers || stage_partial(in->stage))
+		return -1;
+	return fcntl(in->stage->fd, F_DUPFD_CLOEXEC, 0);
+}
+
+/* Locked: after maybe_drop_stage: cache fd's bytes (stage_for_cache)
+ * if the stage is gone (nobody can change them now). */
+static void cache_uploaded(struct fs *fs, struct inode *in, const char *etag,
+			   uint64_t size, int fd)
+{
+	char *key = NULL;
+
+	if (fd < 0)
+		return;
+	if (!in->stage)
+		key = key_of(fs, in->path, false);
+	if (key)
+		rcache_adopt(fs->rc, key, etag, size, fd);
+	else
+		close(fd);
+	free(key);
+}
+
 /* Locked: our upload of in went up; its attributes and listings follow. */
 static void on_uploaded(struct fs *fs, struct inode *in, const char *etag,
 			uint64_t size, const char *conflict)
 {
 	struct attr_meta m;
 	char dir[PATH_MAX];
+	int fd;
 
 	if (conflict) {
 		/* ours is saved as conflict; path shows the other version:
@@ -424,7 +474,9 @@ static void on_uploaded(struct fs *fs, struct inode *in, const char *etag,
 	dir_cache_upsert(fs->dirs, parent_of(in->path, dir, sizeof(dir)),
 			 base_of(in->path), S_IFREG, size,
 			 in->attr.st_mtim.tv_sec, NULL);
+	fd = stage_for_cache(fs, in);
 	maybe_drop_stage(fs, in);
+	cache_uploaded(fs, in, etag, size, fd);
 	/* what we uploaded is what a HEAD would tell: a listing that
 	 * shows this ETag (cp -r or rsync listing the tree they write
 	 * into, ls -l after it) needs no HEAD for it */
@@ -559,6 +611,45 @@ static char *meta_file(struct fs *fs)
 	return p;
 }
 
+/*
+ * The read cache, in CACHE_DIR/journal-HASH/rcache (the journal's lock
+ * keeps a second mount out of it too).  A cache that cannot be opened is
+ * logged and left out: reads work without it.  -o read_cache_size=0
+ * empties what an earlier mount left.
+ */
+static void open_read_cache(struct fs *fs)
+{
+	const char *jdir = journal_dir(wb_journal(fs->wb));
+	struct rcache_opts o = { 0 };
+	size_t n = strlen(jdir) + sizeof("/rcache");
+	char *dir = malloc(n);
+	struct statvfs sv;
+	int rc;
+
+	if (!dir)
+		return;
+	snprintf(dir, n, "%s/rcache", jdir);
+	o.dir = dir;
+	o.min_free = journal_min_free(wb_journal(fs->wb));
+	o.threads = FS_RC_THREADS;
+	if (fs->conf->read_cache_size_mb != CONF_UNSET) {
+		o.limit = (uint64_t)fs->conf->read_cache_size_mb << 20;
+	} else if (statvfs(jdir, &sv) == 0) {
+		o.limit = (uint64_t)sv.f_bavail * sv.f_frsize / 10;
+		if (o.limit > FS_RC_DEFAULT_MAX)
+			o.limit = FS_RC_DEFAULT_MAX;
+	}
+	rc = rcache_new(&o, fs->store, &fs->rc);
+	if (rc)
+		log_warn("read cache %s: %s; reading without it", dir,
+			 strerror(-rc));
+	if (!rc && !o.limit) {
+		rcache_free(fs->rc); /* emptied by the limit of 0 */
+		fs->rc = NULL;
+	}
+	free(dir);
+}
+
 int fs_new(const struct r2fs_conf *conf, struct store *store,
 	   struct fs **out, char *err, size_t errlen)
 {
@@ -621,6 +712,7 @@ int fs_new(const struct r2fs_conf *conf, struct store *store,
 	}
 	rc = 0;
 	journal_intent_replay(wb_journal(fs->wb), move_keys, fs);
+	open_read_cache(fs);
 	*out = fs;
 	return 0;
 fail:
@@ -635,6 +727,11 @@ int fs_start(struct fs *fs)
 			     (uint64_t)fs->conf->readahead_max_mb << 20);
 	if (!fs->ra)
 		return -ENOMEM;
+	if (fs->rc) {
+		if (rcache_start(fs->rc))
+			return -ENOMEM;
+		ra_pool_set_cache(fs->ra, fs->rc);
+	}
 	if (attr_cache_start(fs->ac, FS_PREFETCH_THREADS))
 		return -ENOMEM;
 	return wb_start(fs->wb);
@@ -682,12 +779,15 @@ void fs_free(struct fs *fs)
 {
 	if (!fs)
 		return;
+	fs_dirs_free(fs);
+	fs_files_free(fs);
 	/* stages still pending keep their files for the next mount */
 	if (fs->inodes && fs->wb)
 		inode_for_each(fs->inodes, let_go_at_exit, fs);
 	inode_table_free(fs->inodes);
 	ra_pool_free(fs->ra); /* every handle is closed by now */
 	wb_free(fs->wb);
+	rcache_free(fs->rc); /* stores what the last uploads sent first */
 	dir_cache_free(fs->dirs);
 	attr_cache_free(fs->ac);
 	while (fs->ndoomed)
@@ -701,9 +801,14 @@ void fs_free(struct fs *fs)
 	free(fs);
 }
 
+const char *fs_journal_dir(const struct fs *fs)
+{
+	return journal_dir(wb_journal(fs->wb));
+}
+
 unsigned fs_connections_wanted(const struct r2fs_conf *conf)
 {
-	unsigned n = FS_PREFETCH_THREADS + FS_RA_THREADS +
+	unsigned n = FS_PREFETCH_THREADS + FS_RA_THREADS + FS_RC_THREADS +
 		     conf->upload_workers * FS_PART_PARALLEL + 16;
 
 	return n > 256 ? 256 : n;

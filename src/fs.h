@@ -45,6 +45,9 @@ struct fs_ctx {
  */
 int fs_new(const struct r2fs_conf *conf, struct store *store,
 	   struct fs **out, char *err, size_t errlen);
+/* The journal's directory (CACHE_DIR/journal-HASH), for files that
+ * belong with it (main.c's pid file); valid until fs_free. */
+const char *fs_journal_dir(const struct fs *fs);
 /* Start background uploads (after the daemon has forked). */
 int fs_start(struct fs *fs);
 /* Unmounted: upload what is pending now; keep failures for next time. */

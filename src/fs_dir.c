@@ -71,9 +71,13 @@ int fs_opendir(struct fs *fs, uint64_t ino, struct fs_dir **out)
 		d->inos[i] = c ? c->ino : 0;
 		free(cp);
 	}
-	pthread_mutex_unlock(&fs->lock);
 	d->l = l;
 	l = NULL;
+	d->next = fs->open_dirs;
+	if (d->next)
+		d->next->prev = d;
+	fs->open_dirs = d;
+	pthread_mutex_unlock(&fs->lock);
 	*out = d;
 	d = NULL;
 out:
@@ -255,12 +259,40 @@ int fs_fsyncdir(struct fs *fs, uint64_t ino)
 	return rc;
 }
 
+static void dir_unlink_locked(struct fs_dir *d)
+{
+	if (d->prev)
+		d->prev->next = d->next;
+	else
+		d->fs->open_dirs = d->next;
+	if (d->next)
+		d->next->prev = d->prev;
+}
+
+static void dir_free(struct fs_dir *d)
+{
+	dir_listing_free(d->l);
+	free(d->inos);
+	free(d);
+}
+
 void fs_releasedir(struct fs_dir *d)
 {
 	if (!d)
 		return;
+	pthread_mutex_lock(&d->fs->lock);
+	dir_unlink_locked(d);
+	pthread_mutex_unlock(&d->fs->lock);
 	index_write(d->fs, d->l);
-	dir_listing_free(d->l);
-	free(d->inos);
-	free(d);
+	dir_free(d);
+}
+
+void fs_dirs_free(struct fs *fs)
+{
+	while (fs->open_dirs) {
+		struct fs_dir *d = fs->open_dirs;
+
+		dir_unlink_locked(d);
+		dir_free(d);
+	}
 }

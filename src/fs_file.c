@@ -7,7 +7,9 @@
  * fetched only where a read or a partial write needs them.  close()
  * commits it to the journal (durable locally); the upload follows after
  * the quiet period (wbcache.h).  A file opened only for reading reads the
- * bucket through a read-ahead stream pinned to the ETag seen at open.
+ * bucket through a read-ahead stream pinned to the ETag seen at open,
+ * which reads the blocks the read cache holds of that version from local
+ * disk and stores those it fetches (readcache.h).
  */
 #include "fs_i.h"
 
@@ -27,6 +29,7 @@
 #include "log.h"
 #include "meta.h"
 #include "readahead.h"
+#include "readcache.h"
 #include "stage.h"
 #include "store.h"
 #include "wbcache.h"
@@ -133,7 +136,7 @@ static int truncate_stage(struct fs *fs, struct inode *in, uint64_t size)
 		rc = -EAGAIN; /* uploaded and dropped since: stage again */
 	if (!rc) {
 		st->size = size;
-		wb_touch(fs->wb, in->wbf);
+		wb_touch_data(fs->wb, in->wbf);
 		in->attr.st_mtim = now_real();
 		in->attr.st_ctim = in->attr.st_mtim;
 	}
@@ -231,8 +234,10 @@ int fs_setattr(struct fs *fs, uint64_t ino, struct fs_file *f,
 
 	if (staged && closed) {
 		/* a closed file (chmod after cp, truncate by path): fold the
-		 * change into its pending upload, durably */
-		rc = commit_file(fs, in);
+		 * change into its pending upload (a truncation durably now,
+		 * metadata within 0.1 s: wb_commit_meta) */
+		rc = (to_set & FS_SET_SIZE) ? commit_file(fs, in)
+					    : commit_meta_file(fs, in);
 	} else if (!staged && (to_set & (FS_SET_MODE | FS_SET_UID |
 					 FS_SET_GID | FS_SET_MTIME |
 					 FS_SET_MTIME_NOW))) {
@@ -268,6 +273,7 @@ out:
 }
 
 
+/* Locked: a handle of in, on fs->open_files. */
 static struct fs_file *file_new(struct fs *fs, struct inode *in, bool writer)
 {
 	struct fs_file *f = calloc(1, sizeof(*f));
@@ -278,13 +284,27 @@ static struct fs_file *file_new(struct fs *fs, struct inode *in, bool writer)
 	f->in = in;
 	f->writer = writer;
 	pthread_mutex_init(&f->ra_lock, NULL);
+	f->next = fs->open_files;
+	if (f->next)
+		f->next->prev = f;
+	fs->open_files = f;
 	return f;
 }
 
-static void file_free(struct fs_file *f)
+/* Locked: off fs->open_files. */
+static void file_unlink_locked(struct fs_file *f)
 {
-	if (!f)
-		return;
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		f->fs->open_files = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+}
+
+/* Free a handle already off the list (its read-ahead streams too). */
+static void file_destroy(struct fs_file *f)
+{
 	ra_stream_free(f->ra);
 	while (f->nretired)
 		ra_stream_free(f->retired[--f->nretired]);
@@ -292,6 +312,27 @@ static void file_free(struct fs_file *f)
 	free(f->ra_key);
 	pthread_mutex_destroy(&f->ra_lock);
 	free(f);
+}
+
+/* Not locked: close a handle's bookkeeping and free it. */
+static void file_free(struct fs_file *f)
+{
+	if (!f)
+		return;
+	pthread_mutex_lock(&f->fs->lock);
+	file_unlink_locked(f);
+	pthread_mutex_unlock(&f->fs->lock);
+	file_destroy(f);
+}
+
+void fs_files_free(struct fs *fs)
+{
+	while (fs->open_files) {
+		struct fs_file *f = fs->open_files;
+
+		file_unlink_locked(f);
+		file_destroy(f);
+	}
 }
 
 /* A nonzero 64-bit FNV-1a hash of an ETag. */
@@ -428,7 +469,7 @@ int fs_create(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 		wb_file_set_base(fs->wb, in->wbf, base, base_etag);
 		stg = NULL;
 	}
-	wb_touch(fs->wb, in->wbf);
+	wb_touch_data(fs->wb, in->wbf);
 	meta_attr_default(&fs->defaults, S_IFREG, 0, 0, &in->attr);
 	in->attr.st_mode = S_IFREG | (mode & 07777);
 	in->attr.st_uid = ctx->uid;
@@ -543,6 +584,7 @@ ssize_t fs_write(struct fs_file *f, const char *buf, size_t size,
 	size_t done = 0;
 	ssize_t rc;
 
+	rcache_reserve(fs->rc, size); /* the journal comes first */
 	rc = wb_reserve(fs->wb, size);
 	if (rc)
 		return rc;
@@ -559,7 +601,7 @@ ssize_t fs_write(struct fs_file *f, const char *buf, size_t size,
 	if (done && in->stage == st) {
 		if (off + done > st->size)
 			st->size = off + done;
-		wb_touch(fs->wb, in->wbf);
+		wb_touch_data(fs->wb, in->wbf);
 		in->attr.st_mtim = now_real();
 		in->attr.st_ctim = in->attr.st_mtim;
 	}

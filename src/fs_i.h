@@ -66,6 +66,7 @@ struct fs {
 	struct meta_defaults defaults;
 	struct wb *wb; /* the write-back journal (its own lock) */
 	struct ra_pool *ra; /* read-ahead threads, from fs_start on */
+	struct rcache *rc;  /* the read cache (its own lock), or NULL */
 	struct attr_cache *ac; /* object metadata; protected by lock */
 	/* names unlinked while open: their objects live until the last
 	 * close but must not be seen; protected by lock */
@@ -84,6 +85,10 @@ struct fs {
 	uint64_t index_reads, index_used, index_writes;
 	bool index_readonly; /* a PUT of one was refused: no more tries */
 	pthread_cond_t listed; /* a listing for lookups ended (under lock) */
+	/* directory handles not released: a session that ends (SIGTERM,
+	 * a lost connection) releases none; fs_free frees them; under lock */
+	struct fs_dir *open_dirs;
+	struct fs_file *open_files; /* likewise, file handles */
 };
 
 struct fs_file {
@@ -98,6 +103,7 @@ struct fs_file {
 	char *ra_key;               /* the key ra reads */
 	struct ra_stream **retired; /* earlier keys' (a rename): other */
 	size_t nretired;            /* threads may still read them */
+	struct fs_file *prev, *next; /* fs->open_files; under fs lock */
 };
 
 struct fs_dir {
@@ -106,6 +112,7 @@ struct fs_dir {
 	uint64_t *inos; /* known inode numbers, 0 if none */
 	size_t queued_upto; /* entries before it were queued for prefetching
 			       (beyond the first batches); under lock */
+	struct fs_dir *prev, *next; /* fs->open_dirs; under lock */
 };
 
 /* ---- fs.c: clocks, names and keys ---- */
@@ -171,6 +178,10 @@ void forget_upload(struct fs *fs, struct inode *in);
 /* Not locked: make in's stage durable in the journal (close, chmod of a
  * closed file, rename); 0 if it has none. */
 int commit_file(struct fs *fs, struct inode *in);
+/* Not locked: as commit_file for a closed file whose metadata (mode,
+ * owner, times, xattrs, name) changed, not its bytes: its record is
+ * written again within 0.1 s instead of now (wb_commit_meta). */
+int commit_meta_file(struct fs *fs, struct inode *in);
 /* Not locked: upload in now (fsync, -o sync_upload); its error. */
 int sync_file(struct fs *fs, struct inode *in);
 /* Locked: does a file waiting in the journal lie below dir ("": the
@@ -206,6 +217,10 @@ struct inode *inode_for(struct fs *fs, const char *path, mode_t type);
 /* Locked: drop in's stage if nobody writes and nothing is pending. */
 void maybe_drop_stage(struct fs *fs, struct inode *in);
 
+/* At fs_free: the file handles never released (before the read-ahead
+ * pool goes). */
+void fs_files_free(struct fs *fs);
+
 /* ---- fs_ns.c ---- */
 
 /* Locked: the parent inode (a directory) and the child's path. */
@@ -229,6 +244,11 @@ struct dir_listing *listing_dup(const struct dir_listing *l);
  * back a private copy in *out (may be NULL). */
 int fetch_listing_walk(struct fs *fs, uint64_t ino, const char *path,
 		       unsigned max_pages, struct dir_listing **out);
+
+/* ---- fs_dir.c ---- */
+
+/* At fs_free: the directory handles never released. */
+void fs_dirs_free(struct fs *fs);
 
 /* ---- fs_index.c ---- */
 

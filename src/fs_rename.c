@@ -158,8 +158,8 @@ static int rename_staged(struct fs *fs, struct inode *in, const char *npath,
 	pthread_mutex_unlock(&fs->lock);
 	if (rc)
 		goto out;
-	if (closed) /* the record now names the new path: one PUT, no COPY */
-		rc = commit_file(fs, in);
+	if (closed) /* the record names the new path: one PUT, no COPY */
+		rc = commit_meta_file(fs, in);
 	if (!rc && oldkey)
 		rc = fs->store->ops->remove(fs->store, oldkey);
 out:
@@ -447,7 +447,10 @@ static int rename_dir(struct fs *fs, const char *path, const char *npath,
 		goto out;
 	pthread_mutex_lock(&fs->lock);
 	rc = repath_tree(fs, path, npath, &list, &held, &n);
-	dir_cache_clear(fs->dirs);
+	/* what was listed at or below either name is stale; the parents'
+	 * listings are kept in step by our caller */
+	dir_cache_drop_tree(fs->dirs, path);
+	dir_cache_drop_tree(fs->dirs, npath);
 	attr_cache_forget_tree(fs->ac, path);
 	attr_cache_forget_tree(fs->ac, npath);
 	pthread_mutex_unlock(&fs->lock);
@@ -531,6 +534,19 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name,
 	}
 	if (type == S_IFDIR) {
 		rc = rename_dir(fs, path, npath, ntype, rc);
+		if (rc)
+			goto out;
+		pthread_mutex_lock(&fs->lock);
+		dir_cache_remove(fs->dirs, ppath, name);
+		dir_cache_upsert(fs->dirs, nppath, newname, S_IFDIR, 0,
+				 now_real().tv_sec, NULL);
+		p = inode_find(fs->inodes, parent);
+		if (p)
+			touch_dir(fs, p);
+		np = inode_find(fs->inodes, newparent);
+		if (np)
+			touch_dir(fs, np);
+		pthread_mutex_unlock(&fs->lock);
 		goto out;
 	}
 	if (rc == 0 && ntype == S_IFDIR) {

@@ -21,6 +21,7 @@
 #include "dirindex.h"
 #include "inode.h"
 #include "log.h"
+#include "readcache.h"
 #include "stage.h"
 #include "store.h"
 #include "wbcache.h"
@@ -101,14 +102,18 @@ int fs_stats_text(struct fs *fs, char *buf, size_t len)
 {
 	struct store_stats n = { 0 };
 	struct attr_cache_stats ac;
-	uint64_t bytes, lookups, ix_reads, ix_used, ix_writes;
+	struct rcache_stats rs = { 0 };
+	uint64_t bytes, lookups, ix_reads, ix_used, ix_writes, upfail;
 	size_t files, inodes, inodes_peak;
 	int w;
 
 	if (fs->store->ops->stats)
 		fs->store->ops->stats(fs->store, &n);
+	if (fs->rc)
+		rcache_stats(fs->rc, &rs);
 	pthread_mutex_lock(&fs->lock);
 	wb_pending_stats(fs->wb, &files, &bytes);
+	upfail = wb_upload_failures(fs->wb);
 	attr_cache_stats(fs->ac, &ac);
 	lookups = fs->lookups;
 	ix_reads = fs->index_reads;
@@ -122,13 +127,19 @@ int fs_stats_text(struct fs *fs, char *buf, size_t len)
 		     "retries %llu\nthrottled_429 %llu\nfailures %llu\n"
 		     "bytes_up %llu\nbytes_down %llu\n"
 		     "pending_files %zu\npending_bytes %llu\n"
+		     "upload_failures %llu\n"
 		     "estimated_cost_usd %.6f\n"
 		     "lookups %llu\ninodes %zu\ninodes_peak %zu\n"
 		     "metadata_cached %zu\n"
 		     "metadata_prefetched %llu\nmetadata_fetched %llu\n"
 		     "metadata_hits %llu\nmetadata_loaded %llu\n"
 		     "dir_index_reads %llu\ndir_index_used %llu\n"
-		     "dir_index_writes %llu\n",
+		     "dir_index_writes %llu\n"
+		     "read_cache_bytes %llu\nread_cache_limit %llu\n"
+		     "read_cache_hits %llu\nread_cache_misses %llu\n"
+		     "read_cache_bytes_served %llu\n"
+		     "read_cache_evictions %llu\nread_cache_torn %llu\n"
+		     "read_cache_write_errors %llu\n",
 		     (unsigned long long)n.class_a,
 		     (unsigned long long)n.class_b,
 		     (unsigned long long)n.retries,
@@ -136,7 +147,8 @@ int fs_stats_text(struct fs *fs, char *buf, size_t len)
 		     (unsigned long long)n.failures,
 		     (unsigned long long)n.bytes_up,
 		     (unsigned long long)n.bytes_down, files,
-		     (unsigned long long)bytes, store_stats_cost(&n),
+		     (unsigned long long)bytes, (unsigned long long)upfail,
+		     store_stats_cost(&n),
 		     (unsigned long long)lookups, inodes, inodes_peak,
 		     ac.entries,
 		     (unsigned long long)ac.prefetches,
@@ -145,14 +157,22 @@ int fs_stats_text(struct fs *fs, char *buf, size_t len)
 		     (unsigned long long)ac.loaded,
 		     (unsigned long long)ix_reads,
 		     (unsigned long long)ix_used,
-		     (unsigned long long)ix_writes);
+		     (unsigned long long)ix_writes,
+		     (unsigned long long)rs.bytes,
+		     (unsigned long long)rs.limit,
+		     (unsigned long long)rs.hits,
+		     (unsigned long long)rs.misses,
+		     (unsigned long long)rs.served,
+		     (unsigned long long)rs.evictions,
+		     (unsigned long long)rs.torn,
+		     (unsigned long long)rs.failed);
 	return w < 0 || (size_t)w >= len ? -ERANGE : w;
 }
 
 ssize_t fs_getxattr(struct fs *fs, uint64_t ino, const char *name,
 		    char *buf, size_t size)
 {
-	char value[2048];
+	char value[4096];
 	struct inode *in;
 	ssize_t rc;
 	size_t n;
@@ -261,7 +281,7 @@ static int change_xattr(struct fs *fs, struct inode *in, const char *name,
 	if (rc)
 		goto out;
 	if (staged && closed) {
-		rc = commit_file(fs, in);
+		rc = commit_meta_file(fs, in);
 	} else if (deferred) {
 		if (fs->conf->sync_upload)
 			rc = sync_file(fs, in);

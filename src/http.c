@@ -497,6 +497,8 @@ int http_perform(struct http_pool *pool, const struct http_request *req,
 	curl_easy_setopt(x.curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(x.curl, CURLOPT_LOW_SPEED_TIME,
 			 pool->opts.low_speed_time_s);
+	if (req->timeout_ms > 0)
+		curl_easy_setopt(x.curl, CURLOPT_TIMEOUT_MS, req->timeout_ms);
 	curl_easy_setopt(x.curl, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(x.curl, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(x.curl, CURLOPT_HEADERFUNCTION, on_header);

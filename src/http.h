@@ -62,6 +62,8 @@ struct http_request {
 	int body_fd;
 	off_t body_off;
 	bool has_body;               /* send a body (possibly empty) */
+	long timeout_ms;             /* the whole request at most; 0: only
+					the pool's connect and stall limits */
 };
 
 struct http_header {

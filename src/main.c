@@ -1,40 +1,51 @@
 /*
  * main.c - r2fs: options, mount-time checks, daemon, orderly teardown.
  *
- * Startup checks everything that can fail before the mount exists:
- * options, credentials, the cache directory, FUSE options, and finally
- * one request to the bucket.  Each failure prints one sentence and exits
- * non-zero with nothing mounted.  Teardown runs in reverse order.
+ * Startup checks everything that can fail before the mount exists, the
+ * cheap local things first: options, the mount point, credentials, one
+ * request to the bucket (bounded by -o mount_timeout), then the journal
+ * in the cache directory and FUSE's options.  Each failure prints one
+ * sentence and exits non-zero with nothing mounted, and a journal this
+ * attempt created and left empty is removed again.  Teardown runs in
+ * reverse order: after the unmount the daemon stays until the uploads
+ * are done, logging what it waits for, and exits 0 when it was
+ * unmounted (or, on SIGTERM, when nothing was left behind).
+ *
+ * The other commands (sync, stats, wait, pending) are admin.c's.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <ftw.h>
-#include <linux/magic.h>
+#include <dirent.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
-#include <sys/wait.h>
-#include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "conf.h"
 #include "creds.h"
 #include "fs.h"
 #include "fuse_ops.h"
 #include "http.h"
 #include "log.h"
+#include "mountpoint.h"
 #include "s3.h"
 #include "xml.h"
 
 #define R2_OPT(t, member) { t, offsetof(struct r2fs_conf, member), 0 }
 #define R2FS_KEY_RO 1
+#define DRAIN_REPORT_S 5 /* seconds between "waiting for N files" lines */
 
 static const struct fuse_opt r2fs_opts[] = {
 	R2_OPT("endpoint=%s", endpoint),
@@ -55,6 +66,7 @@ static const struct fuse_opt r2fs_opts[] = {
 	R2_OPT("dir_timeout=%lf", dir_timeout),
 	R2_OPT("retries=%u", retries),
 	R2_OPT("connect_timeout=%u", connect_timeout),
+	R2_OPT("mount_timeout=%u", mount_timeout),
 	R2_OPT("http_handles=%u", http_handles),
 	R2_OPT("writeback_delay=%lf", writeback_delay),
 	R2_OPT("upload_workers=%u", upload_workers),
@@ -62,8 +74,13 @@ static const struct fuse_opt r2fs_opts[] = {
 	R2_OPT("readahead_max=%u", readahead_max_mb),
 	R2_OPT("max_inodes=%u", max_inodes),
 	R2_OPT("cache_min_free=%u", cache_min_free_mb),
+	R2_OPT("read_cache_size=%u", read_cache_size_mb),
+	R2_OPT("log_file=%s", log_file),
+	R2_OPT("log_level=%s", log_level),
 	{ "sync_upload", offsetof(struct r2fs_conf, sync_upload), 1 },
 	{ "no_dir_index", offsetof(struct r2fs_conf, no_dir_index), 1 },
+	/* libfuse 3 dropped it (it mounts anywhere): ours, never passed on */
+	{ "nonempty", offsetof(struct r2fs_conf, nonempty), 1 },
 	/* FUSE's own; noted, and passed on (opt_proc keeps it) */
 	FUSE_OPT_KEY("ro", R2FS_KEY_RO),
 	FUSE_OPT_END
@@ -102,7 +119,11 @@ static void usage(const char *prog)
 	printf("       %s sync [PATH...]   upload what is pending below PATH "
 	       "now\n", prog);
 	printf("       %s stats [PATH]     requests by R2 class, bytes, "
-	       "pending uploads, cost\n\n", prog);
+	       "pending uploads, cost\n", prog);
+	printf("       %s wait MOUNTPOINT|CACHE_DIR  until the daemon has "
+	       "exited\n", prog);
+	printf("       %s pending [CACHE_DIR]  what the journals still hold "
+	       "for upload\n\n", prog);
 	printf(
 "Mounts a Cloudflare R2 bucket (or any S3-compatible bucket) as a directory.\n"
 "\n"
@@ -127,10 +148,15 @@ static void usage(const char *prog)
 "                           for root, else ~/.cache/r2fs)\n"
 "    -o uid=N,gid=N         owner of objects without metadata (default: you)\n"
 "    -o umask=M             permissions of objects without metadata (default 022)\n"
+"    -o ro                  read-only: nothing is written to the bucket\n"
+"    -o nonempty            mount over a directory that has files in it\n"
+"                           (refused by default: they would be hidden)\n"
 "    -o stat_timeout=S      seconds attributes are trusted (default 3)\n"
 "    -o dir_timeout=S       seconds a directory listing is trusted (default 3)\n"
 "    -o retries=N           retries per request on 429/5xx/network errors (default 5)\n"
 "    -o connect_timeout=S   connect timeout in seconds (default 10)\n"
+"    -o mount_timeout=S     the mount-time check of endpoint, keys and bucket\n"
+"                           gives up after S seconds in all (default 15)\n"
 "    -o http_handles=N      parallel connections (default: what the\n"
 "                           workers need, 216 with the defaults)\n"
 "    -o writeback_delay=S   quiet period after a file's last change before\n"
@@ -151,34 +177,16 @@ static void usage(const char *prog)
 "    -o cache_min_free=MIB  free space kept on the cache disk: writes wait for\n"
 "                           uploads, then fail with ENOSPC (default: 5%% of the\n"
 "                           disk, at most 1024)\n"
+"    -o read_cache_size=MIB data read kept on the cache disk, across mounts\n"
+"                           (default: 10%% of its free space, at most 10240;\n"
+"                           0: off)\n"
+"    -o log_file=PATH       log to PATH (default: stderr with -f, else syslog,\n"
+"                           else CACHE_DIR/r2fs.log when there is no /dev/log)\n"
+"    -o log_level=LEVEL     error, warn, info or debug (default info; debug\n"
+"                           with -d, which adds a line per HTTP request)\n"
 "\n"
 "Credentials are never accepted on the command line.\n"
 "\n");
-}
-
-/*
- * A FUSE mount whose daemon died answers ENOTCONN ("Transport endpoint
- * is not connected") to everything.  Mounting on it again would stack a
- * second mount on a dead one: lazily unmount the dead one first.
- */
-static void clear_stale_mount(const char *mountpoint)
-{
-	struct stat st;
-	pid_t pid;
-	int status;
-
-	if (stat(mountpoint, &st) == 0 || errno != ENOTCONN)
-		return;
-	log_warn("%s is a dead FUSE mount (its daemon died); unmounting it",
-		 mountpoint);
-	pid = fork();
-	if (pid == 0) {
-		execlp("fusermount3", "fusermount3", "-uz", mountpoint,
-		       (char *)NULL);
-		_exit(127);
-	}
-	if (pid > 0)
-		waitpid(pid, &status, 0);
 }
 
 /*
@@ -203,6 +211,267 @@ static void raise_fd_limit(void)
 	}
 }
 
+/* *path made absolute against the current directory (the daemon changes
+ * to /); 0 or -errno. */
+static int make_absolute(char **path)
+{
+	char cwd[PATH_MAX], *abs;
+	size_t len;
+
+	if ((*path)[0] == '/')
+		return 0;
+	if (!getcwd(cwd, sizeof(cwd)))
+		return -errno;
+	len = strlen(cwd) + strlen(*path) + 2;
+	abs = malloc(len);
+	if (!abs)
+		return -ENOMEM;
+	snprintf(abs, len, "%s/%s", cwd, *path);
+	free(*path);
+	*path = abs;
+	return 0;
+}
+
+/*
+ * Where messages go: -o log_file; else stderr in the foreground; else
+ * syslog, or, on a host without /dev/log (a container), the file
+ * r2fs.log in the cache directory, created at the first message.  0, or
+ * -errno with a sentence in err.
+ */
+static int setup_logging(struct r2fs_conf *conf, bool foreground,
+			 bool debug, char *err, size_t errlen)
+{
+	enum log_level level = debug ? LOG_LVL_DEBUG : LOG_LVL_INFO;
+	char path[PATH_MAX];
+	int rc;
+
+	if (conf->log_level)
+		log_level_parse(conf->log_level, &level); /* conf_finish
+							     checked it */
+	if (conf->log_file) {
+		rc = make_absolute(&conf->log_file);
+		if (!rc)
+			rc = log_setup_file(level, conf->log_file, true,
+					    "r2fs");
+		if (rc)
+			snprintf(err, errlen, "cannot open the log file %s: "
+				 "%s", conf->log_file, strerror(-rc));
+		return rc;
+	}
+	if (foreground || log_syslog_available()) {
+		log_setup(level, !foreground, "r2fs");
+		return 0;
+	}
+	snprintf(path, sizeof(path), "%s/r2fs.log", conf->cache_dir);
+	return log_setup_file(level, path, false, "r2fs");
+}
+
+/* Append s to *p (room checked by the caller), a backslash before each
+ * comma and backslash: fuse_opt splits options at commas. */
+static void add_escaped(char **p, const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] == ',' || s[i] == '\\')
+			*(*p)++ = '\\';
+		*(*p)++ = s[i];
+	}
+}
+
+/* -ofsname=BUCKET[:/PREFIX]: the mount's source in df, findmnt and
+ * /proc/mounts, as s3fs shows it.  The type stays fuse.r2fs (subtype),
+ * which r2fs sync and stats look for. */
+static int add_fsname(struct fuse_args *args, const struct r2fs_conf *conf)
+{
+	size_t blen = strlen(conf->bucket), plen = strlen(conf->prefix);
+	char *opt = malloc(2 * (blen + plen) + 16), *p = opt;
+	int rc;
+
+	if (!opt)
+		return -1;
+	memcpy(p, "-ofsname=", 9);
+	p += 9;
+	add_escaped(&p, conf->bucket, blen);
+	if (plen) {
+		*p++ = ':';
+		*p++ = '/';
+		add_escaped(&p, conf->prefix, plen - 1); /* without the '/' */
+	}
+	*p = '\0';
+	rc = fuse_opt_add_arg(args, opt);
+	free(opt);
+	return rc;
+}
+
+/*
+ * A failed mount leaves nothing behind: the journal made for it is
+ * removed again when it holds nothing (its lock file, empty data/ and
+ * rec/).  A journal with files or metadata in it is left alone, and so
+ * is one another mount has locked meanwhile.
+ */
+static void remove_empty_journal(const char *dir)
+{
+	static const char *const parts[] = { "data", "rec" };
+	char path[PATH_MAX];
+	struct dirent *d;
+	size_t i;
+	int fd = -1;
+	DIR *dp;
+
+	snprintf(path, sizeof(path), "%s/lock", dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0)
+		goto out;
+	dp = opendir(dir);
+	if (!dp)
+		goto out;
+	while ((d = readdir(dp)) != NULL) {
+		if (strcmp(d->d_name, ".") && strcmp(d->d_name, "..") &&
+		    strcmp(d->d_name, "lock") && strcmp(d->d_name, "data") &&
+		    strcmp(d->d_name, "rec"))
+			break;
+	}
+	closedir(dp);
+	if (d)
+		goto out; /* something else is kept there */
+	for (i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, parts[i]);
+		dp = opendir(path);
+		if (!dp)
+			goto out;
+		while ((d = readdir(dp)) != NULL)
+			if (strcmp(d->d_name, ".") && strcmp(d->d_name, ".."))
+				break;
+		closedir(dp);
+		if (d)
+			goto out;
+	}
+	for (i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, parts[i]);
+		rmdir(path);
+	}
+	snprintf(path, sizeof(path), "%s/lock", dir);
+	unlink(path);
+	rmdir(dir);
+out:
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Files and bytes waiting for upload, from the mount's counters. */
+static void pending_now(struct fs *fs, uint64_t *files, uint64_t *bytes)
+{
+	char text[4096], *line;
+	unsigned long long v;
+
+	*files = *bytes = 0;
+	if (fs_stats_text(fs, text, sizeof(text)) < 0)
+		return;
+	for (line = text; line; line = strchr(line, '\n')) {
+		if (*line == '\n')
+			line++;
+		if (sscanf(line, "pending_files %llu", &v) == 1)
+			*files = v;
+		else if (sscanf(line, "pending_bytes %llu", &v) == 1)
+			*bytes = v;
+	}
+}
+
+static void log_waiting(struct fs *fs, const char *prefix)
+{
+	uint64_t files, bytes;
+	char size[32];
+
+	pending_now(fs, &files, &bytes);
+	admin_size_text(bytes, size, sizeof(size));
+	log_info("%swaiting for %llu file%s (%s) to reach the bucket", prefix,
+		 (unsigned long long)files, files == 1 ? "" : "s", size);
+}
+
+/*
+ * After the unmount the daemon finishes the uploads (fs_shutdown), which
+ * may take long; nothing else would tell the user why it is still there.
+ * A thread logs what is left every few seconds until stopped.
+ */
+struct drain_report {
+	struct fs *fs;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop; /* protected by lock */
+	bool running;
+};
+
+static void *drain_report_thread(void *arg)
+{
+	struct drain_report *d = arg;
+	struct timespec until;
+
+	pthread_mutex_lock(&d->lock);
+	while (!d->stop) {
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += DRAIN_REPORT_S;
+		while (!d->stop &&
+		       pthread_cond_timedwait(&d->cond, &d->lock, &until) !=
+			       ETIMEDOUT)
+			;
+		if (!d->stop)
+			log_waiting(d->fs, "still ");
+	}
+	pthread_mutex_unlock(&d->lock);
+	return NULL;
+}
+
+static void drain_report_start(struct drain_report *d, struct fs *fs)
+{
+	pthread_condattr_t ca;
+
+	d->fs = fs;
+	d->stop = false;
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&d->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	d->running = !pthread_create(&d->thread, NULL, drain_report_thread, d);
+}
+
+static void drain_report_stop(struct drain_report *d)
+{
+	if (!d->running)
+		return;
+	pthread_mutex_lock(&d->lock);
+	d->stop = true;
+	pthread_cond_signal(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+	pthread_join(d->thread, NULL);
+	pthread_cond_destroy(&d->cond);
+	pthread_mutex_destroy(&d->lock);
+	d->running = false;
+}
+
+/* Unmounted: upload what is pending (the daemon stays until that is
+ * done, so "wait for the pid" means "in the bucket"), saying so.  The
+ * number of files left in the journal for the next mount. */
+static uint64_t finish_uploads(struct fs *fs, const char *mountpoint)
+{
+	struct drain_report d = { 0 };
+	uint64_t files, bytes;
+
+	pending_now(fs, &files, &bytes);
+	if (files) {
+		log_waiting(fs, "unmounted; ");
+		drain_report_start(&d, fs);
+	}
+	fs_shutdown(fs);
+	drain_report_stop(&d);
+	pending_now(fs, &files, &bytes);
+	log_info("unmounted %s%s", mountpoint,
+		 files ? "" : "; everything is in the bucket");
+	return files;
+}
+
 static int run(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -216,8 +485,9 @@ static int run(int argc, char *argv[])
 	struct fuse_ops_evictor *evictor = NULL;
 	struct fs *fs = NULL;
 	struct s3_opts so;
-	char err[512] = "";
-	int rc = 1, mounted = 0, handlers = 0, started = 0;
+	char err[512] = "", journal[PATH_MAX] = "";
+	int rc = 1, mounted = 0, handlers = 0, started = 0, loop_rc = 0;
+	bool tried_mount = false, pidfile = false, signalled = false;
 
 	conf_init(conf);
 	if (fuse_opt_parse(&args, &ps, r2fs_opts, opt_proc) < 0) {
@@ -245,13 +515,19 @@ static int run(int argc, char *argv[])
 		conf->mountpoint = fopts.mountpoint;
 		fopts.mountpoint = NULL;
 	}
-	if (conf_finish(conf, err, sizeof(err))) {
-		fprintf(stderr, "r2fs: %s\n", err);
+	if (conf_finish(conf, err, sizeof(err)) ||
+	    make_absolute(&conf->cache_dir) ||
+	    setup_logging(conf, fopts.foreground, fopts.debug, err,
+			  sizeof(err))) {
+		fprintf(stderr, "r2fs: %s\n", err[0] ? err : strerror(ENOMEM));
 		goto out;
 	}
 	conf->debug = fopts.debug;
-	log_setup(fopts.debug ? LOG_LVL_DEBUG : LOG_LVL_INFO,
-		  !fopts.foreground, "r2fs");
+	if (mountpoint_check(conf->mountpoint, conf->nonempty, err,
+			     sizeof(err))) {
+		fprintf(stderr, "r2fs: %s\n", err);
+		goto out;
+	}
 
 	raise_fd_limit();
 	if (http_global_init()) {
@@ -288,6 +564,10 @@ static int run(int argc, char *argv[])
 		fprintf(stderr, "r2fs: out of memory\n");
 		goto out;
 	}
+	if (s3_probe(store, conf->mount_timeout, err, sizeof(err))) {
+		fprintf(stderr, "r2fs: %s\n", err);
+		goto out;
+	}
 	rc = fs_new(conf, store, &fs, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "r2fs: %s\n", err);
@@ -295,30 +575,35 @@ static int run(int argc, char *argv[])
 		goto out;
 	}
 	rc = 1;
+	snprintf(journal, sizeof(journal), "%s", fs_journal_dir(fs));
 	/* Permissions are checked by the kernel against our attributes. */
 	if (fuse_opt_add_arg(&args, "-odefault_permissions") ||
-	    fuse_opt_add_arg(&args, "-ofsname=r2fs") ||
+	    add_fsname(&args, conf) ||
 	    fuse_opt_add_arg(&args, "-osubtype=r2fs"))
 		goto out;
 	se = fuse_session_new(&args, &r2fs_fuse_ops, sizeof(r2fs_fuse_ops),
 			      fs);
 	if (!se)
 		goto out; /* libfuse printed which option it did not know */
-	if (s3_probe(store, err, sizeof(err))) {
-		fprintf(stderr, "r2fs: %s\n", err);
-		goto out;
-	}
 	if (fuse_set_signal_handlers(se))
 		goto out;
 	handlers = 1;
-	clear_stale_mount(conf->mountpoint);
+	/* From here a failure is the kernel's or fusermount3's refusal: the
+	 * journal stays (it was made and checked before the mount). */
+	tried_mount = true;
 	if (fuse_session_mount(se, conf->mountpoint))
 		goto out;
 	mounted = 1;
-	log_info("mounted %s%s%s at %s", conf->bucket,
-		 conf->prefix[0] ? ":/" : "", conf->prefix, conf->mountpoint);
+	log_info("mounted %s%s%.*s at %s", conf->bucket,
+		 conf->prefix[0] ? ":/" : "",
+		 (int)(conf->prefix[0] ? strlen(conf->prefix) - 1 : 0),
+		 conf->prefix, conf->mountpoint);
 	if (fuse_daemonize(fopts.foreground))
 		goto out;
+	if (admin_pidfile_write(journal, conf->mountpoint))
+		log_warn("cannot write the pid file in %s", journal);
+	else
+		pidfile = true;
 	if (fs_start(fs)) {
 		log_err("cannot start the upload workers");
 		goto out;
@@ -326,7 +611,7 @@ static int run(int argc, char *argv[])
 	started = 1;
 	evictor = fuse_ops_evictor_start(se, fs);
 	if (fopts.singlethread) {
-		rc = fuse_session_loop(se);
+		loop_rc = fuse_session_loop(se);
 	} else {
 		loop.clone_fd = fopts.clone_fd;
 		/* libfuse 3.14 reports "unset" as UINT_MAX and then warns
@@ -334,194 +619,52 @@ static int run(int argc, char *argv[])
 		loop.max_idle_threads = fopts.max_idle_threads == UINT_MAX
 						? 10
 						: fopts.max_idle_threads;
-		rc = fuse_session_loop_mt(se, &loop);
+		loop_rc = fuse_session_loop_mt(se, &loop);
 	}
-	rc = rc ? 1 : 0;
+	/* 0: unmounted; a signal's number (libfuse's handler: SIGTERM,
+	 * SIGINT, SIGHUP) or -EINTR: asked to stop; else a failure */
+	signalled = loop_rc > 0 || loop_rc == -EINTR;
+	if (signalled)
+		log_info("asked to stop: unmounting %s", conf->mountpoint);
+	rc = loop_rc && !signalled ? 1 : 0;
 out:
 	fuse_ops_evictor_stop(evictor);
 	if (mounted)
 		fuse_session_unmount(se);
-	if (started) {
-		/* unmounted: now finish the uploads (the daemon stays until
-		 * they are done, so "wait for the pid" means "in the
-		 * bucket") */
-		fs_shutdown(fs);
-		log_info("unmounted %s", conf->mountpoint);
-	}
+	/* A plain unmount exits 0 even when files are left (they wait in
+	 * the journal for the next mount); a stop by signal exits 0 only
+	 * when nothing was left behind. */
+	if (started && finish_uploads(fs, conf->mountpoint) && signalled)
+		rc = 1;
 	if (handlers)
 		fuse_remove_signal_handlers(se);
 	if (se)
 		fuse_session_destroy(se);
 	fs_free(fs);
+	if (rc && !tried_mount && journal[0])
+		remove_empty_journal(journal);
 	if (store)
 		store->ops->destroy(store);
 	creds_release(&creds);
 	xml_global_cleanup();
 	http_global_cleanup();
+	if (pidfile)
+		admin_pidfile_remove(journal);
 	free(fopts.mountpoint);
 	fuse_opt_free_args(&args);
 	conf_release(conf);
 	return rc;
 }
 
-/*
- * The type of the mount whose id is id (statx's stx_mnt_id), from
- * /proc/self/mountinfo: "ID PARENT MAJ:MIN ROOT POINT OPTIONS [TAGS...] -
- * TYPE SOURCE OPTIONS", spaces within fields escaped.  0, -ENOENT (no
- * such mount) or -errno (no /proc).
- */
-static int mount_type(unsigned long long id, char *type, size_t len)
-{
-	unsigned long long lid;
-	char *line = NULL, *t, *end;
-	size_t cap = 0;
-	int rc = -ENOENT;
-	FILE *f;
-
-	f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return -errno;
-	while (getline(&line, &cap, f) > 0) {
-		if (sscanf(line, "%llu", &lid) != 1 || lid != id)
-			continue;
-		t = strstr(line, " - ");
-		end = t ? strchr(t + 3, ' ') : NULL;
-		if (end) {
-			*end = '\0';
-			snprintf(type, len, "%s", t + 3);
-			rc = 0;
-		}
-		break;
-	}
-	free(line);
-	fclose(f);
-	return rc;
-}
-
-/*
- * Is path on an r2fs mount?  1 yes, 0 no, or -errno (path not reached).
- * A FUSE filesystem whose mount has type fuse.r2fs: r2fs mounts with
- * subtype r2fs, and mount -t fuse.r2fs gives the same type.  Where mount
- * ids are missing (Linux before 5.8, no /proc), r2fs answers
- * user.r2.state on every file, and never lists it for cp -a to copy.
- */
-static int on_r2fs(const char *path)
-{
-	struct statfs sf;
-	struct statx sx;
-	char type[64];
-	int rc = -ENOSYS;
-
-	if (statfs(path, &sf) < 0)
-		return -errno;
-	if (sf.f_type != FUSE_SUPER_MAGIC)
-		return 0;
-	if (statx(AT_FDCWD, path, AT_NO_AUTOMOUNT, STATX_MNT_ID, &sx) == 0 &&
-	    (sx.stx_mask & STATX_MNT_ID))
-		rc = mount_type(sx.stx_mnt_id, type, sizeof(type));
-	if (rc == 0)
-		return !strcmp(type, "fuse.r2fs");
-	return getxattr(path, FS_XATTR_STATE, NULL, 0) >= 0;
-}
-
-/*
- * The subcommands talk to r2fs through its xattrs: on any other
- * filesystem, setting user.r2.sync would just leave it on the file.
- * 0 when path is on an r2fs mount; else one sentence on stderr and -1.
- */
-static int require_r2fs(const char *cmd, const char *path)
-{
-	int r2 = on_r2fs(path);
-
-	if (r2 > 0)
-		return 0;
-	fprintf(stderr, "r2fs %s: %s: %s\n", cmd, path,
-		r2 < 0 ? strerror(-r2) : "not on an r2fs mount");
-	return -1;
-}
-
-/* r2fs sync: report each file below the path whose upload failed. */
-static int sync_failed;
-
-static int report_state(const char *path, const struct stat *st, int flag,
-			struct FTW *ftw)
-{
-	char state[256];
-	ssize_t n;
-
-	(void)st;
-	(void)ftw;
-	if (flag != FTW_F)
-		return 0;
-	n = getxattr(path, FS_XATTR_STATE, state, sizeof(state) - 1);
-	if (n < 0)
-		return 0;
-	state[n] = '\0';
-	if (strncmp(state, "clean", 5)) {
-		fprintf(stderr, "r2fs sync: %s: %s\n", path, state);
-		sync_failed = 1;
-	}
-	return 0;
-}
-
-/*
- * "r2fs sync [PATH...]": upload everything pending at or below each PATH
- * now and wait; exit 1 naming the files that could not be uploaded.
- */
-static int cmd_sync(int argc, char *argv[])
-{
-	const char *dflt[] = { "." };
-	const char **paths = argc > 0 ? (const char **)argv : dflt;
-	int i, n = argc > 0 ? argc : 1, rc = 0;
-
-	for (i = 0; i < n; i++) {
-		if (require_r2fs("sync", paths[i])) {
-			rc = 1;
-			continue;
-		}
-		if (setxattr(paths[i], FS_XATTR_SYNC, "1", 1, 0) == 0)
-			continue;
-		if (errno != EIO) {
-			fprintf(stderr, "r2fs sync: %s: %s\n", paths[i],
-				strerror(errno));
-			rc = 1;
-			continue;
-		}
-		sync_failed = 0;
-		nftw(paths[i], report_state, 16, FTW_PHYS);
-		if (!sync_failed)
-			fprintf(stderr, "r2fs sync: %s: some files could not "
-				"be uploaded or are stuck in the journal; the "
-				"mount's log names them\n", paths[i]);
-		rc = 1;
-	}
-	return rc;
-}
-
-/* "r2fs stats [PATH]": the mount's request counters and pending work. */
-static int cmd_stats(int argc, char *argv[])
-{
-	const char *path = argc > 0 ? argv[0] : ".";
-	char buf[4096];
-	ssize_t n;
-
-	if (require_r2fs("stats", path))
-		return 1;
-	n = getxattr(path, FS_XATTR_STATS, buf, sizeof(buf) - 1);
-	if (n < 0) {
-		fprintf(stderr, "r2fs stats: %s: %s\n", path,
-			strerror(errno));
-		return 1;
-	}
-	fwrite(buf, 1, (size_t)n, stdout);
-	return 0;
-}
-
 int main(int argc, char *argv[])
 {
 	if (argc >= 2 && !strcmp(argv[1], "stats"))
-		return cmd_stats(argc - 2, argv + 2);
+		return admin_stats(argc - 2, argv + 2);
 	if (argc >= 2 && !strcmp(argv[1], "sync"))
-		return cmd_sync(argc - 2, argv + 2);
+		return admin_sync(argc - 2, argv + 2);
+	if (argc >= 2 && !strcmp(argv[1], "wait"))
+		return admin_wait(argc - 2, argv + 2);
+	if (argc >= 2 && !strcmp(argv[1], "pending"))
+		return admin_pending(argc - 2, argv + 2);
 	return run(argc, argv);
 }

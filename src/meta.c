@@ -498,6 +498,22 @@ void dir_cache_drop(struct dir_cache *dc, const char *dir)
 	}
 }
 
+void dir_cache_drop_tree(struct dir_cache *dc, const char *dir)
+{
+	size_t i, n = strlen(dir);
+	const char *p;
+
+	for (i = 0; i < dc->max; i++) {
+		if (!dc->slot[i])
+			continue;
+		p = dc->slot[i]->path;
+		if (n && (strncmp(p, dir, n) || (p[n] && p[n] != '/')))
+			continue;
+		dir_listing_free(dc->slot[i]);
+		dc->slot[i] = NULL;
+	}
+}
+
 void dir_cache_clear(struct dir_cache *dc)
 {
 	size_t i;

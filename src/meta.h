@@ -145,7 +145,10 @@ void dir_cache_remove(struct dir_cache *dc, const char *dir,
 void dir_cache_set_indexed(struct dir_cache *dc, const char *dir,
 			   double fetched, size_t n);
 void dir_cache_drop(struct dir_cache *dc, const char *dir);
-/* Forget every listing (after a directory rename). */
+/* Forget the listings of dir and of every directory below it (a
+ * directory renamed: "" forgets all). */
+void dir_cache_drop_tree(struct dir_cache *dc, const char *dir);
+/* Forget every listing. */
 void dir_cache_clear(struct dir_cache *dc);
 
 #endif

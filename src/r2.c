@@ -2,11 +2,13 @@
  * r2.c - the r2 program: bucket chores from the command line, built on the
  * same library as r2fs (credentials, signing, the S3 store).
  *
- *   r2 ls | stat | head | cp | rm | presign | cors   (r2 --help, man r2)
+ *   r2 ls | stat | head | cp | rm | mb | rb | presign | cors
+ *                                                    (r2 --help, man r2)
  *
  * This file reads the options, finds the command and runs it.  The
- * commands are in r2_ls.c (ls, stat, head, rm), r2_cp.c, r2_presign.c
- * and r2_cors.c; what they share (BUCKET/KEY names, the connection,
+ * commands are in r2_ls.c (ls, stat, head), r2_rm.c, r2_cp.c and
+ * r2_cptree.c (cp, cp -r), r2_bucket.c (mb, rb), r2_presign.c and
+ * r2_cors.c; what they share (BUCKET/KEY names, the connection,
  * explaining failures) is r2_remote.c, declared in r2_i.h.
  *
  * Every command first checks its arguments and reads its local input
@@ -69,6 +71,8 @@ static const struct option r2_long_opts[] = {
 	{ "ca-file", required_argument, NULL, OPT_CA_FILE },
 	{ "ca-path", required_argument, NULL, OPT_CA_PATH },
 	{ "recursive", no_argument, NULL, 'r' },
+	{ "force", no_argument, NULL, 'f' },
+	{ "verbose", no_argument, NULL, 'v' },
 	{ "debug", no_argument, NULL, 'd' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -89,8 +93,15 @@ static void usage(FILE *f)
 "                              uid, gid, mtime as r2fs shows them\n"
 "  head BUCKET/KEY             the object's headers and metadata\n"
 "  cp LOCAL BUCKET/KEY         upload a file (in equal parts above 64 MiB)\n"
-"  cp BUCKET/KEY LOCAL         download an object\n"
-"  rm BUCKET/KEY               delete an object (also: delete)\n"
+"  cp BUCKET/KEY LOCAL         download an object, with its mtime\n"
+"  cp -r DIR BUCKET[/PREFIX]   upload a directory's files below PREFIX/,\n"
+"                              8 at a time (DIR/a/b is PREFIX/a/b)\n"
+"  cp -r BUCKET[/PREFIX] DIR   download what is below PREFIX/ into DIR\n"
+"  rm BUCKET/KEY...            delete objects (also: delete)\n"
+"  rm -r BUCKET[/PREFIX]       delete every key below PREFIX/ (and PREFIX),\n"
+"                              1000 a request; asks first on a terminal\n"
+"  mb BUCKET                   make a bucket\n"
+"  rb BUCKET                   remove an empty bucket\n"
 "  presign get BUCKET/KEY      print a presigned GET URL\n"
 "  presign put BUCKET/KEY      print a presigned PUT URL\n"
 "  cors get BUCKET             print the bucket's CORS rules as JSON\n"
@@ -120,7 +131,11 @@ static void usage(FILE *f)
 "                              $R2_CA_PATH)\n"
 "\n"
 "Command options:\n"
-"  -r, --recursive             ls: every key below PREFIX, with full names\n"
+"  -r, --recursive             ls: every key below PREFIX, with full names;\n"
+"                              cp: a directory; rm: every key below PREFIX\n"
+"  -f, --force                 rm -r: do not ask, even on a terminal\n"
+"  -v, --verbose               cp, rm, mb, rb: say what was done, in one\n"
+"                              line on stdout\n"
 "  --content-type TYPE         cp upload: the object's Content-Type (default:\n"
 "                              from the file name); presign put: bind the\n"
 "                              URL to this Content-Type\n"
@@ -128,11 +143,13 @@ static void usage(FILE *f)
 "                              default 3600\n"
 "\n"
 "Other options:\n"
-"  -d, --debug                 log failed requests and retries on stderr\n"
+"  -d, --debug                 log each request (method, key, status,\n"
+"                              bytes, time, retries) on stderr\n"
 "  -h, --help                  this help\n"
 "  -V, --version               the version\n"
 "\n"
-"BUCKET/KEY may also be written s3://BUCKET/KEY.  Exit status: 0 success,\n"
+"BUCKET/KEY may also be written s3://BUCKET/KEY or r2://BUCKET/KEY (which\n"
+"also tells cp which argument is the bucket's).  Exit status: 0 success,\n"
 "1 the request or a local file operation failed, 2 usage error.\n"
 "Credentials are never accepted on the command line.\n");
 }
@@ -249,6 +266,12 @@ static int take_option(struct r2_opts *o, int c, const char *arg)
 	case 'r':
 		o->recursive = true;
 		break;
+	case 'f':
+		o->force = true;
+		break;
+	case 'v':
+		o->verbose = true;
+		break;
 	case 'd':
 		o->debug = true;
 		break;
@@ -303,14 +326,21 @@ static const struct r2_command r2_commands[] = {
 	{ "ls", cmd_ls },	  { "stat", cmd_stat },
 	{ "head", cmd_head },	  { "cp", cmd_cp },
 	{ "rm", cmd_rm },	  { "delete", cmd_rm },
+	{ "mb", cmd_mb },	  { "rb", cmd_rb },
 	{ "presign", cmd_presign }, { "cors", cmd_cors },
 };
 
 /* Options valid for the command; 0 or an exit status. */
 static int check_command_options(const struct r2_opts *o, const char *cmd)
 {
-	if (o->recursive && strcmp(cmd, "ls")) {
-		say("-r is only for 'r2 ls'");
+	bool rm = !strcmp(cmd, "rm") || !strcmp(cmd, "delete");
+
+	if (o->recursive && strcmp(cmd, "ls") && strcmp(cmd, "cp") && !rm) {
+		say("-r is only for 'r2 ls', 'r2 cp' and 'r2 rm'");
+		return R2_EXIT_USAGE;
+	}
+	if (o->force && !(rm && o->recursive)) {
+		say("-f is only for 'r2 rm -r'");
 		return R2_EXIT_USAGE;
 	}
 	if ((o->expires_set || o->now_set) && strcmp(cmd, "presign")) {
@@ -337,7 +367,7 @@ int main(int argc, char *argv[])
 
 	conf_init(&o.conf);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":rdhV", r2_long_opts, NULL)) !=
+	while ((c = getopt_long(argc, argv, ":rfvdhV", r2_long_opts, NULL)) !=
 	       -1) {
 		if (c == 'h') {
 			usage(stdout);

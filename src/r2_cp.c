@@ -1,13 +1,16 @@
 /*
  * r2_cp.c - r2 cp: a local file up to BUCKET/KEY, or an object down to a
  * local file, as cp(1) would name them (a trailing '/' or a directory
- * keeps the source's name).
+ * keeps the source's name); cp -r is r2_cptree.c, on the same two
+ * helpers, r2_put_file and r2_get_file.
  *
  * An upload is one PUT, or equal parts in parallel above the multipart
  * threshold, and carries r2fs's metadata (mode, uid, gid, mtime), so a
  * mount shows the file as it was here.  A download goes to a temporary
  * file next to the target, renamed over it only once complete: a failure
- * never leaves a partial file under the target's name.
+ * never leaves a partial file under the target's name; it gets the
+ * object's mtime (r2fs's x-amz-meta-mtime, else Last-Modified), as r2fs
+ * shows it.
  *
  * Progress is shown on stderr only when stderr is a terminal: the HTTP
  * layer reports body bytes to a counter (s3_opts.progress, installed by
@@ -15,6 +18,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -41,7 +45,7 @@
 struct progress {
 	atomic_uint_fast64_t up, down;
 	bool count_up;   /* which direction is the transfer */
-	uint64_t total;
+	atomic_uint_fast64_t total;
 	double start; /* util_now_mono() */
 	bool running;
 	bool stop; /* protected by lock */
@@ -64,7 +68,7 @@ void progress_count(void *arg, uint64_t up, uint64_t down)
 	atomic_fetch_add(&p->down, down);
 }
 
-static void human(double v, char *out, size_t len)
+void r2_size_text(double v, char *out, size_t len)
 {
 	static const char *const unit[] = { "B", "KiB", "MiB", "GiB",
 					    "TiB" };
@@ -84,18 +88,20 @@ static void progress_draw(struct progress *p, bool last)
 {
 	uint64_t done = p->count_up ? atomic_load(&p->up)
 				    : atomic_load(&p->down);
+	uint64_t total = atomic_load(&p->total);
 	double secs = util_now_mono() - p->start, rate, pct;
 	char d[32], t[32], r[32], eta[32] = "";
 
-	if (done > p->total)
-		done = p->total; /* a resent body is counted twice */
+	if (done > total)
+		done = total; /* a resent body is counted twice */
 	rate = secs > 0 ? (double)done / secs : 0;
-	pct = p->total ? 100.0 * (double)done / (double)p->total : 100.0;
-	human((double)done, d, sizeof(d));
-	human((double)p->total, t, sizeof(t));
-	human(rate, r, sizeof(r));
-	if (!last && rate > 0 && done < p->total) {
-		double left = (double)(p->total - done) / rate;
+	/* a download's size comes with its HEAD: 0% until then */
+	pct = total ? 100.0 * (double)done / (double)total : last ? 100 : 0;
+	r2_size_text((double)done, d, sizeof(d));
+	r2_size_text((double)total, t, sizeof(t));
+	r2_size_text(rate, r, sizeof(r));
+	if (!last && rate > 0 && done < total) {
+		double left = (double)(total - done) / rate;
 
 		snprintf(eta, sizeof(eta), "  ETA %u:%02u:%02u",
 			 (unsigned)(left / 3600),
@@ -131,12 +137,12 @@ static void *progress_thread(void *arg)
 }
 
 /* Show progress of a transfer of total bytes, if stderr is a terminal. */
-static void progress_start(struct progress *p, bool up, uint64_t total)
+void progress_start(struct progress *p, bool up, uint64_t total)
 {
 	atomic_store(&p->up, 0);
 	atomic_store(&p->down, 0);
 	p->count_up = up;
-	p->total = total;
+	atomic_store(&p->total, total);
 	p->stop = false;
 	p->start = util_now_mono();
 	if (!isatty(STDERR_FILENO))
@@ -145,7 +151,7 @@ static void progress_start(struct progress *p, bool up, uint64_t total)
 }
 
 /* Stop the display; the last line stays if the transfer succeeded. */
-static void progress_end(struct progress *p, bool ok)
+void progress_end(struct progress *p, bool ok)
 {
 	if (!p->running)
 		return;
@@ -164,11 +170,9 @@ static void progress_end(struct progress *p, bool ok)
 }
 
 /* ------------------------------------------------------------------ */
-/* cp */
+/* One file up or down */
 
-/* Might arg be BUCKET/KEY?  s3:// or r2:// says so; ./, ../ and / say
- * local; otherwise it must have a '/' after a valid bucket name. */
-static bool maybe_remote(const char *arg)
+bool maybe_remote(const char *arg)
 {
 	const char *slash;
 	char bucket[64];
@@ -196,13 +200,141 @@ static const char *base_name(const char *path)
 	return s ? s + 1 : path;
 }
 
-static int cp_upload(struct r2 *r, const char *local, const char *remote)
+int r2_put_file(struct r2 *r, const char *local, int fd,
+		const struct stat *st, const char *key)
 {
 	struct store_put_opts po = { 0 };
-	struct r2_path p = { 0 };
 	struct meta_headers mh;
-	char etag[128], what[1200], *key = NULL;
+	char etag[128];
+
+	/* mode, uid, gid and mtime as r2fs stores them, so a mount shows
+	 * the file as it was here */
+	meta_to_headers(st, &mh);
+	po.content_type = r->o->content_type ? r->o->content_type
+					     : mime_type_for(local);
+	po.meta = mh.kv;
+	po.nmeta = mh.n;
+	if ((uint64_t)st->st_size > MULTIPART_THRESHOLD_DEFAULT)
+		return multipart_put_fd(r->store, key, fd,
+					(uint64_t)st->st_size, &po,
+					R2_PARALLEL_PARTS, etag);
+	return r->store->ops->put_fd(r->store, key, fd, (uint64_t)st->st_size,
+				     &po, etag);
+}
+
+/* The process's umask, read once (umask() can only be read by setting
+ * it, which must not race with files being created). */
+static mode_t umask_value;
+static pthread_once_t umask_once = PTHREAD_ONCE_INIT;
+
+static void read_umask(void)
+{
+	umask_value = umask(0);
+	umask(umask_value);
+}
+
+int r2_get_file(struct r2 *r, const char *key, const char *target,
+		struct progress *grow, uint64_t *size, char *msg,
+		size_t msglen)
+{
+	struct meta_defaults d = { getuid(), getgid(), 022 };
+	struct store_object obj = { 0 };
+	struct timespec times[2];
 	struct stat st;
+	char *tmp = NULL;
+	size_t len;
+	int fd = -1, rc, keep_mode = -1;
+
+	pthread_once(&umask_once, read_umask);
+	*size = 0;
+	if (stat(target, &st) == 0) {
+		if (!S_ISREG(st.st_mode)) {
+			snprintf(msg, msglen, "'%s' exists and is not a "
+				 "regular file", target);
+			return R2_EXIT_FAIL;
+		}
+		keep_mode = (int)(st.st_mode & 07777);
+	}
+	rc = r->store->ops->head(r->store, key, &obj);
+	if (rc)
+		goto out;
+	/* Download next to the target and rename: a failure never leaves
+	 * a partial file under the target's name. */
+	len = strlen(target) + 16;
+	tmp = malloc(len);
+	if (!tmp) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	snprintf(tmp, len, "%s.r2-XXXXXX", target);
+	if (grow)
+		atomic_fetch_add(&grow->total, obj.size);
+	fd = mkstemp(tmp);
+	if (fd < 0) {
+		snprintf(msg, msglen, "cannot create a file next to '%s': %s",
+			 target, strerror(errno));
+		free(tmp);
+		tmp = NULL;
+		rc = R2_EXIT_FAIL;
+		goto out;
+	}
+	/* pinned to the version the HEAD saw, whose mtime it gets */
+	rc = r->store->ops->get_to_fd(r->store, key,
+				      obj.etag[0] ? obj.etag : NULL, fd, size);
+	if (rc)
+		goto out;
+	meta_attr_from_object(&d, &obj, S_IFREG, &st);
+	times[0].tv_sec = 0;
+	times[0].tv_nsec = UTIME_NOW;
+	times[1] = st.st_mtim;
+	if (fchmod(fd, keep_mode >= 0 ? (mode_t)keep_mode
+				      : 0666 & ~umask_value) < 0 ||
+	    futimens(fd, times) < 0 || fsync(fd) < 0) {
+		snprintf(msg, msglen, "cannot write '%s': %s", target,
+			 strerror(errno));
+		rc = R2_EXIT_FAIL;
+		goto out;
+	}
+	rc = close(fd);
+	fd = -1;
+	if (rc < 0 || rename(tmp, target) < 0) {
+		snprintf(msg, msglen, "cannot create '%s': %s", target,
+			 strerror(errno));
+		rc = R2_EXIT_FAIL;
+		goto out;
+	}
+	free(tmp);
+	tmp = NULL;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (tmp)
+		unlink(tmp);
+	free(tmp);
+	store_object_release(&obj);
+	return rc;
+}
+
+/* -v's line: what moved, how much, how fast. */
+void r2_summary(const char *verb, const char *what, uint64_t bytes,
+		double start)
+{
+	char size[32];
+
+	r2_size_text((double)bytes, size, sizeof(size));
+	printf("%s %s: %s in %.1f s\n", verb, what, size,
+	       util_now_mono() - start);
+}
+
+/* ------------------------------------------------------------------ */
+/* cp of one file */
+
+static int cp_upload(struct r2 *r, const char *local, const char *remote)
+{
+	struct r2_path p = { 0 };
+	char what[1200], *key = NULL;
+	struct stat st;
+	double start = util_now_mono();
 	int fd = -1, rc;
 
 	rc = parse_remote(remote, false, &p);
@@ -215,8 +347,8 @@ static int cp_upload(struct r2 *r, const char *local, const char *remote)
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		say("'%s' is not a regular file (r2 cp copies one file)",
-		    local);
+		say("'%s' is not a regular file (r2 cp -r copies a "
+		    "directory)", local);
 		rc = R2_EXIT_USAGE;
 		goto out;
 	}
@@ -225,19 +357,15 @@ static int cp_upload(struct r2 *r, const char *local, const char *remote)
 		size_t len = strlen(p.key) + strlen(base_name(local)) + 1;
 
 		key = malloc(len);
-		if (!key) {
-			rc = R2_EXIT_FAIL;
-			say("out of memory");
-			goto out;
-		}
-		snprintf(key, len, "%s%s", p.key, base_name(local));
+		if (key)
+			snprintf(key, len, "%s%s", p.key, base_name(local));
 	} else {
 		key = strdup(p.key);
-		if (!key) {
-			rc = R2_EXIT_FAIL;
-			say("out of memory");
-			goto out;
-		}
+	}
+	if (!key) {
+		rc = R2_EXIT_FAIL;
+		say("out of memory");
+		goto out;
 	}
 	if (strlen(key) > R2_KEY_MAX) {
 		say("the key '%.40s...' is longer than %d bytes", key,
@@ -256,28 +384,17 @@ static int cp_upload(struct r2 *r, const char *local, const char *remote)
 	rc = r2_connect(r, p.bucket);
 	if (rc)
 		goto out;
-	/* mode, uid, gid and mtime as r2fs stores them, so a mount shows
-	 * the file as it was here */
-	meta_to_headers(&st, &mh);
-	po.content_type = r->o->content_type ? r->o->content_type
-					     : mime_type_for(local);
-	po.meta = mh.kv;
-	po.nmeta = mh.n;
 	progress_start(&r2_progress, true, (uint64_t)st.st_size);
-	if ((uint64_t)st.st_size > MULTIPART_THRESHOLD_DEFAULT)
-		rc = multipart_put_fd(r->store, key, fd, (uint64_t)st.st_size,
-				      &po, R2_PARALLEL_PARTS, etag);
-	else
-		rc = r->store->ops->put_fd(r->store, key, fd,
-					   (uint64_t)st.st_size, &po, etag);
+	rc = r2_put_file(r, local, fd, &st, key);
 	progress_end(&r2_progress, !rc);
-	if (rc) {
-		if (rc == -EFBIG)
-			say("uploading %s failed: the server says it is too "
-			    "large", what);
-		else
-			rc = remote_failure(r, rc, "uploading", what);
+	if (rc == -EFBIG) {
+		say("uploading %s failed: the server says it is too large",
+		    what);
 		rc = R2_EXIT_FAIL;
+	} else if (rc) {
+		rc = remote_failure(r, rc, "uploading", what);
+	} else if (r->o->verbose) {
+		r2_summary("uploaded", what, (uint64_t)st.st_size, start);
 	}
 out:
 	if (fd >= 0)
@@ -289,14 +406,13 @@ out:
 
 static int cp_download(struct r2 *r, const char *remote, const char *local)
 {
-	struct store_object obj = { 0 };
 	struct r2_path p = { 0 };
-	char *target = NULL, *tmp = NULL, what[1200];
+	char *target = NULL, what[PATH_MAX + 1200], msg[PATH_MAX + 128];
+	double start = util_now_mono();
 	struct stat st;
 	uint64_t size = 0;
-	mode_t um;
 	size_t len;
-	int fd = -1, rc, keep_mode = -1;
+	int rc;
 
 	if (r->o->content_type) {
 		say("--content-type is only for uploads and 'r2 presign put'");
@@ -306,8 +422,8 @@ static int cp_download(struct r2 *r, const char *remote, const char *local)
 	if (rc)
 		return rc;
 	if (p.key[strlen(p.key) - 1] == '/') {
-		say("'%s' names a directory marker; r2 cp copies one object",
-		    remote);
+		say("'%s' names a directory marker; r2 cp -r copies what is "
+		    "below a prefix", remote);
 		rc = R2_EXIT_USAGE;
 		goto out;
 	}
@@ -329,74 +445,31 @@ static int cp_download(struct r2 *r, const char *remote, const char *local)
 		rc = R2_EXIT_FAIL;
 		goto out;
 	}
-	if (stat(target, &st) == 0) {
-		if (!S_ISREG(st.st_mode)) {
-			say("'%s' exists and is not a regular file", target);
-			rc = R2_EXIT_USAGE;
-			goto out;
-		}
-		keep_mode = (int)(st.st_mode & 07777);
-	}
-	/* Download next to the target and rename: a failure never leaves
-	 * a partial file under the target's name. */
-	len = strlen(target) + 16;
-	tmp = malloc(len);
-	if (!tmp) {
-		say("out of memory");
-		rc = R2_EXIT_FAIL;
+	if (stat(target, &st) == 0 && !S_ISREG(st.st_mode)) {
+		say("'%s' exists and is not a regular file", target);
+		rc = R2_EXIT_USAGE;
 		goto out;
 	}
-	snprintf(tmp, len, "%s.r2-XXXXXX", target);
 	snprintf(what, sizeof(what), "'%s/%s'", p.bucket, p.key);
 	rc = r2_connect(r, p.bucket);
 	if (rc)
 		goto out;
-	rc = r->store->ops->head(r->store, p.key, &obj);
-	if (rc) {
-		rc = remote_failure(r, rc, "reading", what);
-		goto out;
-	}
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		say("cannot create a file next to '%s': %s", target,
-		    strerror(errno));
-		free(tmp);
-		tmp = NULL;
-		rc = R2_EXIT_FAIL;
-		goto out;
-	}
-	progress_start(&r2_progress, false, obj.size);
-	rc = r->store->ops->get_to_fd(r->store, p.key, NULL, fd, &size);
-	progress_end(&r2_progress, !rc);
-	if (rc) {
+	/* the object's size comes with r2_get_file's HEAD */
+	progress_start(&r2_progress, false, 0);
+	rc = r2_get_file(r, p.key, target, &r2_progress, &size, msg,
+			 sizeof(msg));
+	progress_end(&r2_progress, rc == 0);
+	if (rc > 0) {
+		say("%s", msg);
+	} else if (rc < 0) {
 		rc = remote_failure(r, rc, "downloading", what);
-		goto out;
+	} else if (r->o->verbose) {
+		snprintf(what, sizeof(what), "'%s/%s' to '%s'", p.bucket,
+			 p.key, target);
+		r2_summary("downloaded", what, size, start);
 	}
-	um = umask(0);
-	umask(um);
-	if (fchmod(fd, keep_mode >= 0 ? (mode_t)keep_mode : 0666 & ~um) < 0 ||
-	    fsync(fd) < 0 || close(fd) < 0) {
-		fd = -1;
-		say("cannot write '%s': %s", target, strerror(errno));
-		rc = R2_EXIT_FAIL;
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, target) < 0) {
-		say("cannot create '%s': %s", target, strerror(errno));
-		rc = R2_EXIT_FAIL;
-		goto out;
-	}
-	free(tmp);
-	tmp = NULL;
 out:
-	if (fd >= 0)
-		close(fd);
-	if (tmp)
-		unlink(tmp);
-	free(tmp);
 	free(target);
-	store_object_release(&obj);
 	path_release(&p);
 	return rc;
 }
@@ -407,8 +480,8 @@ int cmd_cp(struct r2 *r, int argc, char **argv)
 	bool src_remote, dst_remote;
 
 	if (argc != 2) {
-		say("usage: r2 cp LOCAL BUCKET/KEY, or r2 cp BUCKET/KEY "
-		    "LOCAL");
+		say("usage: r2 cp [-r] LOCAL BUCKET/KEY, or r2 cp [-r] "
+		    "BUCKET/KEY LOCAL");
 		return R2_EXIT_USAGE;
 	}
 	src_remote = maybe_remote(argv[0]);
@@ -429,6 +502,9 @@ int cmd_cp(struct r2 *r, int argc, char **argv)
 			    "s3://BUCKET/KEY)", argv[0], argv[1]);
 		return R2_EXIT_USAGE;
 	}
+	if (r->o->recursive)
+		return dst_remote ? cp_tree_up(r, argv[0], argv[1])
+				  : cp_tree_down(r, argv[0], argv[1]);
 	if (dst_remote)
 		return cp_upload(r, argv[0], argv[1]);
 	return cp_download(r, argv[0], argv[1]);

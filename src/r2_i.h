@@ -5,15 +5,19 @@
  *
  * r2.c reads the command line and runs one command; r2_remote.c names,
  * connects and explains failures; the commands are in r2_ls.c (ls, stat,
- * head, rm), r2_cp.c (cp and its progress line), r2_presign.c and
- * r2_cors.c.  A command returns 0, or an exit status (R2_EXIT_*) after
- * saying why on stderr.  Everything runs on the main thread but the
- * progress display (r2_cp.c) and the HTTP layer's hook that feeds it.
+ * head), r2_rm.c (rm), r2_cp.c (cp of a file and its progress line),
+ * r2_cptree.c (cp -r), r2_bucket.c (mb, rb), r2_presign.c and r2_cors.c.
+ * A command returns 0, or an exit status (R2_EXIT_*) after saying why on
+ * stderr.  Everything runs on the main thread but the progress display
+ * (r2_cp.c) and the HTTP layer's hook that feeds it, and cp -r's copying
+ * threads, which call only r2_put_file and r2_get_file (thread-safe as
+ * the store is).
  */
 #ifndef R2FS_R2_I_H
 #define R2FS_R2_I_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -34,6 +38,8 @@ struct r2_opts {
 	bool expires_set;
 	const char *content_type;
 	bool recursive;
+	bool force;   /* rm -r: no question on a terminal */
+	bool verbose; /* a line saying what was done */
 	bool now_set;
 	time_t now;
 	bool debug;
@@ -76,17 +82,55 @@ int tool_failure(struct r2 *r, int rc, const struct s3_error *e,
 		 const char *what);
 
 /* cp's progress (r2_cp.c): r2_connect hands the HTTP layer progress_count
- * with r2_progress as its argument. */
+ * with r2_progress as its argument.  progress_start shows, on a terminal,
+ * the bytes of a transfer of total bytes (up or down) done so far, until
+ * progress_end (whose last line stays if ok). */
 struct progress;
 extern struct progress r2_progress;
 void progress_count(void *arg, uint64_t up, uint64_t down);
+void progress_start(struct progress *p, bool up, uint64_t total);
+void progress_end(struct progress *p, bool ok);
+
+/* "1.5 MiB": bytes for people (r2_cp.c). */
+void r2_size_text(double bytes, char *out, size_t len);
+/* -v's line on stdout: "VERB WHAT: SIZE in T s", since start
+ * (util_now_mono()). */
+void r2_summary(const char *verb, const char *what, uint64_t bytes,
+		double start);
+
+/* Might arg be BUCKET/KEY rather than a local path (r2_cp.c)? */
+bool maybe_remote(const char *arg);
+
+/*
+ * One file up or down (r2_cp.c), for cp and cp -r, from any thread.
+ * r2_put_file: the regular file local (open as fd, st its fstat) as key,
+ * with r2fs's metadata and a Content-Type (--content-type, else from the
+ * name); one PUT, or equal parts above 64 MiB; 0 or the store's errno.
+ * r2_get_file: key into the file target through a temporary file next to
+ * it, with the object's mtime; an existing target keeps its mode.  grow,
+ * if not NULL, gets the object's size added to its total.  0, the
+ * store's errno (negative), or R2_EXIT_FAIL with a sentence in msg for
+ * a local failure.
+ */
+struct stat;
+int r2_put_file(struct r2 *r, const char *local, int fd,
+		const struct stat *st, const char *key);
+int r2_get_file(struct r2 *r, const char *key, const char *target,
+		struct progress *grow, uint64_t *size, char *msg,
+		size_t msglen);
 
 /* The commands, on their own arguments (after the command's name). */
 int cmd_ls(struct r2 *r, int argc, char **argv);   /* r2_ls.c */
 int cmd_stat(struct r2 *r, int argc, char **argv); /* r2_ls.c */
 int cmd_head(struct r2 *r, int argc, char **argv); /* r2_ls.c */
-int cmd_rm(struct r2 *r, int argc, char **argv);   /* r2_ls.c */
+int cmd_rm(struct r2 *r, int argc, char **argv);   /* r2_rm.c */
 int cmd_cp(struct r2 *r, int argc, char **argv);   /* r2_cp.c */
+/* cp -r of the directory local below remote's prefix, or back
+ * (r2_cptree.c) */
+int cp_tree_up(struct r2 *r, const char *local, const char *remote);
+int cp_tree_down(struct r2 *r, const char *remote, const char *local);
+int cmd_mb(struct r2 *r, int argc, char **argv);   /* r2_bucket.c */
+int cmd_rb(struct r2 *r, int argc, char **argv);   /* r2_bucket.c */
 int cmd_presign(struct r2 *r, int argc, char **argv);
 int cmd_cors(struct r2 *r, int argc, char **argv);
 

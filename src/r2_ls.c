@@ -1,9 +1,10 @@
 /*
- * r2_ls.c - the commands that look at what a bucket holds, and the one
- * that deletes a key: ls (the buckets, or objects and PRE prefixes in key
- * order), stat (a key as a mount shows it: a file with r2fs's mode, uid,
- * gid and mtime, a directory marker, or a directory implied by keys
- * below it), head (the object's headers) and rm.
+ * r2_ls.c - the commands that look at what a bucket holds: ls (the
+ * buckets, or objects and PRE prefixes in key order; inside a prefix its
+ * own directory marker, whose name there is empty, is not shown), stat (a
+ * key as a mount shows it: a file with r2fs's mode, uid, gid and mtime, a
+ * directory marker, or a directory implied by keys below it) and head
+ * (the object's headers).
  *
  * Times are shown in local time, as ls -l does; head's Last-Modified is
  * HTTP's.
@@ -144,10 +145,15 @@ int cmd_ls(struct r2 *r, int argc, char **argv)
 			if (j >= page.nprefixes ||
 			    (i < page.nentries &&
 			     strcmp(page.entries[i].key, page.prefixes[j]) <
-				     0))
-				ls_object(&page.entries[i++], skip);
-			else
+				     0)) {
+				/* b/dir/'s own marker "dir/" has no name
+				 * here: the directory is what is listed */
+				if (page.entries[i].key[skip])
+					ls_object(&page.entries[i], skip);
+				i++;
+			} else {
 				ls_prefix(page.prefixes[j++], skip);
+			}
 		}
 		free(token);
 		token = page.truncated ? page.next_token : NULL;
@@ -345,39 +351,6 @@ int cmd_stat(struct r2 *r, int argc, char **argv)
 	rc = 0;
 out:
 	free(found);
-	store_object_release(&obj);
-	path_release(&p);
-	return rc;
-}
-
-/* ------------------------------------------------------------------ */
-/* rm */
-
-int cmd_rm(struct r2 *r, int argc, char **argv)
-{
-	struct store_object obj = { 0 };
-	struct r2_path p = { 0 };
-	char what[1200];
-	int rc;
-
-	if (argc != 1) {
-		say("usage: r2 rm BUCKET/KEY");
-		return R2_EXIT_USAGE;
-	}
-	rc = parse_remote(argv[0], true, &p);
-	if (rc)
-		return rc;
-	snprintf(what, sizeof(what), "'%s/%s'", p.bucket, p.key);
-	rc = r2_connect(r, p.bucket);
-	if (rc)
-		goto out;
-	/* S3 deletes a missing key "successfully": say so instead. */
-	rc = r->store->ops->head(r->store, p.key, &obj);
-	if (!rc)
-		rc = r->store->ops->remove(r->store, p.key);
-	if (rc)
-		rc = remote_failure(r, rc, "deleting", what);
-out:
 	store_object_release(&obj);
 	path_release(&p);
 	return rc;

@@ -22,7 +22,8 @@
 #include "s3.h"
 #include "s3_bucket.h"
 
-#define R2_HANDLES 8
+#define R2_HANDLES 16 /* cp -r: 8 files, parts of big ones */
+#define R2_CHECK_TIMEOUT 15 /* seconds the probe after a failure may take */
 
 /* ------------------------------------------------------------------ */
 /* Names: BUCKET/KEY */
@@ -135,7 +136,7 @@ int remote_failure(struct r2 *r, int rc, const char *verb,
 {
 	char err[512] = "";
 
-	if (s3_probe(r->store, err, sizeof(err))) {
+	if (s3_probe(r->store, R2_CHECK_TIMEOUT, err, sizeof(err))) {
 		say("%s", err);
 		return R2_EXIT_FAIL;
 	}

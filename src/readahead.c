@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "readcache.h"
 #include "store.h"
 
 enum seg_state { SEG_QUEUED, SEG_FETCHING, SEG_DONE };
@@ -42,6 +43,7 @@ struct ra_seg {
 	unsigned pins;        /* readers waiting on it or copying from it */
 	int err;
 	enum seg_state state;
+	bool local;           /* read from the read cache, not the bucket */
 	bool dropped;         /* off the list: free when the GET ends */
 	struct ra_seg *next;  /* the stream's list */
 	struct ra_seg *qnext; /* the pool's queue */
@@ -69,6 +71,7 @@ struct ra_spare {
 
 struct ra_pool {
 	struct store *s;
+	struct rcache *rc;   /* NULL: no read cache */
 	pthread_mutex_t lock;
 	pthread_cond_t work; /* queue not empty, or stopping */
 	pthread_cond_t done; /* a GET ended */
@@ -178,6 +181,12 @@ static void queue_remove(struct ra_pool *p, struct ra_seg *g)
 	}
 }
 
+static void unpin(struct ra_pool *p, struct ra_seg *g)
+{
+	if (--g->pins == 0 && g->dropped)
+		seg_free(p, g);
+}
+
 /* Take g off its stream's list (pp points at it) and let it go. */
 static void seg_drop(struct ra_pool *p, struct ra_seg **pp)
 {
@@ -195,13 +204,72 @@ static void seg_drop(struct ra_pool *p, struct ra_seg **pp)
 	seg_free(p, g);
 }
 
+/* rcache_done_fn: a segment's bytes are stored (or dropped). */
+static void filled(void *arg)
+{
+	struct ra_seg *g = arg;
+	struct ra_stream *st = g->st; /* kept by its fetching count */
+	struct ra_pool *p = st->p;
+
+	pthread_mutex_lock(&p->lock);
+	unpin(p, g);
+	st->fetching--;
+	pthread_cond_broadcast(&p->done);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/*
+ * Fetch g (QUEUED, taken off the queue): from the read cache if it was
+ * planned there and is still there, else from the bucket.  The bytes a
+ * GET brought go to the read cache's threads once readers have them (the
+ * fetch threads go on fetching); the segment and its stream stay until
+ * they are stored.  Locked; the lock is dropped meanwhile.
+ */
+static void seg_fetch(struct ra_pool *p, struct ra_seg *g)
+{
+	struct ra_stream *st = g->st;
+	bool local = g->local, fill;
+	size_t got = 0;
+	int rc = 0;
+
+	g->state = SEG_FETCHING;
+	st->fetching++;
+	pthread_mutex_unlock(&p->lock);
+	if (local && rcache_read(p->rc, st->key, st->etag, st->size, g->off,
+				 g->len, g->buf) == g->len) {
+		got = g->len;
+	} else {
+		local = false; /* evicted meanwhile, or torn */
+		rc = p->s->ops->get_range(p->s, st->key, g->off, g->len,
+					  st->etag[0] ? st->etag : NULL,
+					  g->buf, &got);
+	}
+	fill = !rc && !local && p->rc && st->etag[0];
+	pthread_mutex_lock(&p->lock);
+	g->err = rc;
+	g->got = got;
+	g->local = local;
+	g->state = SEG_DONE;
+	pthread_cond_broadcast(&p->done);
+	if (fill) {
+		/* pinned, so nobody frees it; the stream waits for it */
+		g->pins++;
+		fill = rcache_fill_async(p->rc, st->key, st->etag, st->size,
+					 g->off, g->buf, got, filled, g);
+		if (!fill)
+			g->pins--; /* the disk is behind: not stored */
+	}
+	if (!fill && g->dropped && !g->pins)
+		seg_free(p, g);
+	if (!fill)
+		st->fetching--; /* the stream may be freed from here on */
+	pthread_cond_broadcast(&p->done);
+}
+
 static void *fetcher(void *arg)
 {
 	struct ra_pool *p = arg;
 	struct ra_seg *g;
-	struct ra_stream *st;
-	size_t got;
-	int rc;
 
 	pthread_mutex_lock(&p->lock);
 	while (!p->stopping) {
@@ -213,22 +281,7 @@ static void *fetcher(void *arg)
 		p->qhead = g->qnext;
 		if (!p->qhead)
 			p->qtail = NULL;
-		g->state = SEG_FETCHING;
-		st = g->st;
-		st->fetching++;
-		pthread_mutex_unlock(&p->lock);
-		got = 0;
-		rc = p->s->ops->get_range(p->s, st->key, g->off, g->len,
-					  st->etag[0] ? st->etag : NULL,
-					  g->buf, &got);
-		pthread_mutex_lock(&p->lock);
-		g->err = rc;
-		g->got = got;
-		g->state = SEG_DONE;
-		st->fetching--;
-		if (g->dropped && !g->pins)
-			seg_free(p, g);
-		pthread_cond_broadcast(&p->done);
+		seg_fetch(p, g);
 	}
 	pthread_mutex_unlock(&p->lock);
 	return NULL;
@@ -262,6 +315,11 @@ struct ra_pool *ra_pool_new(struct store *s, unsigned threads,
 		return NULL;
 	}
 	return p;
+}
+
+void ra_pool_set_cache(struct ra_pool *p, struct rcache *rc)
+{
+	p->rc = rc;
 }
 
 void ra_pool_free(struct ra_pool *p)
@@ -358,7 +416,7 @@ static struct ra_seg *seg_at(struct ra_stream *st, uint64_t off)
 /* Queue a GET of [off, off + len).  forced: even over the budget (the
  * reader needs it now).  false when not made.  Locked. */
 static bool seg_add(struct ra_stream *st, uint64_t off, uint64_t len,
-		    bool forced)
+		    bool forced, bool local)
 {
 	struct ra_pool *p = st->p;
 	struct ra_seg *g, **pp;
@@ -375,6 +433,7 @@ static bool seg_add(struct ra_stream *st, uint64_t off, uint64_t len,
 	g->st = st;
 	g->off = off;
 	g->len = (size_t)len;
+	g->local = local;
 	p->used += len;
 	for (pp = &st->segs; *pp && (*pp)->off < off; pp = &(*pp)->next)
 		;
@@ -391,12 +450,34 @@ static bool seg_add(struct ra_stream *st, uint64_t off, uint64_t len,
 	return true;
 }
 
+/*
+ * With a read cache: cut a segment of len bytes at off so that it is all
+ * in the cache (*local) or all not, and a GET of a block or more ends on
+ * a block boundary (or the object's end), so the next one starts on one
+ * and every block it brings can be cached.  Locked.
+ */
+static uint64_t cache_cut(struct ra_stream *st, uint64_t off, uint64_t len,
+			  bool *local)
+{
+	uint64_t run, aligned;
+
+	run = rcache_run(st->p->rc, st->key, st->etag, st->size, off,
+			 off + len, local);
+	if (*local || run < off + len)
+		return run - off;
+	aligned = (off + len) / RC_BLOCK * RC_BLOCK;
+	if (len >= RC_BLOCK && off + len < st->size && aligned > off)
+		return aligned - off;
+	return len;
+}
+
 /* Segments for the bytes of [off, end) that none covers yet.  Locked. */
 static int cover(struct ra_stream *st, uint64_t off, uint64_t end,
 		 uint64_t seg, bool forced)
 {
 	struct ra_seg *g;
 	uint64_t hole_end, len;
+	bool local;
 
 	while (off < end) {
 		g = seg_at(st, off);
@@ -410,7 +491,10 @@ static int cover(struct ra_stream *st, uint64_t off, uint64_t end,
 			if (g->off > off && g->off < hole_end)
 				hole_end = g->off;
 		len = hole_end - off < seg ? hole_end - off : seg;
-		if (!seg_add(st, off, len, forced))
+		local = false;
+		if (st->p->rc && st->etag[0])
+			len = cache_cut(st, off, len, &local);
+		if (!seg_add(st, off, len, forced, local))
 			return forced ? -ENOMEM : 0;
 		off += len;
 	}
@@ -438,7 +522,7 @@ static void trim(struct ra_stream *st, uint64_t off)
  * segments it needs and those ahead of it.  Locked. */
 static int plan(struct ra_stream *st, uint64_t off, uint64_t end)
 {
-	uint64_t seg, ahead;
+	uint64_t seg, ahead, need;
 	bool near;
 	int rc;
 
@@ -455,6 +539,10 @@ static int plan(struct ra_stream *st, uint64_t off, uint64_t end)
 			seg_drop(st->p, &st->segs);
 		st->ahead_end = 0;
 		st->window = 0;
+		/* random reads: the cache may fetch around them */
+		if (st->p->rc && st->etag[0])
+			rcache_random(st->p->rc, st->key, st->etag, st->size,
+				      off);
 	} else if (!st->window) {
 		st->window = RA_WINDOW_MIN;
 		st->grown_at = off;
@@ -472,8 +560,15 @@ static int plan(struct ra_stream *st, uint64_t off, uint64_t end)
 		seg = RA_WINDOW_MIN;
 	if (seg > RA_SEGMENT_MAX)
 		seg = RA_SEGMENT_MAX;
-	/* what this read needs, whatever the budget ... */
-	rc = cover(st, off, end, st->window ? seg : end - off, true);
+	/* what this read needs, whatever the budget (a sequential reader's
+	 * to the end of its block: a GET that ends there can be cached) */
+	need = end;
+	if (st->window && st->p->rc && st->etag[0]) {
+		need = (end + RC_BLOCK - 1) / RC_BLOCK * RC_BLOCK;
+		if (need > st->size)
+			need = st->size;
+	}
+	rc = cover(st, off, need, st->window ? seg : end - off, true);
 	/* ... and the window beyond it, in whole segments (a GET costs the
 	 * same for 8 MiB as for 128 KiB), within the budget */
 	if (!rc && st->window) {
@@ -490,12 +585,6 @@ static int plan(struct ra_stream *st, uint64_t off, uint64_t end)
 	return rc;
 }
 
-static void unpin(struct ra_pool *p, struct ra_seg *g)
-{
-	if (--g->pins == 0 && g->dropped)
-		seg_free(p, g);
-}
-
 /* The fetched segment holding byte pos (of a read ending at end), pinned:
  * *n bytes of it from g->buf + *in.  Waits for its GET.  Locked. */
 static int piece(struct ra_stream *st, uint64_t pos, uint64_t end,
@@ -510,6 +599,11 @@ static int piece(struct ra_stream *st, uint64_t pos, uint64_t end,
 			return rc;
 	}
 	g->pins++; /* a concurrent seek may drop it meanwhile */
+	if (g->state == SEG_QUEUED && g->local) {
+		/* from local disk: quicker done here than handed over */
+		queue_remove(st->p, g);
+		seg_fetch(st->p, g);
+	}
 	while (g->state != SEG_DONE)
 		pthread_cond_wait(&st->p->done, &st->p->lock);
 	*in = (size_t)(pos - g->off);
@@ -557,6 +651,8 @@ ssize_t ra_read_to(struct ra_stream *st, size_t size, uint64_t off,
 	struct ra_seg *held[RA_PIECES_MAX], *g;
 	struct iovec iov[RA_PIECES_MAX];
 	size_t done = 0, in, n, at;
+	uint64_t local = 0;
+	bool all_local = true;
 	char *copy = NULL;
 	int k = 0, i, rc;
 
@@ -570,6 +666,10 @@ ssize_t ra_read_to(struct ra_stream *st, size_t size, uint64_t off,
 		rc = piece(st, off + done, off + size, &g, &in, &n);
 		if (rc)
 			break;
+		if (g->local)
+			local += n;
+		else
+			all_local = false;
 		if (!copy && k == RA_PIECES_MAX) {
 			/* in many small segments: gather it into one buffer */
 			copy = malloc(size);
@@ -599,6 +699,8 @@ ssize_t ra_read_to(struct ra_stream *st, size_t size, uint64_t off,
 	/* The stream is not touched after the reply: it may be freed as
 	 * soon as the kernel has its bytes (a RELEASE right behind). */
 	finish(st, off, rc ? 0 : done);
+	if (!rc && p->rc && st->etag[0])
+		rcache_count(p->rc, all_local, local);
 	if (!rc) {
 		/* pinned, so no seek or trim frees them meanwhile */
 		pthread_mutex_unlock(&p->lock);

@@ -13,6 +13,10 @@
  * stay within the pool's budget (-o readahead_max); a stream over it
  * fetches only what its reader needs now.
  *
+ * With a read cache (ra_pool_set_cache), bytes it holds of the stream's
+ * version are read from local disk instead, and whole blocks a GET
+ * brings are stored there after the reader has them.
+ *
  * Thread safety: a stream is used by one handle; FUSE may call ra_read
  * on it from several threads at once, which is fine.  The pool's fetch
  * threads never touch a stream after ra_stream_free returned.
@@ -34,6 +38,13 @@ struct ra_stream;
 /* threads fetching at once; budget: bytes of segments at most. */
 struct ra_pool *ra_pool_new(struct store *s, unsigned threads,
 			    uint64_t budget);
+/*
+ * Read through rc (readcache.h) from now on: bytes it holds come from
+ * local disk, whole blocks a GET brings go into it, and random reads are
+ * reported to it.  Streams without an ETag bypass it.  Before any read.
+ */
+struct rcache;
+void ra_pool_set_cache(struct ra_pool *p, struct rcache *rc);
 /* Stops the threads; every stream must be freed first. */
 void ra_pool_free(struct ra_pool *p);
 

@@ -93,10 +93,11 @@ static void sleep_s(double d)
 		;
 }
 
-/* slowdown: a write got 429, which R2 gives to a second write of a key
- * within a second: waiting less than that only earns another 429. */
+/* Sleep before retry attempt + 1, at most max_s seconds.  slowdown: a
+ * write got 429, which R2 gives to a second write of a key within a
+ * second: waiting less than that only earns another 429. */
 static void backoff_sleep(unsigned attempt, const char *retry_after,
-			  bool slowdown)
+			  bool slowdown, double max_s)
 {
 	double base = 0.1, cap = 10.0, d;
 
@@ -114,6 +115,8 @@ static void backoff_sleep(unsigned attempt, const char *retry_after,
 		if (end != retry_after && ra > 0 && ra <= 60 && ra > d)
 			d = (double)ra;
 	}
+	if (d > max_s)
+		d = max_s > 0 ? max_s : 0;
 	sleep_s(d);
 }
 
@@ -233,7 +236,12 @@ static void count_request(struct s3 *s, const struct s3_call *c,
 		add(&s->n.retries, 1);
 	if (!rc && resp->status == 429)
 		add(&s->n.throttled, 1);
-	if (rc || resp->status >= 500)
+	/* failed: no answer, a server error, or a refusal (403 for an
+	 * upload...); not the answers that are news (404, 412, 416) */
+	if (rc || resp->status >= 500 ||
+	    (resp->status >= 400 && resp->status != 404 &&
+	     resp->status != 412 && resp->status != 416 &&
+	     resp->status != 429))
 		add(&s->n.failures, 1);
 	if (req->has_body)
 		add(&s->n.bytes_up, req->body_len);
@@ -368,6 +376,21 @@ static bool creds_snapshot(struct s3 *s, struct creds *out)
 	     (!s->creds.session_token || out->session_token);
 	pthread_mutex_unlock(&s->creds_lock);
 	return ok;
+
+/* Milliseconds the next attempt of c may take (0: no limit of its own),
+ * or -1 when its deadline has passed. */
+static long attempt_limit_ms(const struct s3_call *c)
+{
+	double left;
+
+	if (c->deadline <= 0)
+		return c->timeout_ms;
+	left = (c->deadline - util_now_mono()) * 1000;
+	if (left < 1)
+		return -1;
+	if (c->timeout_ms > 0 && (double)c->timeout_ms < left)
+		return c->timeout_ms;
+	return (long)left;
 }
 
 /* s3_i.h */
@@ -385,6 +408,8 @@ int s3_request(struct s3 *s, struct s3_call *c, struct http_response *resp)
 	unsigned attempt, attempts;
 	size_t n, i, urllen;
 	bool writes, again;
+	double t0 = util_now_mono();
+	long limit;
 	int rc = 0;
 
 	path = c->service ? strdup("/") : s3_build_path(s, c->key);
@@ -476,6 +501,8 @@ int s3_request(struct s3 *s, struct s3_call *c, struct http_response *resp)
 			.body_off = (off_t)c->body_fd_off,
 			.has_body = c->has_body,
 		};
+		limit = attempt_limit_ms(c);
+		hreq.timeout_ms = limit < 0 ? 1 : limit;
 		rc = http_perform(s->pool, &hreq, resp);
 		curl_slist_free_all(list);
 		list = NULL;
@@ -483,7 +510,7 @@ int s3_request(struct s3 *s, struct s3_call *c, struct http_response *resp)
 
 		/* (not the mount check's: it explains a refusal itself) */
 		again = !rc && !c->raw_errors && creds_refused(s, &cur, resp);
-		if (attempt + 1 >= attempts)
+		if (attempt + 1 >= attempts || attempt_limit_ms(c) < 0)
 			break;
 		if (again) {
 			http_response_release(resp);
@@ -501,13 +528,29 @@ int s3_request(struct s3 *s, struct s3_call *c, struct http_response *resp)
 		backoff_sleep(attempt,
 			      rc ? NULL : http_response_header(resp,
 							       "retry-after"),
-			      writes && !rc && resp->status == 429);
+			      writes && !rc && resp->status == 429,
+			      c->deadline > 0 ? c->deadline - util_now_mono()
+					      : 3600);
 		http_response_release(resp);
 	}
 	if (writes && !rc && resp->status >= 200 && resp->status < 300)
 		s3_pace_note(&s->pace, path, util_now_mono());
+	/* -d's trace: one line a request, never a header */
+	if (rc)
+		log_debug("http: %s %s%s%s: %s, %.0f ms, %u retries",
+			  c->method, path, c->query && c->query[0] ? "?" : "",
+			  c->query ? c->query : "", resp->errmsg,
+			  (util_now_mono() - t0) * 1000, attempt);
+	else
+		log_debug("http: %s %s%s%s: %ld, %llu B up, %llu B down, "
+			  "%.0f ms, %u retries", c->method, path,
+			  c->query && c->query[0] ? "?" : "",
+			  c->query ? c->query : "", resp->status,
+			  (unsigned long long)(hreq.has_body ? hreq.body_len
+							     : 0),
+			  (unsigned long long)resp->body_len,
+			  (util_now_mono() - t0) * 1000, attempt);
 	if (rc) {
-		log_debug("%s %s failed: %s", c->method, path, resp->errmsg);
 		/* the store's contract: network failures are EIO */
 		if (!c->raw_errors && (http_error_is_transient(rc) ||
 				       rc == -EPROTO || rc == -EOVERFLOW))
@@ -751,13 +794,14 @@ int s3_code_sentence(const struct s3 *s, long status, const char *code,
 	return s3_error_to_errno(status, code);
 }
 
-int s3_probe(struct store *st, char *err, size_t errlen)
+int s3_probe(struct store *st, double within, char *err, size_t errlen)
 {
 	struct xml_error xe = { 0 };
 	struct http_response resp;
 	struct s3_call c;
 	char body[1];
 	struct s3 *s;
+	double t0;
 	int rc;
 
 	if (st->ops != &s3_ops) {
@@ -766,13 +810,22 @@ int s3_probe(struct store *st, char *err, size_t errlen)
 	}
 	s = to_s3(st);
 	s3_call_init(&c, "GET", ".r2fs-mount-check");
-	c.max_attempts = 2;
 	c.raw_errors = true;
+	/* an answer of one byte: each attempt gets the connect timeout in
+	 * all, not the stall limit a download needs */
+	c.timeout_ms = s->connect_timeout_ms;
+	t0 = util_now_mono();
+	c.deadline = within > 0 ? t0 + within : 0;
 	s3_call_add(&c, "range", "bytes=0-0");
 	http_response_init(&resp, HTTP_SINK_MEMORY);
 	resp.mem = body;
 	resp.mem_cap = sizeof(body);
 	rc = s3_request(s, &c, &resp);
+	if (rc == -ETIMEDOUT) {
+		snprintf(err, errlen, "%s did not answer within %.1f s",
+			 s->endpoint, util_now_mono() - t0);
+		goto out;
+	}
 	if (rc && resp.cert_error) {
 		snprintf(err, errlen, "the TLS certificate of %s was refused: "
 			 "%s (for a private CA, give ca_file or ca_path)",

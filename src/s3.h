@@ -76,11 +76,14 @@ struct store *s3_store_new(const struct s3_opts *opts);
 /*
  * Mount-time check: one GET of a key that is not expected to exist tells
  * an unreachable endpoint, an unknown access key, a wrong secret, a
- * missing bucket and a refused access apart.  0, or a negative errno with
- * one sentence in err.  s must come from s3_store_new() or s3_store()
- * (-EINVAL otherwise).
+ * missing bucket and a refused access apart.  Each attempt takes at most
+ * the connect timeout in all, retried as the store's requests are;
+ * within > 0 bounds the whole check (seconds, backoff included), and an
+ * endpoint that does not answer is said to with the time really waited.
+ * 0, or a negative errno with one sentence in err.  s must come from
+ * s3_store_new() or s3_store() (-EINVAL otherwise).
  */
-int s3_probe(struct store *s, char *err, size_t errlen);
+int s3_probe(struct store *s, double within, char *err, size_t errlen);
 
 /* S3 error code and HTTP status to errno (the one mapping). */
 int s3_error_to_errno(long status, const char *code);

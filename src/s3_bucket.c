@@ -1,6 +1,7 @@
 /*
  * s3_bucket.c - the r2 tool's requests beyond the object store: the
- * service (ListBuckets), bucket subresources and presigned URLs.
+ * service (ListBuckets), buckets made and removed, bucket subresources,
+ * DeleteObjects (many keys in one request) and presigned URLs.
  *
  * They go through s3.c's request path (s3_i.h), so signing, retries and
  * request counts are the store's, but they differ from store calls in how
@@ -12,6 +13,7 @@
 #include "s3_bucket.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,7 @@
 #include "log.h"
 #include "s3_i.h"
 #include "sigv4.h"
+#include "util.h"
 #include "xml.h"
 
 static void error_clear(struct s3_error *e)
@@ -252,6 +255,201 @@ int s3_bucket_delete_subresource(struct s3 *s, const char *name,
 
 	rc = subresource(s, "DELETE", name, NULL, NULL, 0, &resp, err);
 	http_response_release(&resp);
+	return rc;
+}
+
+/* ---- buckets ---- */
+
+/* method on the bucket itself with an optional XML body; resp is set up
+ * here and released by the caller. */
+static int bucket_call(struct s3 *s, const char *method, const char *query,
+		       const char *body, struct http_response *resp,
+		       struct s3_error *err)
+{
+	size_t len = body ? strlen(body) : 0;
+	struct s3_call c;
+	char md5[32];
+	int rc;
+
+	http_response_init(resp, HTTP_SINK_BUFFER);
+	resp->max_body = S3_LIST_BODY_MAX;
+	error_clear(err);
+	s3_call_init(&c, method, NULL);
+	c.query = query;
+	c.raw_errors = true;
+	if (body) {
+		content_md5(body, len, md5);
+		if (!md5[0])
+			return -ENOMEM;
+		c.has_body = true;
+		c.body = body;
+		c.body_len = len;
+		sigv4_sha256_hex(body, len, c.payload_hash);
+		s3_call_add(&c, "content-md5", md5);
+		s3_call_add(&c, "content-type", "application/xml");
+	}
+	rc = s3_request(s, &c, resp);
+	if (rc || resp->status < 200 || resp->status > 299) {
+		rc = tool_error(s, &c, rc, resp, err);
+		if (err && !strcmp(err->code, "BucketNotEmpty"))
+			rc = -ENOTEMPTY;
+		else if (err && (!strcmp(err->code, "BucketAlreadyExists") ||
+				 !strcmp(err->code,
+					 "BucketAlreadyOwnedByYou")))
+			rc = -EEXIST;
+	}
+	return rc;
+}
+
+int s3_bucket_create(struct s3 *s, struct s3_error *err)
+{
+	struct http_response resp;
+	char body[512];
+	bool located = strcmp(s->region, "auto") &&
+		       strcmp(s->region, "us-east-1");
+	int rc;
+
+	snprintf(body, sizeof(body),
+		 "<CreateBucketConfiguration xmlns=\"" XML_S3_NS "\">"
+		 "<LocationConstraint>%s</LocationConstraint>"
+		 "</CreateBucketConfiguration>", s->region);
+	rc = bucket_call(s, "PUT", NULL, located ? body : NULL, &resp, err);
+	http_response_release(&resp);
+	return rc;
+}
+
+int s3_bucket_delete(struct s3 *s, struct s3_error *err)
+{
+	struct http_response resp;
+	int rc;
+
+	rc = bucket_call(s, "DELETE", NULL, NULL, &resp, err);
+	http_response_release(&resp);
+	return rc;
+}
+
+void s3_delete_failures_free(struct s3_delete_failure *f, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(f[i].key);
+	free(f);
+}
+
+/* Can XML 1.0 carry s as text (no control character but tab, CR, LF,
+ * which S3 keys may hold but a parser would normalise)? */
+static bool xml_safe(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+/* The <Error> entries of a DeleteResult into *out. */
+static int parse_delete_result(const char *doc, size_t len,
+			       struct s3_delete_failure **out, size_t *n)
+{
+	struct s3_delete_failure *v = NULL, *grown;
+	xmlDoc *tree = NULL;
+	xmlNode *root, *e, *f;
+	size_t count = 0;
+	int rc;
+
+	rc = xml_read_root(doc, len, "DeleteResult", &tree, &root);
+	for (e = rc ? NULL : root->children; e; e = e->next) {
+		char *key = NULL, *code = NULL, *msg = NULL;
+
+		if (!xml_is(e, "Error"))
+			continue;
+		for (f = e->children; f && !rc; f = f->next) {
+			if (xml_is(f, "Key"))
+				rc = xml_text_once(f, false, &key);
+			else if (xml_is(f, "Code"))
+				rc = xml_text_once(f, true, &code);
+			else if (xml_is(f, "Message"))
+				rc = xml_text_once(f, true, &msg);
+		}
+		grown = rc || !key ? NULL
+				   : realloc(v, (count + 1) * sizeof(*v));
+		if (grown) {
+			v = grown;
+			v[count].key = key;
+			key = NULL;
+			snprintf(v[count].code, sizeof(v[count].code), "%s",
+				 code ? code : "");
+			snprintf(v[count].message, sizeof(v[count].message),
+				 "%s", msg ? msg : "");
+			count++;
+		} else if (!rc) {
+			rc = key ? -ENOMEM : -EPROTO;
+		}
+		free(key);
+		free(code);
+		free(msg);
+		if (rc)
+			break;
+	}
+	xmlFreeDoc(tree);
+	if (rc) {
+		s3_delete_failures_free(v, count);
+		return rc;
+	}
+	*out = v;
+	*n = count;
+	return 0;
+}
+
+int s3_delete_objects(struct s3 *s, const char *const *keys, size_t n,
+		      struct s3_delete_failure **failed, size_t *nfailed,
+		      struct s3_error *err)
+{
+	struct http_response resp;
+	struct util_buf b;
+	size_t i, sent = 0;
+	char *body = NULL;
+	int rc = 0;
+
+	*failed = NULL;
+	*nfailed = 0;
+	error_clear(err);
+	if (n > S3_DELETE_BATCH)
+		return -EINVAL;
+	util_buf_init(&b, XML_MAX_BUILD);
+	util_buf_adds(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		      "<Delete xmlns=\"" XML_S3_NS "\"><Quiet>true</Quiet>");
+	for (i = 0; i < n; i++) {
+		if (!xml_safe(keys[i])) {
+			rc = s3_remove(&s->base, keys[i]);
+			if (rc)
+				goto out;
+			continue;
+		}
+		util_buf_adds(&b, "<Object><Key>");
+		xml_add_escaped(&b, keys[i], strlen(keys[i]));
+		util_buf_adds(&b, "</Key></Object>");
+		sent++;
+	}
+	util_buf_adds(&b, "</Delete>");
+	body = util_buf_take(&b, NULL);
+	if (!body) {
+		rc = -errno;
+		goto out;
+	}
+	if (sent == 0)
+		goto out;
+	rc = bucket_call(s, "POST", "delete=", body, &resp, err);
+	if (!rc)
+		rc = parse_delete_result(resp.body ? resp.body : "",
+					 resp.body_len, failed, nfailed);
+	if (rc == -EPROTO && err)
+		snprintf(err->message, sizeof(err->message),
+			 "unparsable DeleteObjects answer");
+	http_response_release(&resp);
+out:
+	free(body);
+	util_buf_release(&b);
 	return rc;
 }
 

@@ -1,8 +1,9 @@
 /*
  * s3_bucket.h - the r2 tool's S3 requests beyond the object store: the
- * service (ListBuckets), bucket subresources (?cors, ...) and presigned
- * URLs, on a struct s3 from s3_new().  A client made for ListBuckets
- * alone may have bucket "" in its s3_opts.
+ * service (ListBuckets), creating and deleting the bucket, bucket
+ * subresources (?cors, ...), DeleteObjects and presigned URLs, on a
+ * struct s3 from s3_new().  A client made for ListBuckets alone may
+ * have bucket "" in its s3_opts.
  *
  * These calls return 0 or a negative errno as store.h maps them, except
  * that network failures keep their own errno (-ECONNREFUSED,
@@ -62,6 +63,39 @@ int s3_bucket_put_subresource(struct s3 *s, const char *name,
 /* DELETE /BUCKET?NAME=. */
 int s3_bucket_delete_subresource(struct s3 *s, const char *name,
 				 struct s3_error *err);
+
+/*
+ * Create the client's bucket (PUT /BUCKET; a CreateBucketConfiguration
+ * with the region as LocationConstraint unless the region is "auto",
+ * R2's, or "us-east-1", the default elsewhere), or delete it (DELETE
+ * /BUCKET: S3 refuses a bucket that holds objects, -ENOTEMPTY with
+ * err->code "BucketNotEmpty").  A name already taken is -EEXIST.
+ */
+int s3_bucket_create(struct s3 *s, struct s3_error *err);
+int s3_bucket_delete(struct s3 *s, struct s3_error *err);
+
+/* One key a DeleteObjects answer says it could not delete. */
+struct s3_delete_failure {
+	char *key;
+	char code[64];
+	char message[256];
+};
+
+#define S3_DELETE_BATCH 1000 /* keys one DeleteObjects may carry */
+
+/*
+ * Delete n keys (at most S3_DELETE_BATCH) of the client's bucket with one
+ * DeleteObjects (POST /BUCKET?delete, quiet, with Content-MD5); a key
+ * that XML 1.0 cannot carry (a control character) gets a DELETE of its
+ * own.  S3 deletes a missing key "successfully".  Keys the server could
+ * not delete come back in *failed (malloc'd, s3_delete_failures_free),
+ * *nfailed of them, with 0; a failure of the request itself is the errno
+ * (nothing in *failed).
+ */
+int s3_delete_objects(struct s3 *s, const char *const *keys, size_t n,
+		      struct s3_delete_failure **failed, size_t *nfailed,
+		      struct s3_error *err);
+void s3_delete_failures_free(struct s3_delete_failure *f, size_t n);
 
 /*
  * A presigned URL (sigv4_presign_query) for method on key in the client's

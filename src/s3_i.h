@@ -100,6 +100,11 @@ struct s3_call {
 	char payload_hash[65];
 	unsigned max_attempts; /* 0: 1 + store's retries */
 	bool raw_errors;       /* keep transport errnos (mount check) */
+	long timeout_ms;       /* each attempt at most (0: the pool's
+				  connect and stall limits only) */
+	double deadline;       /* util_now_mono() past which no attempt
+				  starts nor lasts, backoff included (0:
+				  none) */
 	bool service;          /* path "/": no bucket (ListBuckets) */
 };
 

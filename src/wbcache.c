@@ -57,6 +57,9 @@
 #include "util.h"
 
 #define WB_BACKOFF_MAX 300.0 /* seconds between retries, at most */
+/* seconds within which a metadata change of a closed, pending file is
+ * written to its record (wb_commit_meta) */
+#define WB_RECORD_DELAY 0.1
 #define WB_SPACE_CHECK_EVERY (8u << 20)
 #define WB_SPACE_WAIT_MAX 60
 
@@ -83,6 +86,13 @@ struct wb_file {
 	unsigned holds;       /* wb_hold: no upload may start */
 	unsigned forgets;     /* wb_forget calls: a commit that saw another
 				 count must not queue the file */
+	bool data_dirty;      /* bytes changed since the last full commit */
+	bool record_stale;    /* metadata changed since the record was
+				 written (wb_commit_meta): a worker writes
+				 it again by record_due */
+	unsigned stale_gen;   /* bumped by each wb_commit_meta */
+	double record_due;
+	bool rewriting;       /* a worker writes the record now */
 	bool reporting;       /* an upload's outcome is being told */
 	struct outcome *outcome; /* while reporting: what it is */
 	bool pending;         /* on the pending list (holds a reference) */
@@ -91,7 +101,9 @@ struct wb_file {
 
 struct wb {
 	pthread_mutex_t lock;
-	pthread_cond_t cond;        /* state changes; under lock */
+	pthread_cond_t cond;        /* state changes, for callers waiting on
+				       an entry; under lock */
+	pthread_cond_t work;        /* something may be due, for workers */
 	struct journal *j;
 	struct store *store;
 	const struct wb_owner_ops *ops;
@@ -101,6 +113,8 @@ struct wb {
 	struct wb_file *pending;    /* list head; under lock */
 	size_t npending;            /* under lock */
 	unsigned uploading;         /* in-flight uploads; under lock */
+	uint64_t upload_failures;   /* upload attempts that failed; under
+				       lock */
 	bool stopping;              /* under lock */
 	bool draining;              /* under lock */
 	pthread_t *threads;
@@ -114,6 +128,20 @@ void wb_desc_release(struct wb_desc *d)
 	free(d->xattrs);
 	d->path = NULL;
 	d->xattrs = NULL;
+}
+
+/*
+ * Locked.  Something may have become due: wake one worker (it wakes the
+ * next when it found work, so a burst reaches as many as it needs), or
+ * all when many entries became due at once.  Workers wait on their own
+ * condition: a commit wakes no herd of workers to scan the pending list.
+ */
+static void wake_workers(struct wb *wb, bool all)
+{
+	if (all)
+		pthread_cond_broadcast(&wb->work);
+	else
+		pthread_cond_signal(&wb->work);
 }
 
 /* ---- entries (locked unless said) ---- */
@@ -160,7 +188,7 @@ static void pending_del(struct wb *wb, struct wb_file *wf)
 
 static bool file_busy(const struct wb_file *wf)
 {
-	return wf->state == WB_UPLOADING || wf->reporting;
+	return wf->state == WB_UPLOADING || wf->reporting || wf->rewriting;
 }
 
 struct wb_file *wb_file_new(struct wb *wb, void *owner, const char *path)
@@ -420,6 +448,7 @@ int wb_new(const struct wb_opts *o, struct store *store,
 		return -ENOMEM;
 	pthread_mutex_init(&wb->lock, NULL);
 	pthread_cond_init(&wb->cond, NULL);
+	pthread_cond_init(&wb->work, NULL);
 	wb->store = store;
 	wb->ops = ops;
 	wb->ops_arg = arg;
@@ -456,6 +485,7 @@ void wb_free(struct wb *wb)
 	pthread_mutex_unlock(&wb->lock);
 	journal_close(wb->j);
 	pthread_cond_destroy(&wb->cond);
+	pthread_cond_destroy(&wb->work);
 	pthread_mutex_destroy(&wb->lock);
 	free(wb->threads);
 	free(wb->prefix);
@@ -469,7 +499,10 @@ struct journal *wb_journal(struct wb *wb)
 
 void wb_kick(struct wb *wb)
 {
+	pthread_mutex_lock(&wb->lock);
 	pthread_cond_broadcast(&wb->cond);
+	wake_workers(wb, false);
+	pthread_mutex_unlock(&wb->lock);
 }
 
 /* ---- changes and commits ---- */
@@ -485,6 +518,38 @@ void wb_touch(struct wb *wb, struct wb_file *wf)
 	pthread_mutex_unlock(&wb->lock);
 }
 
+void wb_touch_data(struct wb *wb, struct wb_file *wf)
+{
+	pthread_mutex_lock(&wb->lock);
+	wf->data_dirty = true;
+	pthread_mutex_unlock(&wb->lock);
+	wb_touch(wb, wf);
+}
+
+int wb_commit_meta(struct wb *wb, struct wb_file *wf)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&wb->lock);
+	if (!wf->stage || wf->state == WB_CLEAN) {
+		rc = 0; /* as wb_commit: nothing to write down */
+	} else if (!wf->pending || !wf->committed || wf->data_dirty) {
+		rc = -EAGAIN; /* no record yet, or new bytes: a full commit */
+	} else {
+		/* the record holds whole, fsync'ed data already: what
+		 * changed is what describe() tells, written within
+		 * WB_RECORD_DELAY by a worker */
+		wf->committed = wf->gen;
+		wf->record_stale = true;
+		wf->stale_gen++;
+		wf->record_due = util_now_mono() + WB_RECORD_DELAY;
+		wf->due = util_now_mono() + wb->o.delay;
+		wake_workers(wb, false);
+	}
+	pthread_mutex_unlock(&wb->lock);
+	return rc;
+}
+
 void wb_touch_meta(struct wb *wb, struct wb_file *wf)
 {
 	pthread_mutex_lock(&wb->lock);
@@ -497,6 +562,7 @@ void wb_touch_meta(struct wb *wb, struct wb_file *wf)
 	wf->due = util_now_mono() + wb->o.delay;
 	pending_add(wb, wf);
 	pthread_cond_broadcast(&wb->cond);
+	wake_workers(wb, false);
 	pthread_mutex_unlock(&wb->lock);
 }
 
@@ -571,11 +637,16 @@ int wb_commit(struct wb *wb, struct wb_file *wf)
 	} else if (rc == 0) {
 		if (gen > wf->committed)
 			wf->committed = gen;
+		if (gen == wf->gen) {
+			wf->data_dirty = false;
+			wf->record_stale = false;
+		}
 		st->keep = true;
 		wf->size = d.size;
 		wf->due = util_now_mono() + wb->o.delay;
 		pending_add(wb, wf);
 		pthread_cond_broadcast(&wb->cond);
+		wake_workers(wb, false);
 	} else {
 		log_err("journal: cannot commit %s: %s", d.path,
 			strerror(-rc));
@@ -619,6 +690,7 @@ static void settle(struct wb *wb, struct wb_file *wf, struct outcome *o)
 		return;
 	o->settled = true;
 	if (o->rc) {
+		wb->upload_failures++;
 		wf->state = WB_ERROR;
 		wf->err = o->rc;
 		wf->attempts++;
@@ -654,6 +726,7 @@ static void settle(struct wb *wb, struct wb_file *wf, struct outcome *o)
 		if (o->data) {
 			wf->stage->keep = false;
 			journal_record_remove(wb->j, wf->id);
+			wf->record_stale = false;
 		}
 		pending_del(wb, wf); /* our caller holds a reference */
 	} else {
@@ -755,6 +828,7 @@ unlock:
 		settle(wb, wf, &o);
 	}
 	pthread_cond_broadcast(&wb->cond);
+	wake_workers(wb, false);
 	pthread_mutex_unlock(&wb->lock);
 	if (owner) {
 		u = (struct wb_uploaded){
@@ -774,6 +848,7 @@ unlock:
 			file_put_locked(wf); /* the owner's; ours remains */
 		}
 		pthread_cond_broadcast(&wb->cond);
+		wake_workers(wb, false);
 		pthread_mutex_unlock(&wb->lock);
 	}
 	upload_result_release(&res);
@@ -782,14 +857,85 @@ unlock:
 	return rc;
 }
 
-/* Locked: the next pending entry due for upload, or NULL; *next gets the
- * earliest future due time. */
-static struct wb_file *pick(struct wb *wb, double now, double *next)
+/*
+ * Write wf's record again after metadata changes (wb_commit_meta), the
+ * caller having claimed it (rewriting, a reference held).  Its data was
+ * whole and fsync'ed at the last full commit: only the record changes.
+ * Under the stage's lock, as a commit, so no byte changes meanwhile.
+ */
+static void rewrite_record(struct wb *wb, struct wb_file *wf)
+{
+	struct journal_record r = { 0 };
+	struct wb_desc d = { 0 };
+	struct stage *st = NULL;
+	unsigned stale_gen = 0, forgets = 0;
+	uint64_t id = 0;
+	bool go;
+	int rc = 0;
+
+	pthread_mutex_lock(&wb->lock);
+	go = wf->record_stale && wf->stage && wf->state != WB_CLEAN;
+	if (go)
+		st = stage_get(wf->stage);
+	pthread_mutex_unlock(&wb->lock);
+	if (!go)
+		return;
+	pthread_rwlock_wrlock(&st->lock);
+	pthread_mutex_lock(&wb->lock);
+	go = wf->record_stale && wf->state != WB_CLEAN && !wf->data_dirty;
+	stale_gen = wf->stale_gen;
+	forgets = wf->forgets;
+	id = wf->id;
+	r.base = wf->base;
+	snprintf(r.base_etag, sizeof(r.base_etag), "%s", wf->base_etag);
+	pthread_mutex_unlock(&wb->lock);
+	if (go)
+		rc = describe(wb, wf, &d);
+	if (go && !rc && !d.gone) {
+		r.path = d.path;
+		r.mode = d.attr.st_mode;
+		r.uid = d.attr.st_uid;
+		r.gid = d.attr.st_gid;
+		r.mtime = d.attr.st_mtim;
+		r.size = d.size;
+		r.xattrs = d.xattrs ? d.xattrs : "";
+		rc = journal_record_write(wb->j, id, &r);
+	}
+	pthread_mutex_lock(&wb->lock);
+	if (go && wf->forgets != forgets) {
+		journal_record_remove(wb->j, id); /* gone meanwhile */
+	} else if (go && rc) {
+		log_err("journal: cannot write the record of %s: %s; retried",
+			d.path ? d.path : wf->path, strerror(-rc));
+		wf->record_due = util_now_mono() + 1.0;
+	} else if (wf->stale_gen == stale_gen) {
+		wf->record_stale = false;
+	}
+	pthread_mutex_unlock(&wb->lock);
+	pthread_rwlock_unlock(&st->lock);
+	wb_desc_release(&d);
+	stage_put(st);
+}
+
+/* Locked: the next pending entry due for upload or, *rewrite set, for a
+ * record to write again; NULL if none; *next gets the earliest future
+ * due time. */
+static struct wb_file *pick(struct wb *wb, double now, double *next,
+			    bool *rewrite)
 {
 	struct wb_file *wf;
 
 	*next = now + 3600;
+	*rewrite = false;
 	for (wf = wb->pending; wf; wf = wf->next) {
+		if (wf->record_stale && !file_busy(wf) && !wf->holds) {
+			if (wf->record_due <= now) {
+				*rewrite = true;
+				return wf;
+			}
+			if (wf->record_due < *next)
+				*next = wf->record_due;
+		}
 		if (wf->state != WB_DIRTY && wf->state != WB_ERROR)
 			continue;
 		if (wf->holds || wf->reporting)
@@ -815,15 +961,28 @@ static void *worker(void *arg)
 	struct timespec ts;
 	struct wb_file *wf;
 	double next, now;
+	bool rewrite;
 
 	pthread_mutex_lock(&wb->lock);
 	while (!wb->stopping) {
 		now = util_now_mono();
-		wf = pick(wb, now, &next);
+		wf = pick(wb, now, &next, &rewrite);
+		if (wf && rewrite) {
+			wf->rewriting = true;
+			wf->refs++;
+			pthread_mutex_unlock(&wb->lock);
+			rewrite_record(wb, wf);
+			pthread_mutex_lock(&wb->lock);
+			wf->rewriting = false;
+			file_put_locked(wf);
+			pthread_cond_broadcast(&wb->cond);
+			continue;
+		}
 		if (wf) {
 			wf->state = WB_UPLOADING;
 			wf->refs++;
 			wb->uploading++;
+			wake_workers(wb, false); /* more may be due */
 			pthread_mutex_unlock(&wb->lock);
 			upload_claimed(wb, wf, false);
 			pthread_mutex_lock(&wb->lock);
@@ -844,7 +1003,7 @@ static void *worker(void *arg)
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000L;
 		}
-		pthread_cond_timedwait(&wb->cond, &wb->lock, &ts);
+		pthread_cond_timedwait(&wb->work, &wb->lock, &ts);
 	}
 	pthread_mutex_unlock(&wb->lock);
 	return NULL;
@@ -879,6 +1038,7 @@ void wb_shutdown(struct wb *wb)
 			wf->attempts = 0; /* one more try each */
 	}
 	pthread_cond_broadcast(&wb->cond);
+	wake_workers(wb, true);
 	pthread_mutex_unlock(&wb->lock);
 	if (wb->nthreads == 0)
 		wb_start(wb); /* e.g. the loop never started */
@@ -916,6 +1076,7 @@ int wb_sync(struct wb *wb, struct wb_file *wf)
 	wb->uploading--;
 	file_put_locked(wf);
 	pthread_cond_broadcast(&wb->cond);
+	wake_workers(wb, false);
 	pthread_mutex_unlock(&wb->lock);
 	return rc;
 }
@@ -933,6 +1094,7 @@ int wb_sync_tree(struct wb *wb, const char *dir)
 		}
 	}
 	pthread_cond_broadcast(&wb->cond);
+	wake_workers(wb, true);
 	/* Wait until each file below dir is clean or has failed since. */
 	do {
 		waiting = false;
@@ -967,6 +1129,7 @@ void wb_unhold(struct wb *wb, struct wb_file *wf)
 	pthread_mutex_lock(&wb->lock);
 	wf->holds--;
 	pthread_cond_broadcast(&wb->cond);
+	wake_workers(wb, false);
 	pthread_mutex_unlock(&wb->lock);
 }
 
@@ -998,6 +1161,7 @@ void wb_forget(struct wb *wb, struct wb_file *wf)
 	wf->state = WB_CLEAN;
 	wf->committed = wf->gen;
 	wf->forgets++;
+	wf->record_stale = false;
 	free(wf->conflict);
 	wf->conflict = NULL;
 	pending_del(wb, wf);
@@ -1047,6 +1211,7 @@ int wb_reserve(struct wb *wb, uint64_t bytes)
 			if (wf->state == WB_DIRTY)
 				wf->due = 0; /* no quiet period now */
 		pthread_cond_broadcast(&wb->cond);
+		wake_workers(wb, true);
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += 1;
 		pthread_cond_timedwait(&wb->cond, &wb->lock, &ts);
@@ -1054,6 +1219,16 @@ int wb_reserve(struct wb *wb, uint64_t bytes)
 		waited++;
 	}
 	return 0;
+}
+
+uint64_t wb_upload_failures(struct wb *wb)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&wb->lock);
+	n = wb->upload_failures;
+	pthread_mutex_unlock(&wb->lock);
+	return n;
 }
 
 void wb_pending_stats(struct wb *wb, size_t *files, uint64_t *bytes)

@@ -198,8 +198,10 @@ void wb_file_state_string(struct wb *wb, const struct wb_file *wf,
 
 /* ---- changes ---- */
 
-/* wf's data or metadata changed. */
+/* wf's data or metadata changed (wb_touch_data: its bytes; a later
+ * metadata change then needs a full commit). */
 void wb_touch(struct wb *wb, struct wb_file *wf);
+void wb_touch_data(struct wb *wb, struct wb_file *wf);
 
 /*
  * The metadata (attributes, xattrs) of wf, a file whose contents are in
@@ -218,6 +220,18 @@ void wb_touch_meta(struct wb *wb, struct wb_file *wf);
  * the stage's lock for writing; not under the fs lock.  0 or -errno.
  */
 int wb_commit(struct wb *wb, struct wb_file *wf);
+
+/*
+ * A closed file with a record changed its metadata only (chmod, chown,
+ * utimens, xattrs, rename): queue it as wb_commit does, and have a worker
+ * write the record again within 0.1 s rather than now (rsync sets times
+ * and mode and renames every file it writes: three journal writes with
+ * fsyncs per file otherwise).  A crash within that window uploads the
+ * file with the metadata and name it had before.  -EAGAIN when a full
+ * wb_commit is needed (no record yet, or bytes changed since).  May be
+ * called under the fs lock.
+ */
+int wb_commit_meta(struct wb *wb, struct wb_file *wf);
 
 /* Commit and upload wf now; its error.  Not under the fs lock nor the
  * stage's lock. */
@@ -260,6 +274,9 @@ void wb_for_each_pending(struct wb *wb, void (*fn)(void *arg, void *owner),
  */
 int wb_reserve(struct wb *wb, uint64_t bytes);
 
+/* Upload attempts (contents or metadata) that failed since the mount:
+ * each is retried, the file kept. */
+uint64_t wb_upload_failures(struct wb *wb);
 /* Number of files and bytes (as last recorded) waiting for upload. */
 void wb_pending_stats(struct wb *wb, size_t *files, uint64_t *bytes);
 

@@ -540,8 +540,10 @@ def test_ls_levels_and_prefixes(s3env, s3, bucket):
         ("PRE", None, "photos/"), ("OBJ", 5, "top.txt")]
     assert ls_names(ok(r2(s3env, "ls", bucket + "/"))) == ls_names(
         ok(r2(s3env, "ls", "s3://" + bucket)))
+    # issue 20: the prefix's own marker ("photos/", an empty name here)
+    # is not listed as an entry of itself
     assert ls_names(ok(r2(s3env, "ls", bucket + "/photos/"))) == [
-        ("OBJ", 0, ""), ("PRE", None, "2024/"), ("OBJ", 10, "cat.jpg")]
+        ("PRE", None, "2024/"), ("OBJ", 10, "cat.jpg")]
     assert ls_names(ok(r2(s3env, "ls", bucket + "/photos"))) == [
         ("OBJ", 1, "photos.txt"), ("PRE", None, "photos/")]
     assert ls_names(ok(r2(s3env, "ls", "-r", bucket + "/photos/"))) == [

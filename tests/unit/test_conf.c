@@ -1,6 +1,7 @@
 /* Unit tests for conf.c: bucket argument, endpoint, option checks. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "conf.h"
 #include "tap.h"
@@ -128,10 +129,51 @@ static void test_client(void)
 	conf_release(&c);
 }
 
+/* Options of the mount itself: the check's bound, the log. */
+static void test_mount_options(void)
+{
+	struct r2fs_conf c;
+	char err[512], dir[4096];
+
+	conf_init(&c);
+	conf_set_bucket_arg(&c, "bkt", err, sizeof(err));
+	c.endpoint = strdup("http://h");
+	TAP_INTEQ(finish(&c, err, sizeof(err)), 0, "defaults accepted");
+	TAP_INTEQ((int)c.mount_timeout, 15, "mount_timeout defaults to 15 s");
+	TAP_OK(!c.nonempty && !c.log_file && !c.log_level,
+	       "nonempty, log_file and log_level unset by default");
+	c.mount_timeout = 0;
+	TAP_INTEQ(finish(&c, err, sizeof(err)), -22, "mount_timeout=0 refused");
+	TAP_STREQ(err, "mount_timeout must be between 1 and 3600 seconds",
+		  "mount_timeout message");
+	c.mount_timeout = 30;
+	c.log_level = strdup("loud");
+	TAP_INTEQ(finish(&c, err, sizeof(err)), -22, "log_level=loud refused");
+	TAP_STREQ(err, "log_level must be error, warn, info or debug, not "
+		  "'loud'", "log_level message");
+	free(c.log_level);
+	c.log_level = strdup("debug");
+	c.log_file = strdup("");
+	TAP_INTEQ(finish(&c, err, sizeof(err)), -22, "empty log_file refused");
+	free(c.log_file);
+	c.log_file = strdup("/tmp/r2fs.log");
+	TAP_INTEQ(finish(&c, err, sizeof(err)), 0, "log options accepted");
+	conf_release(&c);
+
+	setenv("XDG_CACHE_HOME", "/xdg", 1);
+	TAP_OK(conf_default_cache_dir(dir, sizeof(dir)), "default cache dir");
+	TAP_STREQ(dir, geteuid() == 0 ? "/var/cache/r2fs" : "/xdg/r2fs",
+		  "default cache dir as conf_finish chooses it");
+	TAP_OK(!conf_default_cache_dir(dir, 4), "too small a buffer: false");
+	unsetenv("XDG_CACHE_HOME");
+}
+
 int main(void)
 {
 	struct r2fs_conf c;
 	char err[512];
+
+	test_mount_options();
 
 	conf_init(&c);
 	TAP_INTEQ(conf_set_bucket_arg(&c, "my-bucket", err, sizeof(err)), 0,

@@ -92,6 +92,21 @@ int main(void)
 	TAP_INTEQ(creds_load(NULL, "nope", "bkt", &c, err, sizeof(err)), -2,
 		  "unknown profile");
 	TAP_OK(strstr(err, "nope") != NULL, "error names the profile");
+	TAP_OK(strstr(err, "profile 'nope' does not exist in ") &&
+	       strstr(err, path), "unknown profile: does not exist, and where");
+	creds_release(&c);
+	write_file(path, "[bare]\nregion = auto\n", 0600);
+	TAP_INTEQ(creds_load(NULL, "bare", "bkt", &c, err, sizeof(err)), -2,
+		  "profile without keys");
+	TAP_OK(strstr(err, "'bare'") && strstr(err, "has no aws_access_key_id"),
+	       "profile without keys: says so");
+	creds_release(&c);
+	unlink(path);
+	TAP_INTEQ(creds_load(NULL, "nope", "bkt", &c, err, sizeof(err)), -2,
+		  "profile without a credentials file");
+	TAP_OK(strstr(err, "profile 'nope' does not exist: there is no "
+		       "credentials file ") && strstr(err, path),
+	       "no credentials file: names it");
 	creds_release(&c);
 
 	unlink(path);

@@ -150,6 +150,8 @@ static int crash_writer(struct fsh *h, void *arg)
 	if (fsh_mkdir(h, "new", 0755) || fsh_write_file(h, "new/a", "A", 1) ||
 	    fsh_chmod(h, "new/a", 0600))
 		return 1;
+	/* a chmod after close reaches the record within 0.1 s */
+	usleep(500000);
 	return 0; /* dies with both pending */
 }
 
@@ -197,6 +199,14 @@ static void test_failed_upload_stays_for_next_mount(void)
 	TAP_INTEQ(fsh_sync(&h), -EIO, "sync reports the failure");
 	TAP_INTEQ(fsh_state(&h, "keep", state, sizeof(state)), 0, "state");
 	TAP_OK(!strncmp(state, "error: ", 7), "state says error");
+	{
+		char stats[4096];
+		int n = fs_stats_text(h.fs, stats, sizeof(stats));
+		const char *l = n > 0 ? strstr(stats, "upload_failures ") : NULL;
+
+		TAP_OK(l && strtoul(l + 16, NULL, 10) >= 1,
+		       "r2fs stats counts the failed upload");
+	}
 	TAP_INTEQ(fsh_unmount(&h), 0, "unmount with it failing");
 	TAP_OK(!fsh_journal_empty(&h), "its record stays in the journal");
 	faultstore_clear(h.fault);
@@ -261,6 +271,28 @@ static void test_names(void)
 	fsh_done(&h);
 }
 
+/* A session that ends (SIGTERM, a lost connection) releases no handle:
+ * unmounting must free what they hold (the sanitized build's leak check
+ * fails otherwise). */
+static void test_handles_left_open(void)
+{
+	struct fs_file *f = NULL;
+	struct fs_dir *d = NULL;
+	struct fsh h;
+	struct stat st;
+
+	TAP_INTEQ(fsh_init(&h, PENDING), 0, "handles: mount");
+	fsh_mkdir(&h, "d", 0755);
+	TAP_INTEQ(fsh_write_file(&h, "d/f", "x", 1), 0, "write d/f");
+	TAP_INTEQ(fsh_sync(&h), 0, "upload it");
+	TAP_INTEQ(fsh_stat(&h, "d", &st), 0, "stat d");
+	TAP_INTEQ(fs_opendir(h.fs, st.st_ino, &d), 0, "opendir d, kept");
+	TAP_INTEQ(fsh_stat(&h, "d/f", &st), 0, "stat d/f");
+	TAP_INTEQ(fs_open(h.fs, st.st_ino, O_RDONLY, &f), 0,
+		  "open d/f, kept");
+	fsh_done(&h); /* no releasedir, no release */
+}
+
 int main(void)
 {
 	alarm(300); /* a hang (an upload waited for forever) fails too */
@@ -271,5 +303,6 @@ int main(void)
 	test_replay_after_crash();
 	test_failed_upload_stays_for_next_mount();
 	test_names();
+	test_handles_left_open();
 	return tap_done();
 }

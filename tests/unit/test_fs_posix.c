@@ -156,6 +156,15 @@ static void test_directory_times_and_links(void)
 		       later(&after.st_ctim, &before.st_ctim),
 	       "unlink and rmdir too");
 	TAP_INTEQ(after.st_nlink, 3, "one subdirectory left: 3 links");
+	TAP_INTEQ(fsh_mkdir(&h, "q", 0755), 0, "mkdir q");
+	TAP_INTEQ(fsh_stat(&h, "q", &after), 0, "stat q");
+	TAP_INTEQ(after.st_nlink, 2, "q: 2 links");
+	TAP_INTEQ(fsh_rename(&h, "p/s1", "q/s1"), 0, "move p/s1 into q");
+	TAP_INTEQ(fsh_stat(&h, "q", &after), 0, "stat q");
+	TAP_INTEQ(after.st_nlink, 3, "q gains the link (pjdfstest rename/24)");
+	TAP_INTEQ(fsh_stat(&h, "p", &after), 0, "stat p");
+	TAP_INTEQ(after.st_nlink, 2, "p loses it");
+	TAP_INTEQ(fsh_rename(&h, "q/s1", "p/s1"), 0, "and back");
 	TAP_INTEQ(fsh_sync(&h), 0, "sync (the marker goes up)");
 	before = after;
 	TAP_INTEQ(fsh_stat(&h, "p", &after), 0, "stat p after its upload");
