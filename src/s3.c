@@ -376,6 +376,7 @@ static bool creds_snapshot(struct s3 *s, struct creds *out)
 	     (!s->creds.session_token || out->session_token);
 	pthread_mutex_unlock(&s->creds_lock);
 	return ok;
+}
 
 /* Milliseconds the next attempt of c may take (0: no limit of its own),
  * or -1 when its deadline has passed. */
