@@ -595,8 +595,24 @@ static int replay_one(struct journal *j, struct found *f,
 {
 	struct stage *st = NULL;
 	char *dpath = data_path(j, f->id);
-	int rc = dpath ? stage_open(dpath, f->r.size, &st) : -ENOMEM;
+	struct stat sb;
+	int rc = dpath ? 0 : -ENOMEM;
 
+	/* the data was whole and fsync'ed before its record was written:
+	 * another length means it was torn or changed since, and what is
+	 * there must not go up as the file (stage_open would make it the
+	 * record's length, with zeros or cut) */
+	if (!rc && stat(dpath, &sb) == 0 && (uint64_t)sb.st_size != f->r.size) {
+		log_err("journal: data of %s (%s) is %llu bytes, its record "
+			"says %llu: torn or changed outside r2fs; not uploaded, "
+			"left in place, and a sync of it fails", f->r.path,
+			dpath, (unsigned long long)sb.st_size,
+			(unsigned long long)f->r.size);
+		rc = add_stuck(j, f->r.path);
+		goto out;
+	}
+	if (!rc)
+		rc = stage_open(dpath, f->r.size, &st);
 	if (out_of_resources(rc))
 		goto out;
 	if (rc) {

@@ -47,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -690,12 +691,21 @@ static void settle(struct wb *wb, struct wb_file *wf, struct outcome *o)
 		return;
 	o->settled = true;
 	if (o->rc) {
+		/* said at the 1st, 2nd, 4th, 8th... failure in a row, and
+		 * when the reason changes: a refusal that lasts (a missing
+		 * permission, a bucket lock) is not a line a minute */
+		bool say = (wf->attempts & (wf->attempts + 1)) == 0 ||
+			   wf->err != o->rc;
+
 		wb->upload_failures++;
 		wf->state = WB_ERROR;
 		wf->err = o->rc;
 		wf->attempts++;
 		wf->due = util_now_mono() + backoff(wf->attempts);
-		if (o->data)
+		if (!say)
+			log_debug("upload of %s failed (attempt %u): %s",
+				  o->path, wf->attempts, strerror(-o->rc));
+		else if (o->data)
 			log_err("upload of %s failed (attempt %u): %s; %s",
 				o->path, wf->attempts, strerror(-o->rc),
 				wf->pending ? "will retry"
@@ -752,6 +762,28 @@ enum wb_state wb_file_finish(struct wb *wb, struct wb_file *wf)
 }
 
 /*
+ * The staged data is what r2fs wrote there: as long as the description
+ * says (nothing cut it short or added to it behind our back).  Under the
+ * stage's lock held for writing, so no write of ours is half done.  A
+ * stage that fails is not uploaded: -EIO, said each time it is tried
+ * (the journal keeps it for someone to look at).
+ */
+static int stage_check(struct stage *st, const char *path, uint64_t size)
+{
+	struct stat sb;
+
+	if (fstat(st->fd, &sb) < 0)
+		return -errno;
+	if ((uint64_t)sb.st_size == size)
+		return 0;
+	log_err("the staged data of %s (%s) is %llu bytes where r2fs wrote "
+		"%llu: changed outside r2fs; not uploaded, kept in the "
+		"journal", path, st->path, (unsigned long long)sb.st_size,
+		(unsigned long long)size);
+	return -EIO;
+}
+
+/*
  * Upload wf, which the caller has claimed (state UPLOADING, a reference
  * held).  With commit, write the journal record first (fsync).  Takes
  * the stage's lock for writing, so no write lands while its bytes go up.
@@ -784,6 +816,11 @@ static int upload_claimed(struct wb *wb, struct wb_file *wf, bool commit)
 	rc = describe(wb, wf, &d);
 	if (rc || d.gone)
 		goto unlock;
+	if (st) {
+		rc = stage_check(st, d.path, d.size);
+		if (rc)
+			goto unlock;
+	}
 	pthread_mutex_lock(&wb->lock);
 	gen = wf->gen;
 	memset(&req, 0, sizeof(req));

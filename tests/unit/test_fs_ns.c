@@ -5,11 +5,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "fsh.h"
+#include "log.h"
 #include "tap.h"
 
 #define PENDING 600.0 /* a quiet period no test waits out */
@@ -293,6 +295,126 @@ static void test_handles_left_open(void)
 	fsh_done(&h); /* no releasedir, no release */
 }
 
+/* The journal's one data file (the test has one pending file). */
+static char data_file[512];
+
+static int find_data(const char *path, const struct stat *sb, int type,
+		     struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	if (type == FTW_F && strstr(path, "/data/"))
+		snprintf(data_file, sizeof(data_file), "%s", path);
+	return 0;
+}
+
+static int crash_eight_bytes(struct fsh *h, void *arg)
+{
+	(void)arg;
+	return fsh_write_file(h, "torn", "ABCDEFGH", 8) ? 1 : 0;
+}
+
+/*
+ * Staged data that is not what r2fs wrote (cut by a damaged disk, changed
+ * by someone else in the cache directory) never goes up as the file: not
+ * zero-filled to the record's length at the next mount, not uploaded at
+ * the other length by a running one.  The journal keeps it.
+ */
+static void test_damaged_stage_not_uploaded(void)
+{
+	struct fsh h;
+	char *s;
+
+	TAP_INTEQ(fsh_init(&h, PENDING), 0, "torn: mount");
+	TAP_INTEQ(fsh_crash_child(&h, crash_eight_bytes, NULL), 0,
+		  "a mount writes 8 bytes and dies");
+	data_file[0] = '\0';
+	nftw(h.cache_dir, find_data, 16, FTW_PHYS);
+	TAP_OK(data_file[0] != '\0', "its data file is in the journal");
+	TAP_INTEQ(truncate(data_file, 3), 0, "cut it to 3 bytes");
+	TAP_INTEQ(fsh_mount(&h), 0, "mount again");
+	TAP_OK(fsh_sync(&h) < 0, "sync fails: a file cannot go up");
+	TAP_OK(!memstore_exists(h.ms, "torn"),
+	       "the torn file is not uploaded (neither cut nor zero-filled)");
+	TAP_INTEQ(fsh_unmount(&h), 0, "unmount");
+	TAP_OK(!fsh_journal_empty(&h), "its record stays in the journal");
+	fsh_done(&h);
+
+	TAP_INTEQ(fsh_init(&h, PENDING), 0, "changed: mount");
+	TAP_INTEQ(fsh_write_file(&h, "grown", "ABCDEFGH", 8), 0,
+		  "write 8 bytes, closed, pending");
+	data_file[0] = '\0';
+	nftw(h.cache_dir, find_data, 16, FTW_PHYS);
+	TAP_OK(data_file[0] != '\0', "its data file is in the journal");
+	{
+		int fd = open(data_file, O_WRONLY | O_APPEND);
+
+		TAP_OK(fd >= 0 && write(fd, "XY", 2) == 2,
+		       "another process appends to the staged data");
+		if (fd >= 0)
+			close(fd);
+	}
+	TAP_INTEQ(fsh_sync(&h), -EIO, "sync: EIO");
+	TAP_OK(!memstore_exists(h.ms, "grown"),
+	       "the changed stage is not uploaded");
+	TAP_INTEQ(truncate(data_file, 8), 0, "put it back as r2fs wrote it");
+	TAP_INTEQ(fsh_sync(&h), 0, "sync uploads it now");
+	s = fsh_object(&h, "grown");
+	TAP_STREQ(s, "ABCDEFGH", "with r2fs's bytes");
+	free(s);
+	fsh_done(&h);
+}
+
+static unsigned count_lines(const char *path, const char *what)
+{
+	char line[1024];
+	unsigned n = 0;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, what))
+			n++;
+	fclose(f);
+	return n;
+}
+
+/*
+ * An upload refused for good (no write permission, a bucket lock) is
+ * retried, but not said at every attempt: at the 1st, 2nd, 4th, 8th
+ * failure in a row (and when the reason changes).
+ */
+static void test_lasting_refusal_said_seldom(void)
+{
+	struct fault_rule all_puts = {
+		.ops = FAULT_OP(FAULT_PUT), .when = FAULT_AFTER, .n = 0,
+		.kind = FAULT_ERRNO, .err = -EACCES,
+	};
+	char logpath[128];
+	struct fsh h;
+	int i;
+
+	/* a short quiet period: the workers try, and back off 1, 2, 4 s */
+	TAP_INTEQ(fsh_init(&h, 0.05), 0, "refusal log: mount");
+	snprintf(logpath, sizeof(logpath), "%s/test.log", h.cache_dir);
+	TAP_INTEQ(log_setup_file(LOG_LVL_INFO, logpath, true, "r2fs"), 0,
+		  "log to a file");
+	faultstore_add(h.fault, &all_puts);
+	TAP_INTEQ(fsh_write_file(&h, "locked", "k", 1), 0, "write locked");
+	for (i = 0; i < 300 && faultstore_injected(h.fault, 0) < 4; i++)
+		usleep(50000);
+	usleep(300000); /* the 4th failure is said; the 5th is 8 s away */
+	TAP_INTEQ(faultstore_injected(h.fault, 0), 4,
+		  "the workers tried 4 times in 7 s");
+	TAP_INTEQ(count_lines(logpath, "upload of locked failed"), 3,
+		  "and said so at the 1st, 2nd and 4th failure only");
+	log_setup(LOG_LVL_INFO, 0, "r2fs");
+	faultstore_clear(h.fault);
+	TAP_INTEQ(fsh_sync(&h), 0, "allowed again: sync uploads it");
+	fsh_done(&h);
+}
+
 int main(void)
 {
 	alarm(300); /* a hang (an upload waited for forever) fails too */
@@ -302,6 +424,8 @@ int main(void)
 	test_fsync_uploads();
 	test_replay_after_crash();
 	test_failed_upload_stays_for_next_mount();
+	test_damaged_stage_not_uploaded();
+	test_lasting_refusal_said_seldom();
 	test_names();
 	test_handles_left_open();
 	return tap_done();
