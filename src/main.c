@@ -306,13 +306,13 @@ static int add_fsname(struct fuse_args *args, const struct r2fs_conf *conf)
 
 /*
  * A failed mount leaves nothing behind: the journal made for it is
- * removed again when it holds nothing (its lock file, empty data/ and
- * rec/).  A journal with files or metadata in it is left alone, and so
+ * removed again when it holds nothing (its lock file, empty data/, rec/
+ * and rcache/, the read cache's).  A journal with files or metadata in it is left alone, and so
  * is one another mount has locked meanwhile.
  */
 static void remove_empty_journal(const char *dir)
 {
-	static const char *const parts[] = { "data", "rec" };
+	static const char *const parts[] = { "data", "rec", "rcache" };
 	char path[PATH_MAX];
 	struct dirent *d;
 	size_t i;
@@ -329,15 +329,17 @@ static void remove_empty_journal(const char *dir)
 	while ((d = readdir(dp)) != NULL) {
 		if (strcmp(d->d_name, ".") && strcmp(d->d_name, "..") &&
 		    strcmp(d->d_name, "lock") && strcmp(d->d_name, "data") &&
-		    strcmp(d->d_name, "rec"))
+		    strcmp(d->d_name, "rec") && strcmp(d->d_name, "rcache"))
 			break;
 	}
 	closedir(dp);
 	if (d)
 		goto out; /* something else is kept there */
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, parts[i]);
 		dp = opendir(path);
+		if (!dp && errno == ENOENT)
+			continue; /* not made yet */
 		if (!dp)
 			goto out;
 		while ((d = readdir(dp)) != NULL)
@@ -347,7 +349,7 @@ static void remove_empty_journal(const char *dir)
 		if (d)
 			goto out;
 	}
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, parts[i]);
 		rmdir(path);
 	}
