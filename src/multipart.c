@@ -17,6 +17,11 @@
  * A part that fails with a transient error (the store's own retries spent)
  * is sent again a few times before the upload gives up: one bad part of a
  * multi-GiB file must not throw away every part already sent.
+ *
+ * With a copy source (multipart_put_fd_copy), the parts it marks are
+ * copied on the server (UploadPartCopy) instead of sent; the first copy
+ * that fails turns that part and all later ones into plain sends, so a
+ * source that changed meanwhile costs bytes, never correctness.
  */
 #include "multipart.h"
 
@@ -38,6 +43,9 @@
 
 struct mp_job {
 	struct store *s;
+	struct multipart_copy *copy; /* NULL: send every part; its
+					counters protected by lock */
+	bool copy_broken;         /* protected by lock: copy no more */
 	const char *key;
 	const char *upload_id;
 	int fd;
@@ -132,6 +140,45 @@ static int send_part(struct mp_job *j, unsigned n, uint64_t off, uint64_t len,
 	}
 }
 
+/*
+ * Part n from the copy source if it is marked and no copy has failed:
+ * true when it was copied.  A failed copy (the source changed or went,
+ * the server has no such call, the store's retries spent) stops the
+ * copies: the part and every later one are sent from fd.
+ */
+static bool copy_part(struct mp_job *j, unsigned n, uint64_t off,
+		      uint64_t len, char *etag)
+{
+	struct multipart_copy *c = j->copy;
+	bool go;
+	int rc;
+
+	if (!c || !c->parts[n - 1])
+		return false;
+	pthread_mutex_lock(&j->lock);
+	go = !j->copy_broken;
+	if (!go)
+		c->fallback++;
+	pthread_mutex_unlock(&j->lock);
+	if (!go)
+		return false;
+	rc = j->s->ops->mp_copy_part(j->s, j->key, j->upload_id, n, c->key,
+				     c->etag, off, len, etag);
+	pthread_mutex_lock(&j->lock);
+	if (rc) {
+		if (!j->copy_broken)
+			log_info("part %u of '%s' cannot be copied from '%s' "
+				 "(%s); its bytes are sent instead", n,
+				 j->key, c->key, strerror(-rc));
+		j->copy_broken = true;
+		c->fallback++;
+	} else {
+		c->copied++;
+	}
+	pthread_mutex_unlock(&j->lock);
+	return rc == 0;
+}
+
 static void *job_worker(void *arg)
 {
 	struct mp_job *j = arg;
@@ -142,10 +189,11 @@ static void *job_worker(void *arg)
 		uint64_t len = j->size - off < j->part ? j->size - off
 						      : j->part;
 		struct store_part *p = &j->parts[n - 1];
-		int rc;
+		int rc = 0;
 
 		p->number = n;
-		rc = send_part(j, n, off, len, p->etag);
+		if (!copy_part(j, n, off, len, p->etag))
+			rc = send_part(j, n, off, len, p->etag);
 		if (rc) {
 			log_debug("part %u of '%s' failed: %s", n, j->key,
 				  strerror(-rc));
@@ -188,6 +236,15 @@ int multipart_put_fd(struct store *s, const char *key, int fd, uint64_t size,
 		     const struct store_put_opts *opts, unsigned parallel,
 		     char *etag_out)
 {
+	return multipart_put_fd_copy(s, key, fd, size, opts, parallel, NULL,
+				     etag_out);
+}
+
+int multipart_put_fd_copy(struct store *s, const char *key, int fd,
+			  uint64_t size, const struct store_put_opts *opts,
+			  unsigned parallel, struct multipart_copy *copy,
+			  char *etag_out)
+{
 	const struct store_ops *ops = s->ops;
 	struct mp_job j = { .s = s, .key = key, .fd = fd, .size = size,
 			    .next = 1 };
@@ -204,6 +261,14 @@ int multipart_put_fd(struct store *s, const char *key, int fd, uint64_t size,
 	if (!j.part)
 		return -EFBIG;
 	j.nparts = (unsigned)multipart_part_count(size, j.part);
+	if (copy) {
+		if (copy->nparts != j.nparts)
+			return -EINVAL;
+		copy->copied = copy->fallback = 0;
+		/* a store without the call sends every part */
+		j.copy = ops->mp_copy_part ? copy : NULL;
+		j.copy_broken = !ops->mp_copy_part;
+	}
 	j.parts = calloc(j.nparts, sizeof(*j.parts));
 	if (!j.parts)
 		return -ENOMEM;

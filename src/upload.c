@@ -2,7 +2,10 @@
  * upload.c - one upload of a file: request, conditions, conflict copy.
  *
  * Contents: a single PUT up to the multipart threshold, else a multipart
- * upload with equal parts (multipart.h).  The condition (journal.h's
+ * upload with equal parts (multipart.h), whose parts unchanged since the
+ * version the stage was made from or last uploaded as are copied from
+ * that version on the server (UploadPartCopy, pinned to its ETag) rather
+ * than sent: a small change to a big file sends the parts it touched.  The condition (journal.h's
  * base) rides a single PUT as If-Match / If-None-Match; a multipart
  * upload is checked with a HEAD before its parts go up, since not every
  * S3 server checks conditions on CompleteMultipartUpload.  A failed
@@ -21,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "meta.h"
 #include "mime.h"
 #include "multipart.h"
@@ -98,14 +102,67 @@ static int object_xattrs(struct store *s, const char *key, char **out)
 	return rc;
 }
 
-/* One upload of st's size bytes as key: a PUT, or multipart when big. */
+/*
+ * A multipart upload of the stage: the parts whose bytes are still those
+ * of the version the stage was made from or last uploaded as are copied
+ * from it on the server (stage_copy_plan, multipart_put_fd_copy); the
+ * others are sent.  The stage is whole all the same (stage_complete), so
+ * a copy that fails sends its part instead.
+ */
+static int put_parts(struct store *s, const struct upload_req *req,
+		     const char *key, struct store_put_opts *opts,
+		     bool may_copy, char *etag)
+{
+	uint64_t part = multipart_part_size(req->size), nparts;
+	struct multipart_copy mc = { 0 };
+	char src_etag[128];
+	char *src = NULL;
+	bool *plan = NULL;
+	int n = 0, rc;
+
+	if (!part)
+		return -EFBIG;
+	nparts = multipart_part_count(req->size, part);
+	if (may_copy && s->ops->mp_copy_part) {
+		plan = calloc((size_t)nparts, sizeof(*plan));
+		if (!plan)
+			return -ENOMEM;
+		n = stage_copy_plan(req->stage, req->size, part, plan, nparts,
+				    &src, src_etag);
+		if (n < 0) {
+			rc = n;
+			goto out;
+		}
+	}
+	if (n == 0) {
+		rc = multipart_put_fd(s, key, req->stage->fd, req->size, opts,
+				      req->part_parallel, etag);
+		goto out;
+	}
+	mc.key = src;
+	mc.etag = src_etag;
+	mc.parts = plan;
+	mc.nparts = (unsigned)nparts;
+	rc = multipart_put_fd_copy(s, key, req->stage->fd, req->size, opts,
+				   req->part_parallel, &mc, etag);
+	log_debug("%s: %u of %llu parts copied from %s, %u sent instead, "
+		  "%llu sent as changed", key, mc.copied,
+		  (unsigned long long)nparts, src, mc.fallback,
+		  (unsigned long long)(nparts - (uint64_t)n));
+out:
+	free(src);
+	free(plan);
+	return rc;
+}
+
+/* One upload of st's size bytes as key: a PUT, or multipart when big
+ * (copying unchanged parts if may_copy). */
 static int put_object(struct store *s, const struct upload_req *req,
 		      const char *key, struct store_put_opts *opts,
-		      char *etag)
+		      bool may_copy, char *etag)
 {
 	if (req->size > req->multipart_threshold)
-		return multipart_put_fd(s, key, req->stage->fd, req->size,
-					opts, req->part_parallel, etag);
+		return put_parts(s, req, key, opts, may_copy, etag);
 	return s->ops->put_fd(s, key, req->stage->fd, req->size, opts, etag);
 }
 
@@ -115,13 +172,13 @@ static int put_object(struct store *s, const struct upload_req *req,
  */
 static int put_over_base(struct store *s, const struct upload_req *req,
 			 const char *key, struct store_put_opts *opts,
-			 enum journal_base base, char *etag)
+			 enum journal_base base, bool may_copy, char *etag)
 {
 	struct store_object obj = { 0 };
 	int rc;
 
 	if (base == JOURNAL_BASE_ANY)
-		return put_object(s, req, key, opts, etag);
+		return put_object(s, req, key, opts, may_copy, etag);
 	if (req->size > req->multipart_threshold) {
 		rc = s->ops->head(s, key, &obj);
 		if (rc == 0 && (base == JOURNAL_BASE_NONE ||
@@ -130,17 +187,18 @@ static int put_over_base(struct store *s, const struct upload_req *req,
 		else if (rc == -ENOENT)
 			rc = 0; /* deleted meanwhile: ours takes the name */
 		store_object_release(&obj);
-		return rc ? rc : put_object(s, req, key, opts, etag);
+		return rc ? rc : put_object(s, req, key, opts, may_copy,
+					    etag);
 	}
 	opts->if_none_match = base == JOURNAL_BASE_NONE;
 	opts->if_match = base == JOURNAL_BASE_ETAG ? req->base_etag : NULL;
-	rc = put_object(s, req, key, opts, etag);
+	rc = put_object(s, req, key, opts, may_copy, etag);
 	if (rc == -ENOENT && base == JOURNAL_BASE_ETAG) {
 		/* deleted meanwhile: ours takes the name unless a third
 		 * version got there first */
 		opts->if_match = NULL;
 		opts->if_none_match = true;
-		rc = put_object(s, req, key, opts, etag);
+		rc = put_object(s, req, key, opts, may_copy, etag);
 	}
 	opts->if_match = NULL;
 	opts->if_none_match = false;
@@ -167,8 +225,11 @@ static int put_conflict_copy(struct store *s, const struct upload_req *req,
 			rc = -ENOMEM;
 			break;
 		}
+		/* nothing copied: the version we would copy from is likely
+		 * the one another client just replaced, and not every server
+		 * checks x-amz-copy-source-if-match (Ceph RGW ignores it) */
 		rc = put_over_base(s, req, key, opts, JOURNAL_BASE_NONE,
-				   etag);
+				   false, etag);
 	}
 	free(key);
 	if (rc) {
@@ -227,7 +288,7 @@ static int upload_data(struct store *s, const struct upload_req *req,
 	if (rc)
 		return rc;
 	fill_opts(req, xattrs, false, &mh, &opts);
-	rc = put_over_base(s, req, key, &opts, req->base, res->etag);
+	rc = put_over_base(s, req, key, &opts, req->base, true, res->etag);
 	if (rc == -ESTALE) {
 		/* another client changed or created it since we read it:
 		 * theirs stays, ours goes beside it */
@@ -244,6 +305,12 @@ static int upload_data(struct store *s, const struct upload_req *req,
 				 obj.etag);
 		store_object_release(&obj);
 	}
+	/* what went up is the base of the next upload's copies; after a
+	 * conflict the key holds another version: nothing to copy from.
+	 * (Out of memory: nothing either, which is only slower.) */
+	if (!rc)
+		stage_set_copy_base(req->stage, key,
+				    res->conflict ? "" : res->etag, req->size);
 	return rc;
 }
 

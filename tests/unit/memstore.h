@@ -12,6 +12,7 @@
  *   InvalidPart, InvalidPartOrder, EntityTooSmall (400 on Complete)  -EIO
  *   InvalidRequest (copy onto itself, no new metadata)  -EINVAL
  *   InvalidArgument (a token this store did not give)   -EINVAL
+ *   InvalidRange (416: a part copy's range past the source's end)  -EIO
  *   429 with the one-write-a-second rule on     -EIO (s3.c, retries spent)
  *   more than MEMSTORE_MAX_META metadata pairs  -E2BIG (s3.c refuses it)
  *
@@ -52,6 +53,7 @@ enum ms_op {
 	MS_OP_MP_PART,
 	MS_OP_MP_COMPLETE,
 	MS_OP_MP_ABORT,
+	MS_OP_MP_COPY, /* UploadPartCopy */
 	MS_OP_COUNT
 };
 
@@ -84,7 +86,8 @@ uint64_t memstore_count(struct memstore *ms, enum ms_op op);
  * The request log, one line a request: "OP KEY" or "OP KEY CODE" when the
  * answer was an error, CODE being the S3 error code (e.g. "PUT a/b
  * PreconditionFailed").  OP: HEAD GET PUT LIST DELETE COPY CREATE PART
- * COMPLETE ABORT; COPY's KEY is "SRC>DST", LIST's the prefix.  Malloc'd;
+ * COMPLETE ABORT PARTCOPY; COPY's and PARTCOPY's KEY is "SRC>DST", LIST's
+ * the prefix.  Malloc'd;
  * NULL when out of memory.
  */
 char *memstore_log(struct memstore *ms);
