@@ -103,6 +103,28 @@ static int object_xattrs(struct store *s, const char *key, char **out)
 }
 
 /*
+ * Is src still at version src_etag?  The HEAD put_over_base just made
+ * answers for the key itself; another key (the file was renamed since
+ * its stage was made) costs one HEAD.  Not every server checks the copy's
+ * condition (Ceph RGW ignores x-amz-copy-source-if-match): this keeps a
+ * replaced source from being copied there, but for a race of moments.
+ */
+static bool source_current(struct store *s, const struct upload_req *req,
+			   const char *key, const char *src,
+			   const char *src_etag)
+{
+	struct store_object obj = { 0 };
+	bool same;
+
+	if (!strcmp(src, key) && req->base == JOURNAL_BASE_ETAG &&
+	    !strcmp(req->base_etag, src_etag))
+		return true;
+	same = s->ops->head(s, src, &obj) == 0 && !strcmp(obj.etag, src_etag);
+	store_object_release(&obj);
+	return same;
+}
+
+/*
  * A multipart upload of the stage: the parts whose bytes are still those
  * of the version the stage was made from or last uploaded as are copied
  * from it on the server (stage_copy_plan, multipart_put_fd_copy); the
@@ -133,6 +155,8 @@ static int put_parts(struct store *s, const struct upload_req *req,
 			rc = n;
 			goto out;
 		}
+		if (n > 0 && !source_current(s, req, key, src, src_etag))
+			n = 0;
 	}
 	if (n == 0) {
 		rc = multipart_put_fd(s, key, req->stage->fd, req->size, opts,

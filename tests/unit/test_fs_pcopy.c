@@ -291,6 +291,37 @@ out:
 	fsh_done(&h);
 }
 
+/*
+ * Renamed after the change, before the upload: the version the stage was
+ * read from is deleted with the old name, so nothing is copied (a HEAD
+ * of the old key tells) and the whole file goes up under the new name.
+ */
+static void test_renamed(void)
+{
+	struct fsh h;
+	unsigned char *model = setup(&h, "old", 5);
+	struct fs_file *f = NULL;
+
+	TAP_OK(model, "a 26 MiB file uploaded");
+	if (!model || open_w(&h, "old", &f))
+		goto out;
+	model[MiB] ^= 1;
+	write_at(f, model + MiB, 1, MiB);
+	fs_flush(f);
+	fs_release(f);
+	TAP_INTEQ(fsh_rename(&h, "old", "new"), 0, "changed, closed, renamed");
+	TAP_INTEQ(fsh_sync(&h), 0, "... uploaded");
+	TAP_OK(fsh_count(&h, MS_OP_MP_COPY) == 0 &&
+		       fsh_count(&h, MS_OP_MP_PART) == 4,
+	       "... no copy from the deleted version: every part sent");
+	TAP_OK(object_is(&h, "new", model, BIG) &&
+		       !memstore_exists(h.ms, "old"),
+	       "... exact under the new name only");
+out:
+	free(model);
+	fsh_done(&h);
+}
+
 struct crash_arg {
 	const unsigned char *model;
 };
@@ -348,6 +379,7 @@ int main(void)
 	test_open_across_syncs();
 	test_source_changed(false);
 	test_source_changed(true);
+	test_renamed();
 	test_crash_replay();
 	return tap_done();
 }
