@@ -27,12 +27,16 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
 #include "log.h"
+#include "util.h"
 
 /* More threads than this would only queue for HTTP handles. */
 #define MULTIPART_MAX_THREADS 64
@@ -153,7 +157,7 @@ static bool copy_part(struct mp_job *j, unsigned n, uint64_t off,
 	bool go;
 	int rc;
 
-	if (!c || !c->parts[n - 1])
+	if (!c || !c->parts || !c->parts[n - 1])
 		return false;
 	pthread_mutex_lock(&j->lock);
 	go = !j->copy_broken;
@@ -232,6 +236,27 @@ static int job_run(struct mp_job *j, unsigned parallel)
 	return rc;
 }
 
+/* S3's ETag of a multipart upload of parts (whose ETags are hex MD5s)
+ * into out (128 bytes), or "" when one is not an MD5. */
+static void expected_etag(const struct store_part *parts, unsigned n,
+			  char *out)
+{
+	unsigned char *mds = malloc((size_t)n * 16), md[16];
+	unsigned i;
+
+	out[0] = '\0';
+	for (i = 0; mds && i < n; i++)
+		if (strlen(parts[i].etag) != 32 ||
+		    util_hex_decode(parts[i].etag, 32, mds + 16 * i))
+			break;
+	if (mds && i == n) {
+		EVP_Digest(mds, (size_t)n * 16, md, NULL, EVP_md5(), NULL);
+		util_hex_encode(md, 16, out);
+		snprintf(out + 32, 128 - 32, "-%u", n);
+	}
+	free(mds);
+}
+
 int multipart_put_fd(struct store *s, const char *key, int fd, uint64_t size,
 		     const struct store_put_opts *opts, unsigned parallel,
 		     char *etag_out)
@@ -265,6 +290,7 @@ int multipart_put_fd_copy(struct store *s, const char *key, int fd,
 		if (copy->nparts != j.nparts)
 			return -EINVAL;
 		copy->copied = copy->fallback = 0;
+		copy->etag_expected[0] = '\0';
 		/* a store without the call sends every part */
 		j.copy = ops->mp_copy_part ? copy : NULL;
 		j.copy_broken = !ops->mp_copy_part;
@@ -288,6 +314,8 @@ int multipart_put_fd_copy(struct store *s, const char *key, int fd,
 	if (!rc)
 		rc = ops->mp_complete(s, key, upload_id, j.parts, j.nparts,
 				      etag_out);
+	if (!rc && copy)
+		expected_etag(j.parts, j.nparts, copy->etag_expected);
 	if (rc) {
 		/* Best effort: the first error is what the caller needs. */
 		arc = ops->mp_abort(s, key, upload_id);

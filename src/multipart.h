@@ -85,10 +85,15 @@ struct multipart_copy {
 	/* filled in by multipart_put_fd_copy */
 	unsigned copied;   /* parts copied */
 	unsigned fallback; /* parts marked for copying that were sent */
+	/* the ETag S3 gives such an upload, MD5 of the parts' MD5s and
+	 * "-N", when every part's ETag was an MD5 (else ""): tells whether
+	 * an ETag a HEAD found later is this upload's */
+	char etag_expected[128];
 };
 
-/* multipart_put_fd, copying what copy marks (copy may be NULL: none).
- * -EINVAL if copy->nparts is not the upload's part count. */
+/* multipart_put_fd, copying what copy marks (copy may be NULL: none;
+ * parts NULL: copy nothing, only fill in the results).  -EINVAL if
+ * copy->nparts is not the upload's part count. */
 int multipart_put_fd_copy(struct store *s, const char *key, int fd,
 			  uint64_t size, const struct store_put_opts *opts,
 			  unsigned parallel, struct multipart_copy *copy,

@@ -84,6 +84,7 @@ struct memstore {
 	unsigned upload_seq;
 	time_t clock; /* 0: time(NULL) */
 	uint64_t min_part;
+	bool complete_no_etag;
 	bool write_limit;
 	struct ms_write *writes;
 	size_t nwrites;
@@ -1131,7 +1132,7 @@ static int ms_mp_complete(struct store *st, const char *key,
 	rc = assemble(*u, parts, nparts, &o);
 	if (rc)
 		goto out;
-	if (etag_out)
+	if (etag_out && !ms->complete_no_etag)
 		snprintf(etag_out, 128, "%s", o->etag);
 	rc = obj_insert(ms, o);
 	if (rc)
@@ -1262,6 +1263,13 @@ time_t memstore_clock(struct memstore *ms)
 	now = ms_now(ms);
 	pthread_mutex_unlock(&ms->lock);
 	return now;
+}
+
+void memstore_set_complete_etag(struct memstore *ms, bool on)
+{
+	pthread_mutex_lock(&ms->lock);
+	ms->complete_no_etag = !on;
+	pthread_mutex_unlock(&ms->lock);
 }
 
 void memstore_set_min_part(struct memstore *ms, uint64_t bytes)

@@ -72,6 +72,10 @@ time_t memstore_clock(struct memstore *ms);
  * files); default MEMSTORE_MIN_PART_DEFAULT. */
 void memstore_set_min_part(struct memstore *ms, uint64_t bytes);
 
+/* Whether CompleteMultipartUpload answers with the object's ETag (default
+ * on, as R2 and S3); off: "" as Ceph RGW 16 answers. */
+void memstore_set_complete_etag(struct memstore *ms, bool on);
+
 /*
  * R2's "about one write a second per key": when on (default off), a PUT,
  * COPY (to the key), DELETE or CompleteMultipartUpload of a key written

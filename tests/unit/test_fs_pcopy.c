@@ -235,14 +235,24 @@ struct other_client {
 	struct fsh *h;
 	const char *key;
 	bool remove; /* else overwrite */
+	bool after_complete; /* only once a Complete was counted, once */
+	bool done;
+	const unsigned char *theirs; /* what it writes: BIG bytes, or NULL:
+					"theirs" */
 };
 
 static void other_client_acts(void *arg)
 {
 	struct other_client *o = arg;
 
+	if (o->after_complete &&
+	    (o->done || !memstore_count(o->h->ms, MS_OP_MP_COMPLETE)))
+		return;
+	o->done = true;
 	if (o->remove)
 		memstore_delete(o->h->ms, o->key);
+	else if (o->theirs)
+		memstore_put_bytes(o->h->ms, o->key, o->theirs, BIG, NULL);
 	else
 		memstore_put_bytes(o->h->ms, o->key, "theirs", 6, NULL);
 }
@@ -256,7 +266,7 @@ static void test_source_changed(bool remove)
 {
 	struct fsh h;
 	unsigned char *model = setup(&h, "big", 3);
-	struct other_client o = { &h, "big", remove };
+	struct other_client o = { &h, "big", remove, false, false, NULL };
 	struct fault_rule r = { .ops = FAULT_OP(FAULT_MP_COPY),
 				.when = FAULT_NTH, .n = 1,
 				.kind = FAULT_HOOK,
@@ -322,6 +332,66 @@ out:
 	fsh_done(&h);
 }
 
+/*
+ * A server that completes a multipart upload without its ETag (Ceph RGW):
+ * the HEAD that learns it must show the ETag S3 forms from our parts, or
+ * the version is not known to be ours and the next upload copies nothing
+ * from it.
+ */
+static void test_complete_without_etag(bool raced)
+{
+	struct fsh h;
+	unsigned char *model = setup(&h, "big", 6);
+	unsigned char *theirs = random_bytes(BIG, 7);
+	struct other_client o = { &h, "big", false, true, false, theirs };
+	struct fault_rule r = { .ops = FAULT_OP(FAULT_HEAD),
+				.key_contains = "big",
+				.when = FAULT_AFTER, .n = 0,
+				.kind = FAULT_HOOK,
+				.hook = other_client_acts, .hook_arg = &o };
+	struct fs_file *f = NULL;
+
+	TAP_OK(model, "a 26 MiB file uploaded");
+	if (!model || open_w(&h, "big", &f))
+		goto out;
+	memstore_set_complete_etag(h.ms, false);
+	model[3] ^= 1;
+	write_at(f, model + 3, 1, 3);
+	TAP_INTEQ(fs_fsync(f), 0, "no ETag on Complete: 1 byte changed, "
+		  "fsync");
+	if (raced) {
+		/* another client writes just before the HEAD that asks for
+		 * the ETag Complete did not give */
+		faultstore_add(h.fault, &r);
+	}
+	fsh_reset_counts(&h);
+	model[2 * MiB] ^= 1;
+	write_at(f, model + 2 * MiB, 1, 2 * MiB);
+	fs_fsync(f);
+	faultstore_clear(h.fault);
+	fsh_reset_counts(&h);
+	model[20 * MiB] ^= 1;
+	write_at(f, model + 20 * MiB, 1, 20 * MiB);
+	TAP_INTEQ(fs_fsync(f), 0, "... changed and fsynced twice more");
+	if (raced)
+		TAP_OK(fsh_count(&h, MS_OP_MP_COPY) == 0 &&
+			       fsh_count(&h, MS_OP_MP_PART) == 4,
+		       "... another client's version came in before the "
+		       "HEAD: nothing copied from it");
+	else
+		TAP_OK(fsh_count(&h, MS_OP_MP_COPY) == 3 &&
+			       fsh_count(&h, MS_OP_MP_PART) == 1,
+		       "... the HEAD showed our parts' ETag: 3 parts "
+		       "copied");
+	TAP_OK(object_is(&h, "big", model, BIG), "... the object is exact");
+	fs_flush(f);
+	fs_release(f);
+out:
+	free(theirs);
+	free(model);
+	fsh_done(&h);
+}
+
 struct crash_arg {
 	const unsigned char *model;
 };
@@ -380,6 +450,8 @@ int main(void)
 	test_source_changed(false);
 	test_source_changed(true);
 	test_renamed();
+	test_complete_without_etag(false);
+	test_complete_without_etag(true);
 	test_crash_replay();
 	return tap_done();
 }
