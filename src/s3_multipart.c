@@ -1,7 +1,8 @@
 /*
  * s3_multipart.c - the store's multipart calls over s3_request():
  * CreateMultipartUpload, UploadPart, UploadPartCopy,
- * CompleteMultipartUpload and AbortMultipartUpload.  multipart.c chooses the parts and drives them.
+ * CompleteMultipartUpload and AbortMultipartUpload.  multipart.c
+ * chooses the parts and drives them.
  *
  * Queries are written in the canonical (sorted) order the signer
  * produces, and "uploads=" with its '=' as the canonical form has it.

@@ -5,10 +5,11 @@
  * upload with equal parts (multipart.h), whose parts unchanged since the
  * version the stage was made from or last uploaded as are copied from
  * that version on the server (UploadPartCopy, pinned to its ETag) rather
- * than sent: a small change to a big file sends the parts it touched.  The condition (journal.h's
- * base) rides a single PUT as If-Match / If-None-Match; a multipart
- * upload is checked with a HEAD before its parts go up, since not every
- * S3 server checks conditions on CompleteMultipartUpload.  A failed
+ * than sent: a small change to a big file sends the parts it touched.
+ * The condition (journal.h's base) rides a single PUT as If-Match /
+ * If-None-Match; a multipart upload is checked with a HEAD before its
+ * parts go up, since not every S3 server checks conditions on
+ * CompleteMultipartUpload.  A failed
  * condition (-ESTALE) saves ours under a conflict name with
  * If-None-Match: *, trying -2, -3, ... when taken.
  *
