@@ -17,17 +17,26 @@
  * A part that fails with a transient error (the store's own retries spent)
  * is sent again a few times before the upload gives up: one bad part of a
  * multi-GiB file must not throw away every part already sent.
+ *
+ * With a copy source (multipart_put_fd_copy), the parts it marks are
+ * copied on the server (UploadPartCopy) instead of sent; the first copy
+ * that fails turns that part and all later ones into plain sends, so a
+ * source that changed meanwhile costs bytes, never correctness.
  */
 #include "multipart.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
 #include "log.h"
+#include "util.h"
 
 /* More threads than this would only queue for HTTP handles. */
 #define MULTIPART_MAX_THREADS 64
@@ -38,6 +47,9 @@
 
 struct mp_job {
 	struct store *s;
+	struct multipart_copy *copy; /* NULL: send every part; its
+					counters protected by lock */
+	bool copy_broken;         /* protected by lock: copy no more */
 	const char *key;
 	const char *upload_id;
 	int fd;
@@ -132,6 +144,45 @@ static int send_part(struct mp_job *j, unsigned n, uint64_t off, uint64_t len,
 	}
 }
 
+/*
+ * Part n from the copy source if it is marked and no copy has failed:
+ * true when it was copied.  A failed copy (the source changed or went,
+ * the server has no such call, the store's retries spent) stops the
+ * copies: the part and every later one are sent from fd.
+ */
+static bool copy_part(struct mp_job *j, unsigned n, uint64_t off,
+		      uint64_t len, char *etag)
+{
+	struct multipart_copy *c = j->copy;
+	bool go;
+	int rc;
+
+	if (!c || !c->parts || !c->parts[n - 1])
+		return false;
+	pthread_mutex_lock(&j->lock);
+	go = !j->copy_broken;
+	if (!go)
+		c->fallback++;
+	pthread_mutex_unlock(&j->lock);
+	if (!go)
+		return false;
+	rc = j->s->ops->mp_copy_part(j->s, j->key, j->upload_id, n, c->key,
+				     c->etag, off, len, etag);
+	pthread_mutex_lock(&j->lock);
+	if (rc) {
+		if (!j->copy_broken)
+			log_info("part %u of '%s' cannot be copied from '%s' "
+				 "(%s); its bytes are sent instead", n,
+				 j->key, c->key, strerror(-rc));
+		j->copy_broken = true;
+		c->fallback++;
+	} else {
+		c->copied++;
+	}
+	pthread_mutex_unlock(&j->lock);
+	return rc == 0;
+}
+
 static void *job_worker(void *arg)
 {
 	struct mp_job *j = arg;
@@ -142,10 +193,11 @@ static void *job_worker(void *arg)
 		uint64_t len = j->size - off < j->part ? j->size - off
 						      : j->part;
 		struct store_part *p = &j->parts[n - 1];
-		int rc;
+		int rc = 0;
 
 		p->number = n;
-		rc = send_part(j, n, off, len, p->etag);
+		if (!copy_part(j, n, off, len, p->etag))
+			rc = send_part(j, n, off, len, p->etag);
 		if (rc) {
 			log_debug("part %u of '%s' failed: %s", n, j->key,
 				  strerror(-rc));
@@ -184,9 +236,39 @@ static int job_run(struct mp_job *j, unsigned parallel)
 	return rc;
 }
 
+/* S3's ETag of a multipart upload of parts (whose ETags are hex MD5s)
+ * into out (128 bytes), or "" when one is not an MD5. */
+static void expected_etag(const struct store_part *parts, unsigned n,
+			  char *out)
+{
+	unsigned char *mds = malloc((size_t)n * 16), md[16];
+	unsigned i;
+
+	out[0] = '\0';
+	for (i = 0; mds && i < n; i++)
+		if (strlen(parts[i].etag) != 32 ||
+		    util_hex_decode(parts[i].etag, 32, mds + 16 * i))
+			break;
+	if (mds && i == n) {
+		EVP_Digest(mds, (size_t)n * 16, md, NULL, EVP_md5(), NULL);
+		util_hex_encode(md, 16, out);
+		snprintf(out + 32, 128 - 32, "-%u", n);
+	}
+	free(mds);
+}
+
 int multipart_put_fd(struct store *s, const char *key, int fd, uint64_t size,
 		     const struct store_put_opts *opts, unsigned parallel,
 		     char *etag_out)
+{
+	return multipart_put_fd_copy(s, key, fd, size, opts, parallel, NULL,
+				     etag_out);
+}
+
+int multipart_put_fd_copy(struct store *s, const char *key, int fd,
+			  uint64_t size, const struct store_put_opts *opts,
+			  unsigned parallel, struct multipart_copy *copy,
+			  char *etag_out)
 {
 	const struct store_ops *ops = s->ops;
 	struct mp_job j = { .s = s, .key = key, .fd = fd, .size = size,
@@ -204,6 +286,15 @@ int multipart_put_fd(struct store *s, const char *key, int fd, uint64_t size,
 	if (!j.part)
 		return -EFBIG;
 	j.nparts = (unsigned)multipart_part_count(size, j.part);
+	if (copy) {
+		if (copy->nparts != j.nparts)
+			return -EINVAL;
+		copy->copied = copy->fallback = 0;
+		copy->etag_expected[0] = '\0';
+		/* a store without the call sends every part */
+		j.copy = ops->mp_copy_part ? copy : NULL;
+		j.copy_broken = !ops->mp_copy_part;
+	}
 	j.parts = calloc(j.nparts, sizeof(*j.parts));
 	if (!j.parts)
 		return -ENOMEM;
@@ -223,6 +314,8 @@ int multipart_put_fd(struct store *s, const char *key, int fd, uint64_t size,
 	if (!rc)
 		rc = ops->mp_complete(s, key, upload_id, j.parts, j.nparts,
 				      etag_out);
+	if (!rc && copy)
+		expected_etag(j.parts, j.nparts, copy->etag_expected);
 	if (rc) {
 		/* Best effort: the first error is what the caller needs. */
 		arc = ops->mp_abort(s, key, upload_id);

@@ -68,4 +68,35 @@ int multipart_put_fd(struct store *s, const char *key, int fd, uint64_t size,
 		     const struct store_put_opts *opts, unsigned parallel,
 		     char *etag_out);
 
+/*
+ * Parts to take from an existing object instead of sending them
+ * (UploadPartCopy): part n of the new upload is the same byte range of
+ * the version etag of key, for the parts marked in parts (nparts entries:
+ * multipart_part_count(size, multipart_part_size(size))).  A copy that
+ * fails for any reason (the version changed or is gone: -ESTALE,
+ * -ENOENT; a server without the call) is sent from fd instead, and no
+ * later part is copied: fd must hold the whole file all the same.
+ */
+struct multipart_copy {
+	const char *key;
+	const char *etag;
+	const bool *parts;
+	unsigned nparts;
+	/* filled in by multipart_put_fd_copy */
+	unsigned copied;   /* parts copied */
+	unsigned fallback; /* parts marked for copying that were sent */
+	/* the ETag S3 gives such an upload, MD5 of the parts' MD5s and
+	 * "-N", when every part's ETag was an MD5 (else ""): tells whether
+	 * an ETag a HEAD found later is this upload's */
+	char etag_expected[128];
+};
+
+/* multipart_put_fd, copying what copy marks (copy may be NULL: none;
+ * parts NULL: copy nothing, only fill in the results).  -EINVAL if
+ * copy->nparts is not the upload's part count. */
+int multipart_put_fd_copy(struct store *s, const char *key, int fd,
+			  uint64_t size, const struct store_put_opts *opts,
+			  unsigned parallel, struct multipart_copy *copy,
+			  char *etag_out);
+
 #endif

@@ -669,6 +669,7 @@ static const struct store_ops s3_ops = {
 	.copy = s3_copy,
 	.mp_create = s3_mp_create,
 	.mp_upload_part = s3_mp_upload_part,
+	.mp_copy_part = s3_mp_copy_part,
 	.mp_complete = s3_mp_complete,
 	.mp_abort = s3_mp_abort,
 	.stats = s3_stats,

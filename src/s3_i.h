@@ -187,6 +187,10 @@ int s3_mp_create(struct store *st, const char *key,
 int s3_mp_upload_part(struct store *st, const char *key,
 		      const char *upload_id, unsigned part_number, int fd,
 		      uint64_t offset, uint64_t len, char *etag_out);
+int s3_mp_copy_part(struct store *st, const char *key,
+		    const char *upload_id, unsigned part_number,
+		    const char *src, const char *src_etag, uint64_t offset,
+		    uint64_t len, char *etag_out);
 int s3_mp_complete(struct store *st, const char *key, const char *upload_id,
 		   const struct store_part *parts, size_t nparts,
 		   char *etag_out);

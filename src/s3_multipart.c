@@ -1,7 +1,8 @@
 /*
  * s3_multipart.c - the store's multipart calls over s3_request():
- * CreateMultipartUpload, UploadPart, CompleteMultipartUpload and
- * AbortMultipartUpload.  multipart.c chooses the parts and drives them.
+ * CreateMultipartUpload, UploadPart, UploadPartCopy,
+ * CompleteMultipartUpload and AbortMultipartUpload.  multipart.c
+ * chooses the parts and drives them.
  *
  * Queries are written in the canonical (sorted) order the signer
  * produces, and "uploads=" with its '=' as the canonical form has it.
@@ -23,6 +24,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "s3.h"
 #include "sigv4.h"
 #include "xml.h"
 
@@ -129,6 +131,85 @@ int s3_mp_upload_part(struct store *st, const char *key,
 	}
 	s3_strip_quotes(etag, etag_out, 128);
 out:
+	http_response_release(&resp);
+	return rc;
+}
+
+/*
+ * UploadPartCopy: the part is a byte range of another object, pinned to
+ * its version with x-amz-copy-source-if-match (quoted, or bare where the
+ * server matches only bare ETags, as for If-Match).  The answer carries
+ * the part's ETag in a CopyPartResult body, or an error inside a 200.
+ */
+int s3_mp_copy_part(struct store *st, const char *key,
+		    const char *upload_id, unsigned part_number,
+		    const char *src, const char *src_etag, uint64_t offset,
+		    uint64_t len, char *etag_out)
+{
+	struct s3 *s = to_s3(st);
+	struct xml_error xe = { 0 };
+	struct http_response resp;
+	struct s3_call c;
+	char query[S3_MP_QUERY_MAX] = "", num[16], range[64], cond[136];
+	char *source = NULL, *etag = NULL;
+	int rc;
+
+	etag_out[0] = '\0';
+	if (part_number < 1 || part_number > 10000 || len == 0 ||
+	    !src_etag || !src_etag[0] || strlen(src_etag) > 128)
+		return -EINVAL;
+	snprintf(num, sizeof(num), "%u", part_number);
+	rc = s3_query_add(query, sizeof(query), "partNumber", num);
+	if (!rc)
+		rc = s3_query_add(query, sizeof(query), "uploadId", upload_id);
+	if (rc)
+		return rc;
+	http_response_init(&resp, HTTP_SINK_BUFFER);
+	resp.max_body = S3_SMALL_BODY_MAX;
+	source = s3_build_path(s, src);
+	if (!source) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	snprintf(range, sizeof(range), "bytes=%llu-%llu",
+		 (unsigned long long)offset,
+		 (unsigned long long)(offset + len - 1));
+	if (__atomic_load_n(&s->bare_if_match, __ATOMIC_RELAXED))
+		snprintf(cond, sizeof(cond), "%s", src_etag);
+	else
+		snprintf(cond, sizeof(cond), "\"%s\"", src_etag);
+	s3_call_init(&c, "PUT", key);
+	c.query = query;
+	c.has_body = true; /* empty, with Content-Length: 0 */
+	sigv4_sha256_hex("", 0, c.payload_hash);
+	s3_call_add(&c, "x-amz-copy-source", source);
+	s3_call_add(&c, "x-amz-copy-source-if-match", cond);
+	s3_call_add(&c, "x-amz-copy-source-range", range);
+	rc = s3_request(s, &c, &resp);
+	if (rc)
+		goto out;
+	if (resp.status != 200) {
+		rc = s3_status_error(s, &c, &resp);
+		goto out;
+	}
+	rc = xml_parse_copy_result(resp.body ? resp.body : "", resp.body_len,
+				   &etag, NULL);
+	if (rc == -ENOMEM)
+		goto out;
+	if (rc || !etag || !etag[0]) {
+		if (resp.body)
+			xml_parse_error(resp.body, resp.body_len, &xe);
+		log_warn("copying part %u of '%s' from '%s' failed: %s",
+			 part_number, key, src,
+			 xe.code ? xe.code : "unparsable answer");
+		rc = xe.code ? s3_error_to_errno(500, xe.code) : -EIO;
+		goto out;
+	}
+	s3_strip_quotes(etag, etag_out, 128);
+out:
+	xml_error_release(&xe);
+	free(etag);
+	free(source);
 	http_response_release(&resp);
 	return rc;
 }

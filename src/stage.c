@@ -1,6 +1,16 @@
 /*
  * stage.c - staging files in the journal's data directory, filled lazily
  * from the object they were made from.
+ *
+ * Two bitmaps of STAGE_CHUNK chunks, both under fill_lock: have (which of
+ * the source's chunks are here yet) and changed (which differ, or may, from
+ * the copy base: the version the stage was made from or last uploaded
+ * as).  have empties as chunks arrive and is gone once the stage is whole;
+ * changed fills as writes land and is cleared by each upload, so an upload
+ * of a big file sends the parts with changed chunks and copies the rest on
+ * the server (upload.c).  A chunk counts as changed once any byte of it
+ * was written, even with the same bytes: marking too much costs bytes,
+ * too little would cost correctness.
  */
 #include "stage.h"
 
@@ -77,8 +87,106 @@ void stage_put(struct stage *st)
 	pthread_rwlock_destroy(&st->lock);
 	free(st->have);
 	free(st->src_key);
+	free(st->changed);
+	free(st->copy_key);
 	free(st->path);
 	free(st);
+}
+
+/* ---- the copy base (fill_lock held) ---- */
+
+static void copy_base_drop(struct stage *st)
+{
+	free(st->changed);
+	free(st->copy_key);
+	st->changed = NULL;
+	st->copy_key = NULL;
+	st->copy_etag[0] = '\0';
+	st->copy_end = 0;
+	st->copy_nchunks = 0;
+}
+
+static int copy_base_set(struct stage *st, const char *key, const char *etag,
+			 uint64_t size)
+{
+	uint64_t n = size / STAGE_CHUNK + (size % STAGE_CHUNK ? 1 : 0);
+
+	copy_base_drop(st);
+	if (!key || !etag || !etag[0] || strlen(etag) >= sizeof(st->copy_etag)
+	    || size == 0)
+		return 0;
+	st->changed = calloc((size_t)(n / 8 + 1), 1);
+	st->copy_key = strdup(key);
+	if (!st->changed || !st->copy_key) {
+		copy_base_drop(st);
+		return -ENOMEM;
+	}
+	snprintf(st->copy_etag, sizeof(st->copy_etag), "%s", etag);
+	st->copy_end = size;
+	st->copy_nchunks = n;
+	return 0;
+}
+
+/* Bytes [off, off + len) may differ from the copy base now. */
+static void copy_base_mark(struct stage *st, uint64_t off, uint64_t len)
+{
+	uint64_t c, c1;
+
+	if (!st->copy_key || !len || off >= st->copy_end)
+		return;
+	c1 = (off + len - 1) / STAGE_CHUNK;
+	for (c = off / STAGE_CHUNK; c <= c1 && c < st->copy_nchunks; c++)
+		st->changed[c >> 3] |= (uint8_t)(1u << (c & 7));
+}
+
+/* Are bytes [off, end) the copy base's? */
+static bool copy_base_same(const struct stage *st, uint64_t off, uint64_t end)
+{
+	uint64_t c;
+
+	if (!st->copy_key || end > st->copy_end || end <= off)
+		return false;
+	for (c = off / STAGE_CHUNK; c <= (end - 1) / STAGE_CHUNK; c++)
+		if (st->changed[c >> 3] & (1u << (c & 7)))
+			return false;
+	return true;
+}
+
+int stage_set_copy_base(struct stage *st, const char *key, const char *etag,
+			uint64_t size)
+{
+	int rc;
+
+	pthread_mutex_lock(&st->fill_lock);
+	rc = copy_base_set(st, key, etag, size);
+	pthread_mutex_unlock(&st->fill_lock);
+	return rc;
+}
+
+int stage_copy_plan(struct stage *st, uint64_t size, uint64_t part,
+		    bool *parts, uint64_t nparts, char **key, char *etag)
+{
+	uint64_t i, off, end;
+	int n = 0;
+
+	*key = NULL;
+	etag[0] = '\0';
+	pthread_mutex_lock(&st->fill_lock);
+	for (i = 0; i < nparts && part; i++) {
+		off = i * part;
+		end = off + part < size ? off + part : size;
+		parts[i] = copy_base_same(st, off, end);
+		if (parts[i])
+			n++;
+	}
+	if (n) {
+		*key = strdup(st->copy_key);
+		snprintf(etag, 128, "%s", st->copy_etag);
+		if (!*key)
+			n = -ENOMEM;
+	}
+	pthread_mutex_unlock(&st->fill_lock);
+	return n;
 }
 
 /* ---- lazy filling (fill_lock held) ---- */
@@ -193,6 +301,14 @@ int stage_set_source(struct stage *st, const char *key, const char *etag,
 	snprintf(st->src_etag, sizeof(st->src_etag), "%s", etag);
 	st->src_size = size;
 	st->nmissing = n;
+	/* no other thread knows st yet: fill_lock is not needed */
+	if (copy_base_set(st, key, etag, size)) {
+		free(st->have);
+		free(st->src_key);
+		st->have = NULL;
+		st->src_key = NULL;
+		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -238,6 +354,9 @@ ssize_t stage_write(struct stage *st, struct store *s, const char *buf,
 	int rc = 0;
 
 	pthread_mutex_lock(&st->fill_lock);
+	/* before the bytes land: a write that fails half done changed them
+	 * all the same */
+	copy_base_mark(st, off, size);
 	if (st->have && size && off < st->src_size) {
 		/* only the chunks this write covers in part need the
 		 * object's bytes first */
@@ -276,6 +395,9 @@ int stage_truncate(struct stage *st, struct store *s, uint64_t size)
 	int rc = 0;
 
 	pthread_mutex_lock(&st->fill_lock);
+	/* what follows the cut, if it grows again, is not the base's */
+	if (size < st->copy_end)
+		st->copy_end = size;
 	if (st->have && size < st->src_size) {
 		/* the bytes before the cut in its chunk stay */
 		if (size % STAGE_CHUNK)

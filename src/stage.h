@@ -58,6 +58,21 @@ struct stage {
 	uint64_t src_size;
 	char *src_key;
 	char src_etag[128];
+	/*
+	 * What an upload may copy on the server instead of sending
+	 * (stage_copy_plan): the version copy_etag of copy_key that the
+	 * stage was made from (stage_set_source) or last uploaded as
+	 * (stage_set_copy_base).  The stage's bytes below copy_end are that
+	 * version's, except in the STAGE_CHUNK chunks marked in changed
+	 * (copy_nchunks bits): every write marks the chunks it touches, a
+	 * cut lowers copy_end.  copy_key NULL: nothing to copy from.
+	 * Protected by fill_lock.
+	 */
+	char *copy_key;
+	char copy_etag[128];
+	uint64_t copy_end;
+	uint8_t *changed;
+	uint64_t copy_nchunks;
 };
 
 /* A new empty stage at path (created, truncated), one reference. */
@@ -78,8 +93,8 @@ bool stage_partial(struct stage *st);
 
 /* I/O on the data file that fetches what it needs first (from store s):
  * a read fetches the chunks it covers, a write those it covers only in
- * part.  A fetch of a changed object fails with -EIO.  Bytes done or
- * -errno. */
+ * part (and marks them changed for stage_copy_plan).  A fetch of a
+ * changed object fails with -EIO.  Bytes done or -errno. */
 ssize_t stage_read(struct stage *st, struct store *s, char *buf,
 		   size_t size, uint64_t off);
 ssize_t stage_write(struct stage *st, struct store *s, const char *buf,
@@ -88,6 +103,24 @@ ssize_t stage_write(struct stage *st, struct store *s, const char *buf,
 int stage_truncate(struct stage *st, struct store *s, uint64_t size);
 /* Fetch every byte still missing: the file is whole afterwards. */
 int stage_complete(struct stage *st, struct store *s);
+/*
+ * After an upload of st's first size bytes as version etag of key, with
+ * no write since (the caller holds st's lock for writing): that version
+ * is what later uploads copy unchanged parts from.  etag "" or key NULL:
+ * nothing to copy from.  0 or -ENOMEM (then nothing either).
+ */
+int stage_set_copy_base(struct stage *st, const char *key, const char *etag,
+			uint64_t size);
+/*
+ * Which parts of an upload of st's first size bytes in parts of part
+ * bytes (nparts of them) hold exactly the copy base's bytes at the same
+ * offsets: parts[i] set for part i + 1.  *key receives a malloc'd copy of
+ * the base's key and etag (128 bytes) its ETag.  Returns how many parts
+ * may be copied (0: none, *key NULL) or -ENOMEM.  The caller keeps
+ * writes out (st's lock held for writing) until the upload is done.
+ */
+int stage_copy_plan(struct stage *st, uint64_t size, uint64_t part,
+		    bool *parts, uint64_t nparts, char **key, char *etag);
 /* Drop a reference; the last one closes (and maybe removes) the file. */
 void stage_put(struct stage *st);
 

@@ -158,6 +158,19 @@ struct store_ops {
 			      int fd, uint64_t offset, uint64_t len,
 			      char *etag_out);
 	/*
+	 * mp_copy_part: part part_number is the len bytes at offset of the
+	 * object src, but only of its version src_etag (without quotes;
+	 * UploadPartCopy with x-amz-copy-source-if-match and
+	 * x-amz-copy-source-range): -ESTALE when src is another version
+	 * now, -ENOENT when it is gone (or the upload is).  Nothing is
+	 * sent but the request.  etag_out as mp_upload_part's.  Optional
+	 * (NULL: not offered).
+	 */
+	int (*mp_copy_part)(struct store *s, const char *key,
+			    const char *upload_id, unsigned part_number,
+			    const char *src, const char *src_etag,
+			    uint64_t offset, uint64_t len, char *etag_out);
+	/*
 	 * mp_complete: assemble the object from parts (nparts >= 1, in
 	 * strictly ascending number order).  An error reported inside a 200
 	 * answer is an error here (-EIO).  etag_out may be NULL, else at

@@ -74,7 +74,8 @@ static bool rule_matches(const struct fault_rule *r, enum fault_op op,
 static bool judge(struct faultstore *f, enum fault_op op, const char *key,
 		  const char *key2, struct verdict *v)
 {
-	unsigned delay_us = 0;
+	unsigned delay_us = 0, nhooks = 0;
+	struct fault_rule hooks[FAULT_HOOKS_MAX];
 	bool decided = false, fire;
 	struct fault_state *st;
 	size_t i;
@@ -92,12 +93,18 @@ static bool judge(struct faultstore *f, enum fault_op op, const char *key,
 			fire = st->seen > st->r.n;
 		else
 			fire = rng_next(f) < st->r.p;
-		if (!fire || (decided && st->r.kind != FAULT_DELAY))
+		if (!fire || (decided && st->r.kind != FAULT_DELAY &&
+			      st->r.kind != FAULT_HOOK))
 			continue;
 		st->injected++;
 		f->injected++;
 		if (st->r.kind == FAULT_DELAY) {
 			delay_us += st->r.delay_us;
+			continue;
+		}
+		if (st->r.kind == FAULT_HOOK) {
+			if (nhooks < FAULT_HOOKS_MAX)
+				hooks[nhooks++] = st->r;
 			continue;
 		}
 		decided = true;
@@ -110,6 +117,8 @@ static bool judge(struct faultstore *f, enum fault_op op, const char *key,
 	pthread_mutex_unlock(&f->lock);
 	if (delay_us)
 		usleep(delay_us);
+	for (i = 0; i < nhooks; i++)
+		hooks[i].hook(hooks[i].hook_arg);
 	return v->refused;
 }
 
@@ -286,6 +295,26 @@ static int f_mp_upload_part(struct store *s, const char *key,
 	return v.lost ? -EIO : rc;
 }
 
+static int f_mp_copy_part(struct store *s, const char *key,
+			  const char *upload_id, unsigned part_number,
+			  const char *src, const char *src_etag,
+			  uint64_t offset, uint64_t len, char *etag_out)
+{
+	struct faultstore *f = to_f(s);
+	struct verdict v;
+	int rc;
+
+	etag_out[0] = '\0';
+	if (judge(f, FAULT_MP_COPY, key, src, &v))
+		return v.rc;
+	rc = f->inner->ops->mp_copy_part(f->inner, key, upload_id,
+					 part_number, src, src_etag, offset,
+					 len, etag_out);
+	if (v.lost)
+		etag_out[0] = '\0';
+	return v.lost ? -EIO : rc;
+}
+
 static int f_mp_complete(struct store *s, const char *key,
 			 const char *upload_id, const struct store_part *parts,
 			 size_t nparts, char *etag_out)
@@ -352,6 +381,7 @@ static const struct store_ops f_ops = {
 	.copy = f_copy,
 	.mp_create = f_mp_create,
 	.mp_upload_part = f_mp_upload_part,
+	.mp_copy_part = f_mp_copy_part,
 	.mp_complete = f_mp_complete,
 	.mp_abort = f_mp_abort,
 	.stats = f_stats,
@@ -373,6 +403,8 @@ struct faultstore *faultstore_new(struct store *inner, uint64_t seed)
 		f->ops.list_after = NULL;
 	if (!inner->ops->stats)
 		f->ops.stats = NULL;
+	if (!inner->ops->mp_copy_part)
+		f->ops.mp_copy_part = NULL;
 	f->base.ops = &f->ops;
 	f->inner = inner;
 	f->rng = seed;
@@ -391,6 +423,7 @@ int faultstore_add(struct faultstore *f, const struct fault_rule *rule)
 	int rc;
 
 	if ((rule->kind == FAULT_ERRNO && rule->err >= 0) ||
+	    (rule->kind == FAULT_HOOK && !rule->hook) ||
 	    (rule->when == FAULT_NTH && rule->n == 0) ||
 	    (rule->when == FAULT_PROB && !(rule->p >= 0 && rule->p <= 1)))
 		return -EINVAL;

@@ -15,12 +15,17 @@
  *   FAULT_DELAY      rule.delay_us of sleep, then the call is made
  *   FAULT_LOST       the call is made and done on the server, but its
  *                    answer is lost: -EIO (outputs released)
+ *   FAULT_HOOK       rule.hook(rule.hook_arg) runs (outside the lock, after
+ *                    any delay), then the call is made: another client
+ *                    acting at an exact moment
  *
- * Every rule that matches a call counts it; delays add up; of the other
- * rules that fire, the first added decides.  Each rule counts the faults
+ * Every rule that matches a call counts it; delays add up and hooks all
+ * run (up to FAULT_HOOKS_MAX a call); of the other rules that fire, the
+ * first added decides.  Each rule counts the faults
  * it injected.  Locking: one mutex for rules, counts and PRNG, never held
  * during the inner call or a delay; everything is thread-safe.  Optional
- * ops (list_after, stats) are offered when inner offers them.
+ * ops (list_after, mp_copy_part, stats) are offered when inner offers
+ * them.
  */
 #ifndef R2FS_TEST_FAULTSTORE_H
 #define R2FS_TEST_FAULTSTORE_H
@@ -40,6 +45,7 @@ enum fault_op {
 	FAULT_MP_PART,
 	FAULT_MP_COMPLETE,
 	FAULT_MP_ABORT,
+	FAULT_MP_COPY, /* mp_copy_part (of either key, as COPY) */
 };
 #define FAULT_OP(op) (1u << (op))
 
@@ -49,7 +55,14 @@ enum fault_when {
 	FAULT_PROB,  /* each matching call with probability p */
 };
 
-enum fault_kind { FAULT_ERRNO, FAULT_THROTTLE, FAULT_DELAY, FAULT_LOST };
+enum fault_kind {
+	FAULT_ERRNO,
+	FAULT_THROTTLE,
+	FAULT_DELAY,
+	FAULT_LOST,
+	FAULT_HOOK,
+};
+#define FAULT_HOOKS_MAX 4
 
 struct fault_rule {
 	unsigned ops;             /* FAULT_OP() bits; 0: every op */
@@ -60,6 +73,8 @@ struct fault_rule {
 	enum fault_kind kind;
 	int err;           /* FAULT_ERRNO: a negative errno */
 	unsigned delay_us; /* FAULT_DELAY */
+	void (*hook)(void *arg); /* FAULT_HOOK */
+	void *hook_arg;
 };
 
 struct faultstore;

@@ -84,6 +84,7 @@ struct memstore {
 	unsigned upload_seq;
 	time_t clock; /* 0: time(NULL) */
 	uint64_t min_part;
+	bool complete_no_etag;
 	bool write_limit;
 	struct ms_write *writes;
 	size_t nwrites;
@@ -132,7 +133,7 @@ static const struct {
 	{ "KeyTooLongError", 400 },   { "EntityTooLarge", 400 },
 	{ "EntityTooSmall", 400 },    { "InvalidPart", 400 },
 	{ "InvalidPartOrder", 400 },  { "InvalidRequest", 400 },
-	{ "InvalidArgument", 400 },
+	{ "InvalidArgument", 400 },   { "InvalidRange", 416 },
 };
 
 static long code_status(const char *code)
@@ -177,6 +178,7 @@ static int answer(struct memstore *ms, enum ms_op op, const char *key,
 	static const char *const names[MS_OP_COUNT] = {
 		"HEAD", "GET",	 "PUT",	   "LIST",     "DELETE",
 		"COPY", "CREATE", "PART", "COMPLETE", "ABORT",
+		"PARTCOPY",
 	};
 	long status = code ? code_status(code) : 200;
 	char *line = NULL;
@@ -883,6 +885,33 @@ static struct ms_part *part_find(struct ms_upload *u, unsigned number)
 	return NULL;
 }
 
+/* Make *data (taken over: NULL afterwards) part number of u, replacing
+ * one sent before; its ETag (hex MD5) into etag_out.  0 or -ENOMEM. */
+static int part_store(struct ms_upload *u, unsigned number,
+		      unsigned char **data, uint64_t len, char *etag_out)
+{
+	struct ms_part *p, *grown;
+
+	p = part_find(u, number);
+	if (!p) { /* a part sent again replaces the first one */
+		grown = realloc(u->parts, (u->nparts + 1) * sizeof(*grown));
+		if (!grown)
+			return -ENOMEM;
+		u->parts = grown;
+		p = &grown[u->nparts++];
+		p->data = NULL;
+	}
+	free(p->data);
+	p->number = number;
+	p->data = *data;
+	p->len = len;
+	*data = NULL;
+	md5_raw(p->data, (size_t)len, p->md5);
+	hex(p->md5, 16, p->etag);
+	snprintf(etag_out, 128, "%s", p->etag);
+	return 0;
+}
+
 static int ms_mp_create(struct store *st, const char *key,
 			const struct store_put_opts *opts, char **upload_id)
 {
@@ -931,7 +960,6 @@ static int ms_mp_upload_part(struct store *st, const char *key,
 {
 	struct memstore *ms = to_ms(st);
 	struct ms_upload **u;
-	struct ms_part *p, *grown;
 	unsigned char *data = NULL;
 	const char *code = NULL;
 	int rc = 0;
@@ -953,29 +981,58 @@ static int ms_mp_upload_part(struct store *st, const char *key,
 		code = "EntityTooLarge";
 	if (code)
 		goto out;
-	p = part_find(*u, part_number);
-	if (!p) { /* a part sent again replaces the first one */
-		grown = realloc((*u)->parts,
-				((*u)->nparts + 1) * sizeof(*grown));
-		if (!grown) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		(*u)->parts = grown;
-		p = &grown[(*u)->nparts++];
-		p->data = NULL;
-	}
-	free(p->data);
-	p->number = part_number;
-	p->data = data;
-	p->len = len;
-	data = NULL;
-	md5_raw(p->data, (size_t)len, p->md5);
-	hex(p->md5, 16, p->etag);
-	snprintf(etag_out, 128, "%s", p->etag);
-	rc = 0;
+	rc = part_store(*u, part_number, &data, len, etag_out);
 out:
 	rc = answer(ms, MS_OP_MP_PART, key, NULL, code, code ? 0 : rc);
+	pthread_mutex_unlock(&ms->lock);
+	free(data);
+	return rc;
+}
+
+/*
+ * UploadPartCopy as R2 answers it: the source must exist (NoSuchKey) and
+ * be the version asked for (x-amz-copy-source-if-match: 412), the range
+ * inside it (InvalidRange).  Nothing goes up but the request.
+ */
+static int ms_mp_copy_part(struct store *st, const char *key,
+			   const char *upload_id, unsigned part_number,
+			   const char *src, const char *src_etag,
+			   uint64_t offset, uint64_t len, char *etag_out)
+{
+	struct memstore *ms = to_ms(st);
+	const struct ms_object *o;
+	struct ms_upload **u;
+	unsigned char *data = NULL;
+	const char *code = NULL;
+	int rc = 0;
+
+	etag_out[0] = '\0';
+	if (part_number < 1 || part_number > MS_MAX_PARTS || len == 0 ||
+	    !src_etag || !src_etag[0])
+		return -EINVAL; /* s3.c checks it */
+	pthread_mutex_lock(&ms->lock);
+	u = upload_find(ms, key, upload_id);
+	o = obj_find(ms, src);
+	if (!u)
+		code = "NoSuchUpload";
+	else if (!o)
+		code = "NoSuchKey";
+	else if (strcmp(o->etag, src_etag))
+		code = "PreconditionFailed";
+	else if (offset >= o->size || len > o->size - offset)
+		code = "InvalidRange";
+	else if (len > MS_PUT_MAX)
+		code = "EntityTooLarge";
+	if (code)
+		goto out;
+	data = dup_bytes(o->data + offset, len);
+	if (!data) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = part_store(*u, part_number, &data, len, etag_out);
+out:
+	rc = answer(ms, MS_OP_MP_COPY, src, key, code, code ? 0 : rc);
 	pthread_mutex_unlock(&ms->lock);
 	free(data);
 	return rc;
@@ -1075,7 +1132,7 @@ static int ms_mp_complete(struct store *st, const char *key,
 	rc = assemble(*u, parts, nparts, &o);
 	if (rc)
 		goto out;
-	if (etag_out)
+	if (etag_out && !ms->complete_no_etag)
 		snprintf(etag_out, 128, "%s", o->etag);
 	rc = obj_insert(ms, o);
 	if (rc)
@@ -1157,6 +1214,7 @@ static const struct store_ops ms_ops = {
 	.copy = ms_copy,
 	.mp_create = ms_mp_create,
 	.mp_upload_part = ms_mp_upload_part,
+	.mp_copy_part = ms_mp_copy_part,
 	.mp_complete = ms_mp_complete,
 	.mp_abort = ms_mp_abort,
 	.stats = ms_stats,
@@ -1205,6 +1263,13 @@ time_t memstore_clock(struct memstore *ms)
 	now = ms_now(ms);
 	pthread_mutex_unlock(&ms->lock);
 	return now;
+}
+
+void memstore_set_complete_etag(struct memstore *ms, bool on)
+{
+	pthread_mutex_lock(&ms->lock);
+	ms->complete_no_etag = !on;
+	pthread_mutex_unlock(&ms->lock);
 }
 
 void memstore_set_min_part(struct memstore *ms, uint64_t bytes)

@@ -12,6 +12,7 @@
  *   InvalidPart, InvalidPartOrder, EntityTooSmall (400 on Complete)  -EIO
  *   InvalidRequest (copy onto itself, no new metadata)  -EINVAL
  *   InvalidArgument (a token this store did not give)   -EINVAL
+ *   InvalidRange (416: a part copy's range past the source's end)  -EIO
  *   429 with the one-write-a-second rule on     -EIO (s3.c, retries spent)
  *   more than MEMSTORE_MAX_META metadata pairs  -E2BIG (s3.c refuses it)
  *
@@ -52,6 +53,7 @@ enum ms_op {
 	MS_OP_MP_PART,
 	MS_OP_MP_COMPLETE,
 	MS_OP_MP_ABORT,
+	MS_OP_MP_COPY, /* UploadPartCopy */
 	MS_OP_COUNT
 };
 
@@ -70,6 +72,10 @@ time_t memstore_clock(struct memstore *ms);
  * files); default MEMSTORE_MIN_PART_DEFAULT. */
 void memstore_set_min_part(struct memstore *ms, uint64_t bytes);
 
+/* Whether CompleteMultipartUpload answers with the object's ETag (default
+ * on, as R2 and S3); off: "" as Ceph RGW 16 answers. */
+void memstore_set_complete_etag(struct memstore *ms, bool on);
+
 /*
  * R2's "about one write a second per key": when on (default off), a PUT,
  * COPY (to the key), DELETE or CompleteMultipartUpload of a key written
@@ -84,7 +90,8 @@ uint64_t memstore_count(struct memstore *ms, enum ms_op op);
  * The request log, one line a request: "OP KEY" or "OP KEY CODE" when the
  * answer was an error, CODE being the S3 error code (e.g. "PUT a/b
  * PreconditionFailed").  OP: HEAD GET PUT LIST DELETE COPY CREATE PART
- * COMPLETE ABORT; COPY's KEY is "SRC>DST", LIST's the prefix.  Malloc'd;
+ * COMPLETE ABORT PARTCOPY; COPY's and PARTCOPY's KEY is "SRC>DST", LIST's
+ * the prefix.  Malloc'd;
  * NULL when out of memory.
  */
 char *memstore_log(struct memstore *ms);

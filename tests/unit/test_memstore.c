@@ -488,6 +488,81 @@ static int upload(struct memstore *ms, const unsigned *spans, size_t n,
 	return rc;
 }
 
+/*
+ * UploadPartCopy: the range of the source's version named by its ETag
+ * (412 for another, 404 for none, 416 past its end), with R2's equal-part
+ * rule at Complete as for parts sent; nothing counted as bytes up.
+ */
+static void test_multipart_copy(void)
+{
+	struct memstore *ms = memstore_new();
+	struct store *s = memstore_store(ms);
+	struct store_part parts[3];
+	struct store_object obj;
+	struct store_stats n0, n1;
+	char *id = NULL, *log;
+	int fd = mem_fd("XXXX", 4);
+
+	memstore_set_min_part(ms, 4);
+	memstore_put_bytes(ms, "src", "aaaabbbbcc", 10, NULL);
+	s->ops->head(s, "src", &obj);
+	s->ops->mp_create(s, "m", NULL, &id);
+	s->ops->stats(s, &n0);
+	parts[0].number = 1;
+	TAP_INTEQ(s->ops->mp_copy_part(s, "m", id, 1, "src", obj.etag, 0, 4,
+				       parts[0].etag),
+		  0, "part copy of the source's version");
+	TAP_STREQ(parts[0].etag, MD5_AAAA, "... its ETag: the MD5 of the "
+		  "range");
+	TAP_INTEQ(s->ops->mp_copy_part(s, "m", id, 2, "src", "0123", 4, 4,
+				       parts[1].etag),
+		  -ESTALE, "another version asked for: -ESTALE (412)");
+	TAP_INTEQ(s->ops->mp_copy_part(s, "m", id, 2, "nosuch", obj.etag, 4,
+				       4, parts[1].etag),
+		  -ENOENT, "no source: -ENOENT");
+	TAP_INTEQ(s->ops->mp_copy_part(s, "m", id, 2, "src", obj.etag, 8, 4,
+				       parts[1].etag),
+		  -EIO, "a range past the source's end: refused (416)");
+	TAP_INTEQ(s->ops->mp_copy_part(s, "m", "bogus", 2, "src", obj.etag, 4,
+				       4, parts[1].etag),
+		  -ENOENT, "an unknown upload: -ENOENT");
+	log = memstore_log(ms);
+	TAP_OK(log && strstr(log, "PARTCOPY src>m\n") &&
+		       strstr(log, "PARTCOPY src>m PreconditionFailed\n") &&
+		       strstr(log, "PARTCOPY nosuch>m NoSuchKey\n"),
+	       "... logged as PARTCOPY SRC>DST [CODE]");
+	free(log);
+	parts[1].number = 2;
+	s->ops->mp_upload_part(s, "m", id, 2, fd, 0, 4, parts[1].etag);
+	parts[2].number = 3;
+	s->ops->mp_copy_part(s, "m", id, 3, "src", obj.etag, 8, 2,
+			     parts[2].etag);
+	s->ops->stats(s, &n1);
+	TAP_INTEQ(n1.bytes_up - n0.bytes_up, 4, "only the sent part's bytes "
+		  "went up");
+	TAP_INTEQ(memstore_count(ms, MS_OP_MP_COPY), 6, "copies counted");
+	TAP_INTEQ(s->ops->mp_complete(s, "m", id, parts, 3, NULL), 0,
+		  "complete: copied and sent parts");
+	TAP_OK(holds(ms, "m", "aaaaXXXXcc"), "... joined in order");
+	free(id);
+
+	/* R2's rule holds for copied parts too: 4, 3, 3 is refused */
+	s->ops->mp_create(s, "m", NULL, &id);
+	s->ops->mp_copy_part(s, "m", id, 1, "src", obj.etag, 0, 4,
+			     parts[0].etag);
+	s->ops->mp_copy_part(s, "m", id, 2, "src", obj.etag, 4, 3,
+			     parts[1].etag);
+	s->ops->mp_copy_part(s, "m", id, 3, "src", obj.etag, 7, 3,
+			     parts[2].etag);
+	TAP_INTEQ(s->ops->mp_complete(s, "m", id, parts, 3, NULL), -EIO,
+		  "copied parts of unequal sizes: refused (InvalidPart)");
+	s->ops->mp_abort(s, "m", id);
+	free(id);
+	store_object_release(&obj);
+	close(fd);
+	destroy(s);
+}
+
 static void refused(struct memstore *ms, const unsigned *spans, size_t n,
 		    const char *code, const char *name)
 {
@@ -975,6 +1050,7 @@ int main(void)
 	test_list();
 	test_multipart_rules();
 	test_multipart_put();
+	test_multipart_copy();
 	test_write_limit();
 	test_stats_log();
 	test_fault_rules();
