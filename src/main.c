@@ -20,6 +20,7 @@
 #include <limits.h>
 #include <dirent.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,6 +30,7 @@
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,12 +42,15 @@
 #include "http.h"
 #include "log.h"
 #include "mountpoint.h"
+#include "notify.h"
 #include "s3.h"
 #include "xml.h"
 
 #define R2_OPT(t, member) { t, offsetof(struct r2fs_conf, member), 0 }
 #define R2FS_KEY_RO 1
 #define DRAIN_REPORT_S 5 /* seconds between "waiting for N files" lines */
+#define READY_TIMEOUT_S 30 /* for the new mount to answer a stat() */
+#define FUSE_MAGIC 0x65735546 /* statfs f_type of a FUSE mount */
 
 static const struct fuse_opt r2fs_opts[] = {
 	R2_OPT("endpoint=%s", endpoint),
@@ -359,6 +364,159 @@ out:
 		close(fd);
 }
 
+/*
+ * Background mode without fuse_daemonize: its parent exits 0 as soon as
+ * the child has forked, whatever happens next.  Ours waits on a pipe
+ * until the child's mount has answered (the ready check below writes one
+ * byte) and exits 0 then, or 1 when the child closed the pipe by exiting
+ * first, so "r2fs BUCKET DIR && use DIR" is safe in scripts.  The child
+ * gets the pipe's end in *ready_fd.  0 in the child, or -errno.
+ */
+static int daemonize(int *ready_fd)
+{
+	int p[2], nullfd, rc;
+	ssize_t n;
+	pid_t pid;
+	char c;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		rc = -errno;
+		close(p[0]);
+		close(p[1]);
+		return rc;
+	}
+	if (pid > 0) {
+		close(p[1]);
+		do
+			n = read(p[0], &c, 1);
+		while (n < 0 && errno == EINTR);
+		if (n == 1)
+			_exit(0);
+		fprintf(stderr, "r2fs: the daemon stopped before its mount "
+			"answered (its log says why)\n");
+		_exit(1);
+	}
+	close(p[0]);
+	if (setsid() < 0 || chdir("/") < 0) {
+		rc = -errno;
+		close(p[1]);
+		return rc;
+	}
+	nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (nullfd >= 0) {
+		dup2(nullfd, STDIN_FILENO);
+		dup2(nullfd, STDOUT_FILENO);
+		dup2(nullfd, STDERR_FILENO);
+		if (nullfd > STDERR_FILENO)
+			close(nullfd);
+	}
+	*ready_fd = p[1];
+	return 0;
+}
+
+/*
+ * Ready means the mount answers: a thread stats the mount point while the
+ * session loop serves it, and only when the root seen there is ours (a
+ * FUSE mount of type fuse.r2fs whose root has inode 1) does it tell the
+ * service manager (READY=1) and the waiting parent.  A mount from a
+ * passed descriptor (/dev/fd/N) has no path here to stat: it was mounted
+ * before r2fs started, so the kernel queues requests until the loop
+ * reads them, and it is ready when the loop starts.  If the mount does
+ * not answer within READY_TIMEOUT_S, the daemon stops (SIGTERM to
+ * itself, the way libfuse's handlers end the loop) and exits 1.
+ */
+struct ready {
+	pthread_t thread;
+	bool running;
+	const char *mountpoint; /* NULL: a /dev/fd/N mount */
+	const char *what;       /* "BUCKET at MOUNTPOINT" */
+	const struct notify *notify;
+	int fd;      /* daemonize()'s pipe, or -1 */
+	bool stop;   /* atomic: teardown began, give up quietly */
+	bool failed; /* read after the join */
+};
+
+/* 1: the mount at path answers as r2fs's root; 0: not (yet); -errno. */
+static int mount_answers(const char *path)
+{
+	struct mount_entry *m;
+	struct statfs sf;
+	struct stat st;
+	int rc;
+
+	if (stat(path, &st) < 0 || statfs(path, &sf) < 0)
+		return errno == ENOTCONN ? 0 : -errno;
+	if ((unsigned long)sf.f_type != FUSE_MAGIC || st.st_ino != 1)
+		return 0;
+	m = malloc(sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	rc = mountpoint_at(path, m) == 0 && !strcmp(m->type, "fuse.r2fs");
+	free(m);
+	return rc;
+}
+
+static void *ready_thread(void *arg)
+{
+	struct ready *r = arg;
+	struct timespec start, now, pause = { 0, 10 * 1000 * 1000 };
+	int rc = 1;
+	char c = 'R';
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (r->mountpoint) {
+		rc = mount_answers(r->mountpoint);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (rc || now.tv_sec - start.tv_sec >= READY_TIMEOUT_S ||
+		    __atomic_load_n(&r->stop, __ATOMIC_RELAXED))
+			break;
+		nanosleep(&pause, NULL);
+	}
+	if (rc <= 0 && __atomic_load_n(&r->stop, __ATOMIC_RELAXED))
+		return NULL; /* stopped (unmounted) before it answered */
+	if (rc <= 0) {
+		log_err("the mount at %s does not answer%s%s: stopping",
+			r->mountpoint, rc ? ": " : "",
+			rc ? strerror(-rc) : "");
+		r->failed = true;
+		kill(getpid(), SIGTERM);
+		return NULL;
+	}
+	notify_sendf(r->notify, "READY=1\nSTATUS=mounted %s", r->what);
+	if (r->fd >= 0) {
+		if (write(r->fd, &c, 1) < 0)
+			log_warn("cannot tell the parent process that the "
+				 "mount is ready: %s", strerror(errno));
+		close(r->fd);
+		r->fd = -1;
+	}
+	return NULL;
+}
+
+static void ready_start(struct ready *r)
+{
+	r->running = !pthread_create(&r->thread, NULL, ready_thread, r);
+	if (!r->running) {
+		log_err("cannot start the readiness check");
+		r->failed = true;
+	}
+}
+
+/* After the unmount: a stat() still waiting on the mount has returned. */
+static void ready_stop(struct ready *r)
+{
+	__atomic_store_n(&r->stop, true, __ATOMIC_RELAXED);
+	if (r->running)
+		pthread_join(r->thread, NULL);
+	r->running = false;
+	if (r->fd >= 0)
+		close(r->fd); /* never ready: the parent exits 1 */
+	r->fd = -1;
+}
+
 /* Files and bytes waiting for upload, from the mount's counters. */
 static void pending_now(struct fs *fs, uint64_t *files, uint64_t *bytes)
 {
@@ -484,9 +642,12 @@ static int run(int argc, char *argv[])
 	struct fuse_session *se = NULL;
 	struct fuse_ops_evictor *evictor = NULL;
 	struct fs *fs = NULL;
+	struct notify notify = { .fd = -1 };
+	struct ready ready = { .fd = -1 };
 	struct s3_opts so;
-	char err[512] = "", journal[PATH_MAX] = "";
+	char err[512] = "", journal[PATH_MAX] = "", what[PATH_MAX + 300];
 	int rc = 1, mounted = 0, handlers = 0, started = 0, loop_rc = 0;
+	int err_no;
 	bool tried_mount = false, pidfile = false, signalled = false;
 
 	conf_init(conf);
@@ -523,6 +684,12 @@ static int run(int argc, char *argv[])
 		goto out;
 	}
 	conf->debug = fopts.debug;
+	rc = notify_open(&notify);
+	if (rc)
+		log_warn("NOTIFY_SOCKET names no socket r2fs can use (%s): "
+			 "the service manager will not hear that the mount is "
+			 "ready", strerror(-rc));
+	rc = 1;
 	if (mountpoint_check(conf->mountpoint, conf->nonempty, err,
 			     sizeof(err))) {
 		fprintf(stderr, "r2fs: %s\n", err);
@@ -594,12 +761,18 @@ static int run(int argc, char *argv[])
 	if (fuse_session_mount(se, conf->mountpoint))
 		goto out;
 	mounted = 1;
-	log_info("mounted %s%s%.*s at %s", conf->bucket,
+	snprintf(what, sizeof(what), "%s%s%.*s at %s", conf->bucket,
 		 conf->prefix[0] ? ":/" : "",
 		 (int)(conf->prefix[0] ? strlen(conf->prefix) - 1 : 0),
 		 conf->prefix, conf->mountpoint);
-	if (fuse_daemonize(fopts.foreground))
+	log_info("mounted %s", what);
+	err_no = fopts.foreground ? (chdir("/") < 0 ? -errno : 0)
+				  : daemonize(&ready.fd);
+	if (err_no) {
+		log_err("cannot start the daemon: %s", strerror(-err_no));
 		goto out;
+	}
+	notify_sendf(&notify, "MAINPID=%ld", (long)getpid());
 	if (admin_pidfile_write(journal, conf->mountpoint))
 		log_warn("cannot write the pid file in %s", journal);
 	else
@@ -610,6 +783,11 @@ static int run(int argc, char *argv[])
 	}
 	started = 1;
 	evictor = fuse_ops_evictor_start(se, fs);
+	ready.mountpoint = strncmp(conf->mountpoint, "/dev/fd/", 8)
+				   ? conf->mountpoint : NULL;
+	ready.what = what;
+	ready.notify = &notify;
+	ready_start(&ready);
 	if (fopts.singlethread) {
 		loop_rc = fuse_session_loop(se);
 	} else {
@@ -629,8 +807,13 @@ static int run(int argc, char *argv[])
 	rc = loop_rc && !signalled ? 1 : 0;
 out:
 	fuse_ops_evictor_stop(evictor);
-	if (mounted)
+	if (mounted) {
+		notify_send(&notify, "STOPPING=1\nSTATUS=unmounting");
 		fuse_session_unmount(se);
+	}
+	ready_stop(&ready);
+	if (ready.failed)
+		rc = 1;
 	/* A plain unmount exits 0 even when files are left (they wait in
 	 * the journal for the next mount); a stop by signal exits 0 only
 	 * when nothing was left behind. */
@@ -650,6 +833,7 @@ out:
 	http_global_cleanup();
 	if (pidfile)
 		admin_pidfile_remove(journal);
+	notify_close(&notify);
 	free(fopts.mountpoint);
 	fuse_opt_free_args(&args);
 	conf_release(conf);

@@ -1,0 +1,178 @@
+"""r2fs under a supervisor: systemd's readiness protocol (NOTIFY_SOCKET),
+a daemon parent whose exit status means "mounted", a bounded drain on
+SIGTERM (-o drain_timeout), a mount from a FUSE descriptor a privileged
+helper opened (/dev/fd/N), and the Prometheus metrics endpoint."""
+
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+
+import pytest
+
+from conftest import is_mount, r2fs_binary
+
+FUSE_ROOT_INO = 1
+
+
+def r2fs_mount_of(bucket):
+    """The mount point of the fuse.r2fs mount of bucket, or None."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            pre, post = line.split(" - ", 1)
+            fstype, source = post.split()[:2]
+            if fstype == "fuse.r2fs" and source == bucket:
+                return pre.split()[4].replace("\\040", " ")
+    return None
+
+
+class NotifySocket:
+    """A fake service manager: a datagram socket that r2fs's NOTIFY_SOCKET
+    names.  Each message is recorded with what was true when it arrived:
+    for READY=1, whether the bucket's mount point then answered stat() as
+    an r2fs root (the check is made in the receiving thread, at once)."""
+
+    def __init__(self, bucket, abstract=False):
+        self.bucket = bucket
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        if abstract:
+            name = "r2fs-test-" + uuid.uuid4().hex
+            self.sock.bind("\0" + name)
+            self.env = "@" + name
+        else:
+            self.dir = tempfile.mkdtemp(prefix="r2fs-notify-")
+            self.env = os.path.join(self.dir, "notify")
+            self.sock.bind(self.env)
+        self.sock.settimeout(0.2)
+        self.messages = []  # (fields dict, what was seen on arrival)
+        self.cond = threading.Condition()
+        self.stop = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _seen(self):
+        mp = r2fs_mount_of(self.bucket)
+        if mp is None:
+            return {"mounted": False}
+        st = os.stat(mp)
+        parent = os.stat(os.path.dirname(mp))
+        return {"mounted": True, "ino": st.st_ino,
+                "own_dev": st.st_dev != parent.st_dev}
+
+    def _run(self):
+        while not self.stop:
+            try:
+                data = self.sock.recv(4096)
+            except socket.timeout:
+                continue
+            fields = dict(line.split("=", 1)
+                          for line in data.decode().splitlines() if line)
+            seen = self._seen() if fields.get("READY") == "1" else None
+            with self.cond:
+                self.messages.append((fields, seen))
+                self.cond.notify_all()
+
+    def wait_for(self, key, value, timeout=30):
+        deadline = time.time() + timeout
+        with self.cond:
+            while True:
+                for fields, seen in self.messages:
+                    if fields.get(key) == value:
+                        return fields, seen
+                left = deadline - time.time()
+                assert left > 0, f"no {key}={value} in {self.messages}"
+                self.cond.wait(left)
+
+    def keys(self):
+        with self.cond:
+            return [k for fields, _ in self.messages for k in fields]
+
+    def close(self):
+        self.stop = True
+        self.thread.join()
+        self.sock.close()
+        if not self.env.startswith("@"):
+            os.unlink(self.env)
+            os.rmdir(self.dir)
+
+
+def assert_ready_after_mount(seen):
+    assert seen["mounted"], "READY=1 came before the mount existed"
+    assert seen["ino"] == FUSE_ROOT_INO and seen["own_dev"], seen
+
+
+# ------------------------------------------------------------ readiness
+
+@pytest.mark.parametrize("abstract", [False, True],
+                         ids=["path", "abstract"])
+def test_ready_only_once_the_mount_answers_and_stopping_at_unmount(
+        mounter, bucket, abstract):
+    ns = NotifySocket(bucket, abstract)
+    try:
+        m = mounter(bucket, env_extra={"NOTIFY_SOCKET": ns.env})
+        fields, seen = ns.wait_for("READY", "1")
+        assert_ready_after_mount(seen)
+        assert fields["STATUS"] == f"mounted {bucket} at {m.dir}"
+        assert "STOPPING" not in ns.keys()
+        assert m.unmount() == 0
+        ns.wait_for("STOPPING", "1", timeout=1)  # sent before the exit
+        keys = ns.keys()
+        assert keys.index("READY") < keys.index("STOPPING")
+    finally:
+        ns.close()
+
+
+def test_sigterm_sends_stopping_then_exits_0(mounter, bucket, s3):
+    ns = NotifySocket(bucket)
+    try:
+        m = mounter(bucket, env_extra={"NOTIFY_SOCKET": ns.env})
+        ns.wait_for("READY", "1")
+        with open(m.path("f.txt"), "w") as f:
+            f.write("before the stop")
+        m.proc.send_signal(signal.SIGTERM)
+        assert m.proc.wait(60) == 0, m.output()
+        ns.wait_for("STOPPING", "1", timeout=1)
+        assert not is_mount(m.dir)
+        assert s3.get_object(Bucket=bucket, Key="f.txt")["Body"].read() \
+            == b"before the stop"
+    finally:
+        ns.close()
+
+
+def test_daemon_parent_exits_0_only_once_the_mount_answers(
+        s3env, bucket, tmp_path):
+    """Without -f the parent waits for the child's readiness check: when
+    it exits 0, READY=1 has been sent and the mount answers."""
+    ns = NotifySocket(bucket)
+    mnt = str(tmp_path / "mnt")
+    os.mkdir(mnt)
+    env = dict(os.environ, NOTIFY_SOCKET=ns.env,
+               AWS_ACCESS_KEY_ID=s3env["AWS_ACCESS_KEY_ID"],
+               AWS_SECRET_ACCESS_KEY=s3env["AWS_SECRET_ACCESS_KEY"])
+    cache = str(tmp_path / "cache")
+    try:
+        p = subprocess.run(
+            [r2fs_binary(), bucket, mnt, "-o",
+             f"endpoint={s3env['S3_ENDPOINT']},cache_dir={cache},"
+             f"log_file={tmp_path}/log"],
+            env=env, capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0 and p.stderr == "", p.stderr
+        # already there when the parent exited, not merely later
+        with ns.cond:
+            ready = [s for f, s in ns.messages if f.get("READY") == "1"]
+        assert ready, ns.messages
+        assert_ready_after_mount(ready[0])
+        fields, _ = ns.messages[0]
+        daemon = int(fields["MAINPID"])  # the child, which stays
+        assert os.path.exists(f"/proc/{daemon}")
+        subprocess.run(["fusermount3", "-u", mnt], check=True)
+        ns.wait_for("STOPPING", "1")
+    finally:
+        if is_mount(mnt):
+            subprocess.run(["fusermount3", "-u", mnt], check=False)
+        subprocess.run([r2fs_binary(), "wait", cache], timeout=120)
+        ns.close()
