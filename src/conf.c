@@ -53,6 +53,7 @@ void conf_release(struct r2fs_conf *c)
 	free(c->cache_dir);
 	free(c->log_file);
 	free(c->log_level);
+	free(c->metrics);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -332,6 +333,11 @@ int conf_finish(struct r2fs_conf *c, char *err, size_t errlen)
 	if (c->mount_timeout < 1 || c->mount_timeout > 3600) {
 		snprintf(err, errlen, "mount_timeout must be between 1 and "
 			 "3600 seconds");
+		return -EINVAL;
+	}
+	if (c->drain_timeout > 86400) {
+		snprintf(err, errlen, "drain_timeout must be between 0 (no "
+			 "bound) and 86400 seconds");
 		return -EINVAL;
 	}
 	if (c->log_level && strcmp(c->log_level, "error") &&

@@ -8,8 +8,13 @@
  * sentence and exits non-zero with nothing mounted, and a journal this
  * attempt created and left empty is removed again.  Teardown runs in
  * reverse order: after the unmount the daemon stays until the uploads
- * are done, logging what it waits for, and exits 0 when it was
- * unmounted (or, on SIGTERM, when nothing was left behind).
+ * are done (or -o drain_timeout has passed), logging what it waits for,
+ * and exits 0 when it was unmounted (or, on SIGTERM, when nothing was
+ * left behind, or the drain_timeout left the rest in the journal).
+ *
+ * For supervisors: with $NOTIFY_SOCKET the daemon says READY=1 once the
+ * mount answers and STOPPING=1 as it unmounts; a daemonized parent exits
+ * 0 only once the mount answers.
  *
  * The other commands (sync, stats, wait, pending) are admin.c's.
  */
@@ -82,6 +87,7 @@ static const struct fuse_opt r2fs_opts[] = {
 	R2_OPT("read_cache_size=%u", read_cache_size_mb),
 	R2_OPT("log_file=%s", log_file),
 	R2_OPT("log_level=%s", log_level),
+	R2_OPT("drain_timeout=%u", drain_timeout),
 	{ "sync_upload", offsetof(struct r2fs_conf, sync_upload), 1 },
 	{ "no_dir_index", offsetof(struct r2fs_conf, no_dir_index), 1 },
 	/* libfuse 3 dropped it (it mounts anywhere): ours, never passed on */
@@ -189,6 +195,13 @@ static void usage(const char *prog)
 "                           else CACHE_DIR/r2fs.log when there is no /dev/log)\n"
 "    -o log_level=LEVEL     error, warn, info or debug (default info; debug\n"
 "                           with -d, which adds a line per HTTP request)\n"
+"    -o drain_timeout=S     after an unmount or SIGTERM, upload for at most\n"
+"                           S seconds, then exit 0 leaving the rest in the\n"
+"                           journal for the next mount (default 0: no bound)\n"
+"\n"
+"Under systemd (Type=notify) r2fs says READY=1 once the mount answers; in\n"
+"the background, the command exits 0 only then.  MOUNTPOINT may be\n"
+"/dev/fd/N: a /dev/fuse descriptor a privileged helper opened and mounted.\n"
 "\n"
 "Credentials are never accepted on the command line.\n"
 "\n");
@@ -550,10 +563,27 @@ static void log_waiting(struct fs *fs, const char *prefix)
 /*
  * After the unmount the daemon finishes the uploads (fs_shutdown), which
  * may take long; nothing else would tell the user why it is still there.
- * A thread logs what is left every few seconds until stopped.
+ * A thread logs what is left every few seconds until stopped (and says
+ * it to the service manager as STATUS).
+ *
+ * -o drain_timeout bounds that wait, for supervisors that kill after a
+ * grace period (systemd's TimeoutStopSec, Kubernetes'
+ * terminationGracePeriodSeconds): when it expires the same thread logs
+ * what is left and ends the process with _exit(0) in the middle of the
+ * uploads.  That is safe by the journal's design: every closed file is
+ * in it, fsync'ed, and a process killed at any point (SIGKILL included)
+ * leaves a journal the next mount replays and uploads; an upload cut
+ * short is simply made again.  Exiting is the only bound that holds
+ * whatever the uploads are doing (a stalled request, a big multipart
+ * upload), and it is what the supervisor's SIGKILL would do a little
+ * later, but with the log line and the pid file removed.
  */
 struct drain_report {
 	struct fs *fs;
+	const struct notify *notify;
+	unsigned timeout;    /* seconds, 0: no bound */
+	const char *journal; /* its pid file goes at the deadline */
+	bool pidfile;
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -561,31 +591,67 @@ struct drain_report {
 	bool running;
 };
 
+/* The drain_timeout has passed: what is left stays in the journal. */
+static void drain_expired(struct drain_report *d)
+{
+	uint64_t files, bytes;
+	char size[32];
+
+	pending_now(d->fs, &files, &bytes);
+	admin_size_text(bytes, size, sizeof(size));
+	log_warn("drain_timeout (%u s) reached: %llu file%s (%s) stay in the "
+		 "journal %s and go up at the next mount; exiting",
+		 d->timeout, (unsigned long long)files, files == 1 ? "" : "s",
+		 size, d->journal);
+	notify_sendf(d->notify, "STATUS=drain_timeout reached: %llu files "
+		     "left in the journal", (unsigned long long)files);
+	if (d->pidfile)
+		admin_pidfile_remove(d->journal);
+	_exit(0);
+}
+
 static void *drain_report_thread(void *arg)
 {
 	struct drain_report *d = arg;
-	struct timespec until;
+	struct timespec until, deadline;
+	uint64_t files, bytes;
+	bool expired = false;
 
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += d->timeout;
 	pthread_mutex_lock(&d->lock);
 	while (!d->stop) {
 		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_sec += DRAIN_REPORT_S;
+		if (d->timeout && (until.tv_sec > deadline.tv_sec ||
+				   (until.tv_sec == deadline.tv_sec &&
+				    until.tv_nsec > deadline.tv_nsec)))
+			until = deadline;
 		while (!d->stop &&
 		       pthread_cond_timedwait(&d->cond, &d->lock, &until) !=
 			       ETIMEDOUT)
 			;
-		if (!d->stop)
-			log_waiting(d->fs, "still ");
+		if (d->stop)
+			break;
+		expired = d->timeout && until.tv_sec == deadline.tv_sec &&
+			  until.tv_nsec == deadline.tv_nsec;
+		if (expired)
+			break;
+		log_waiting(d->fs, "still ");
+		pending_now(d->fs, &files, &bytes);
+		notify_sendf(d->notify, "STATUS=unmounted; uploading %llu "
+			     "files", (unsigned long long)files);
 	}
 	pthread_mutex_unlock(&d->lock);
+	if (expired)
+		drain_expired(d); /* does not return */
 	return NULL;
 }
 
-static void drain_report_start(struct drain_report *d, struct fs *fs)
+static void drain_report_start(struct drain_report *d)
 {
 	pthread_condattr_t ca;
 
-	d->fs = fs;
 	d->stop = false;
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_condattr_init(&ca);
@@ -610,21 +676,24 @@ static void drain_report_stop(struct drain_report *d)
 }
 
 /* Unmounted: upload what is pending (the daemon stays until that is
- * done, so "wait for the pid" means "in the bucket"), saying so.  The
- * number of files left in the journal for the next mount. */
-static uint64_t finish_uploads(struct fs *fs, const char *mountpoint)
+ * done, so "wait for the pid" means "in the bucket"), saying so, for at
+ * most d->timeout seconds.  The number of files left in the journal for
+ * the next mount. */
+static uint64_t finish_uploads(struct drain_report *d,
+			       const char *mountpoint)
 {
-	struct drain_report d = { 0 };
 	uint64_t files, bytes;
 
-	pending_now(fs, &files, &bytes);
+	pending_now(d->fs, &files, &bytes);
 	if (files) {
-		log_waiting(fs, "unmounted; ");
-		drain_report_start(&d, fs);
+		log_waiting(d->fs, "unmounted; ");
+		notify_sendf(d->notify, "STATUS=unmounted; uploading %llu "
+			     "files", (unsigned long long)files);
+		drain_report_start(d);
 	}
-	fs_shutdown(fs);
-	drain_report_stop(&d);
-	pending_now(fs, &files, &bytes);
+	fs_shutdown(d->fs);
+	drain_report_stop(d);
+	pending_now(d->fs, &files, &bytes);
 	log_info("unmounted %s%s", mountpoint,
 		 files ? "" : "; everything is in the bucket");
 	return files;
@@ -644,6 +713,7 @@ static int run(int argc, char *argv[])
 	struct fs *fs = NULL;
 	struct notify notify = { .fd = -1 };
 	struct ready ready = { .fd = -1 };
+	struct drain_report drain;
 	struct s3_opts so;
 	char err[512] = "", journal[PATH_MAX] = "", what[PATH_MAX + 300];
 	int rc = 1, mounted = 0, handlers = 0, started = 0, loop_rc = 0;
@@ -816,9 +886,21 @@ out:
 		rc = 1;
 	/* A plain unmount exits 0 even when files are left (they wait in
 	 * the journal for the next mount); a stop by signal exits 0 only
-	 * when nothing was left behind. */
-	if (started && finish_uploads(fs, conf->mountpoint) && signalled)
-		rc = 1;
+	 * when nothing was left behind, or when the drain_timeout ended the
+	 * uploads (then the process exits 0 in drain_expired: leaving the
+	 * rest in the journal is what the option asks for, while files
+	 * left because their uploads failed need someone's attention). */
+	if (started) {
+		drain = (struct drain_report){
+			.fs = fs,
+			.notify = &notify,
+			.timeout = conf->drain_timeout,
+			.journal = journal,
+			.pidfile = pidfile,
+		};
+		if (finish_uploads(&drain, conf->mountpoint) && signalled)
+			rc = 1;
+	}
 	if (handlers)
 		fuse_remove_signal_handlers(se);
 	if (se)
