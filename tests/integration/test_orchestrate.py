@@ -229,3 +229,74 @@ def test_sigterm_drain_is_bounded_and_the_next_mount_uploads_the_rest(
         proxy.close()
     for name, data in files.items():
         assert s3.get_object(Bucket=bucket, Key=name)["Body"].read() == data
+
+
+# ------------------------------------------------------- /dev/fd/N mounts
+
+def helper_mount(source, target):
+    """What a privileged mount helper does: open /dev/fuse, mount(2) it
+    on target with fd=N, and hand N to the daemon.  The descriptor (not
+    close-on-exec)."""
+    import ctypes
+    import ctypes.util
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p,
+                           ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+    fd = os.open("/dev/fuse", os.O_RDWR)
+    ms_nosuid, ms_nodev = 2, 4
+    data = (f"fd={fd},rootmode=40000,user_id=0,group_id=0,"
+            "default_permissions")
+    if libc.mount(source.encode(), target.encode(), b"fuse.r2fs",
+                  ms_nosuid | ms_nodev, data.encode()) != 0:
+        err = ctypes.get_errno()
+        os.close(fd)
+        raise OSError(err, os.strerror(err), target)
+    return fd
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mount(2) needs root")
+def test_mount_from_a_passed_fuse_descriptor(s3env, bucket, s3, tmp_path):
+    mnt = str(tmp_path / "mnt")
+    os.mkdir(mnt)
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=s3env["AWS_ACCESS_KEY_ID"],
+               AWS_SECRET_ACCESS_KEY=s3env["AWS_SECRET_ACCESS_KEY"])
+    env.pop("NOTIFY_SOCKET", None)
+    log = tmp_path / "log"
+    fd = helper_mount(bucket, mnt)
+    proc = None
+    try:
+        with open(log, "w") as out:
+            proc = subprocess.Popen(
+                [r2fs_binary(), bucket, f"/dev/fd/{fd}", "-f", "-o",
+                 f"endpoint={s3env['S3_ENDPOINT']},"
+                 f"cache_dir={tmp_path}/cache"],
+                env=env, stdout=out, stderr=out, pass_fds=[fd])
+        os.close(fd)  # the daemon has its own copy now
+        fd = -1
+        assert os.stat(mnt).st_ino == FUSE_ROOT_INO
+        os.makedirs(os.path.join(mnt, "sub"))
+        with open(os.path.join(mnt, "sub", "f.txt"), "w") as f:
+            f.write("through a passed descriptor")
+        p = subprocess.run([r2fs_binary(), "sync", mnt],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        assert s3.get_object(Bucket=bucket, Key="sub/f.txt")[
+            "Body"].read() == b"through a passed descriptor"
+        with open(os.path.join(mnt, "late.txt"), "w") as f:
+            f.write("uploaded at the unmount")
+        subprocess.run(["fusermount3", "-u", mnt], check=True)
+        assert proc.wait(60) == 0, log.read_text()
+        assert not is_mount(mnt)
+        assert s3.get_object(Bucket=bucket, Key="late.txt")[
+            "Body"].read() == b"uploaded at the unmount"
+        text = log.read_text()
+        assert f"mounted {bucket} at /dev/fd/" in text, text
+        assert "error" not in text and "warning" not in text, text
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        if is_mount(mnt):
+            subprocess.run(["fusermount3", "-uz", mnt], check=False)
+        if proc and proc.poll() is None:
+            proc.kill()
+            proc.wait()
