@@ -66,8 +66,8 @@ struct r2fs_conf {
 	/* orchestrators (containers, systemd, Kubernetes) */
 	unsigned drain_timeout;   /* seconds the uploads after an unmount
 				     or SIGTERM may take; 0: no bound */
-	char *metrics;            /* NULL, a Unix socket path, or
-				     127.0.0.1:PORT / localhost:PORT / [::1]:PORT */
+	char *metrics;            /* NULL, an absolute Unix socket path,
+				     or a loopback HOST:PORT (metrics.h) */
 	/* logging */
 	char *log_file;           /* NULL: stderr, syslog or the fallback */
 	char *log_level;          /* "error", "warn", "info", "debug" or

@@ -46,6 +46,7 @@
 #include "fuse_ops.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "mountpoint.h"
 #include "notify.h"
 #include "s3.h"
@@ -88,6 +89,7 @@ static const struct fuse_opt r2fs_opts[] = {
 	R2_OPT("log_file=%s", log_file),
 	R2_OPT("log_level=%s", log_level),
 	R2_OPT("drain_timeout=%u", drain_timeout),
+	R2_OPT("metrics=%s", metrics),
 	{ "sync_upload", offsetof(struct r2fs_conf, sync_upload), 1 },
 	{ "no_dir_index", offsetof(struct r2fs_conf, no_dir_index), 1 },
 	/* libfuse 3 dropped it (it mounts anywhere): ours, never passed on */
@@ -198,6 +200,10 @@ static void usage(const char *prog)
 "    -o drain_timeout=S     after an unmount or SIGTERM, upload for at most\n"
 "                           S seconds, then exit 0 leaving the rest in the\n"
 "                           journal for the next mount (default 0: no bound)\n"
+"    -o metrics=ADDR        serve the counters of r2fs stats to Prometheus\n"
+"                           (GET /metrics) at ADDR: an absolute Unix socket\n"
+"                           path, or 127.0.0.1:PORT, localhost:PORT,\n"
+"                           [::1]:PORT (never another address)\n"
 "\n"
 "Under systemd (Type=notify) r2fs says READY=1 once the mount answers; in\n"
 "the background, the command exits 0 only then.  MOUNTPOINT may be\n"
@@ -699,6 +705,12 @@ static uint64_t finish_uploads(struct drain_report *d,
 	return files;
 }
 
+/* What -o metrics serves: the counters r2fs stats prints. */
+static int metrics_text(void *arg, char *buf, size_t len)
+{
+	return fs_stats_text(arg, buf, len);
+}
+
 static int run(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -711,6 +723,7 @@ static int run(int argc, char *argv[])
 	struct fuse_session *se = NULL;
 	struct fuse_ops_evictor *evictor = NULL;
 	struct fs *fs = NULL;
+	struct metrics *metrics = NULL;
 	struct notify notify = { .fd = -1 };
 	struct ready ready = { .fd = -1 };
 	struct drain_report drain;
@@ -813,6 +826,12 @@ static int run(int argc, char *argv[])
 	}
 	rc = 1;
 	snprintf(journal, sizeof(journal), "%s", fs_journal_dir(fs));
+	/* bound before the fork, so that a taken port fails the mount */
+	if (conf->metrics &&
+	    metrics_open(conf->metrics, &metrics, err, sizeof(err))) {
+		fprintf(stderr, "r2fs: %s\n", err);
+		goto out;
+	}
 	/* Permissions are checked by the kernel against our attributes. */
 	if (fuse_opt_add_arg(&args, "-odefault_permissions") ||
 	    add_fsname(&args, conf) ||
@@ -852,6 +871,8 @@ static int run(int argc, char *argv[])
 		goto out;
 	}
 	started = 1;
+	if (metrics && metrics_start(metrics, metrics_text, fs))
+		log_warn("cannot start the metrics thread: no metrics served");
 	evictor = fuse_ops_evictor_start(se, fs);
 	ready.mountpoint = strncmp(conf->mountpoint, "/dev/fd/", 8)
 				   ? conf->mountpoint : NULL;
@@ -901,6 +922,7 @@ out:
 		if (finish_uploads(&drain, conf->mountpoint) && signalled)
 			rc = 1;
 	}
+	metrics_free(metrics); /* served the drain's progress too */
 	if (handlers)
 		fuse_remove_signal_handlers(se);
 	if (se)

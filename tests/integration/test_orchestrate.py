@@ -300,3 +300,120 @@ def test_mount_from_a_passed_fuse_descriptor(s3env, bucket, s3, tmp_path):
         if proc and proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# --------------------------------------------------------------- metrics
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def parse_exposition(text):
+    """Prometheus text format -> ({name: value}, {name: type}); every
+    sample must have its HELP and TYPE lines first."""
+    values, types, helps = {}, {}, set()
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            helps.add(line.split()[2])
+        elif line.startswith("# TYPE "):
+            _, _, name, kind = line.split()
+            types[name] = kind
+        elif line:
+            name, value = line.split()
+            assert name in helps and name in types, line
+            values[name] = float(value)
+    return values, types
+
+
+def stats_of(path):
+    p = subprocess.run([r2fs_binary(), "stats", path], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return {k: float(v) for k, v in
+            (line.split() for line in p.stdout.splitlines())}
+
+
+def get_tcp(port):
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
+                                timeout=10) as r:
+        assert r.status == 200
+        assert r.headers["Content-Type"].startswith(
+            "text/plain; version=0.0.4")
+        return r.read().decode()
+
+
+def get_unix(path):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(path)
+        s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, body = data.decode().split("\r\n\r\n", 1)
+    assert head.startswith("HTTP/1.0 200 OK"), head
+    length = [int(h.split(":")[1]) for h in head.split("\r\n")
+              if h.lower().startswith("content-length:")]
+    assert length == [len(body.encode())]
+    return body
+
+
+def check_against_stats(m, fetch):
+    """Each metric lies between two r2fs stats taken around it."""
+    before = stats_of(m.dir)
+    values, types = parse_exposition(fetch())
+    after = stats_of(m.dir)
+    assert set(values) == {"r2fs_" + k for k in before}, values
+    for k in before:
+        v = values["r2fs_" + k]
+        lo, hi = min(before[k], after[k]), max(before[k], after[k])
+        assert lo <= v <= hi, (k, before[k], v, after[k])
+    return values, types
+
+
+def test_metrics_on_loopback_match_stats_and_move(mounter, bucket):
+    port = free_port()
+    m = mounter(bucket, opts=[f"metrics=127.0.0.1:{port}"])
+    values, types = check_against_stats(m, lambda: get_tcp(port))
+    assert types["r2fs_class_a_requests"] == "counter"
+    assert types["r2fs_bytes_up"] == "counter"
+    assert types["r2fs_pending_files"] == "gauge"
+    with open(m.path("m.bin"), "wb") as f:
+        f.write(b"m" * 100000)
+    m.sync()
+    moved, _ = check_against_stats(m, lambda: get_tcp(port))
+    assert moved["r2fs_bytes_up"] >= values["r2fs_bytes_up"] + 100000
+    assert moved["r2fs_class_a_requests"] > values["r2fs_class_a_requests"]
+    # nothing but the loopback listens
+    with open("/proc/net/tcp") as f:
+        listening = [line.split()[1] for line in f.readlines()[1:]
+                     if line.split()[3] == "0A"]
+    ours = [a for a in listening if int(a.split(":")[1], 16) == port]
+    assert ours == ["0100007F:%04X" % port], ours
+    assert m.unmount() == 0
+    with pytest.raises(OSError):
+        get_tcp(port)
+
+
+def test_metrics_on_a_unix_socket(mounter, bucket, tmp_path):
+    sock = str(tmp_path / "metrics.sock")
+    m = mounter(bucket, opts=[f"metrics={sock}"])
+    with open(m.path("u.txt"), "w") as f:
+        f.write("unix")
+    m.sync()
+    values, _ = check_against_stats(m, lambda: get_unix(sock))
+    assert values["r2fs_bytes_up"] >= 4
+    assert m.unmount() == 0
+    assert not os.path.exists(sock)  # removed at exit
+
+
+def test_metrics_refuses_other_addresses(mounter, bucket):
+    with pytest.raises(RuntimeError) as e:
+        mounter(bucket, opts=[f"metrics=0.0.0.0:{free_port()}"])
+    assert "only the loopback" in str(e.value)
