@@ -46,6 +46,7 @@
 #include "fuse_ops.h"
 #include "http.h"
 #include "log.h"
+#include "memlimit.h"
 #include "metrics.h"
 #include "mountpoint.h"
 #include "notify.h"
@@ -705,10 +706,60 @@ static uint64_t finish_uploads(struct drain_report *d,
 	return files;
 }
 
-/* What -o metrics serves: the counters r2fs stats prints. */
+/*
+ * In a container the cgroup's memory limit kills the daemon, uploads and
+ * all, when it is exceeded: read it once at start and, when the options'
+ * memory (read-ahead, upload streams, inodes) would not fit in half of it,
+ * scale them down, saying so once.  The limit, or 0 for none.
+ */
+static uint64_t fit_memory(struct r2fs_conf *conf)
+{
+	unsigned ra = conf->readahead_max_mb, w = conf->upload_workers;
+	unsigned in = conf->max_inodes;
+	char text[4096] = "", size[32];
+	uint64_t limit;
+	ssize_t n;
+	int fd;
+
+	fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	text[n > 0 ? n : 0] = '\0';
+	if (memlimit_read("/sys/fs/cgroup", text, &limit) ||
+	    limit == MEMLIMIT_NONE)
+		return 0;
+	if (memlimit_fit(limit, &ra, &w, &in)) {
+		admin_size_text(limit, size, sizeof(size));
+		log_info("the cgroup's memory limit is %s: readahead_max %u -> "
+			 "%u MiB, upload_workers %u -> %u, max_inodes %u -> %u",
+			 size, conf->readahead_max_mb, ra, conf->upload_workers,
+			 w, conf->max_inodes, in);
+		conf->readahead_max_mb = ra;
+		conf->upload_workers = w;
+		conf->max_inodes = in;
+	}
+	return limit;
+}
+
+/* What -o metrics serves: the counters r2fs stats prints, and the memory
+ * limit the mount was sized for. */
+struct metrics_src {
+	struct fs *fs;
+	uint64_t memory_limit;
+};
+
 static int metrics_text(void *arg, char *buf, size_t len)
 {
-	return fs_stats_text(arg, buf, len);
+	struct metrics_src *src = arg;
+	int n = fs_stats_text(src->fs, buf, len), m;
+
+	if (n < 0)
+		return n;
+	m = snprintf(buf + n, len - (size_t)n, "memory_limit %llu\n",
+		     (unsigned long long)src->memory_limit);
+	return m < 0 || (size_t)m >= len - (size_t)n ? -ERANGE : n + m;
 }
 
 static int run(int argc, char *argv[])
@@ -724,6 +775,7 @@ static int run(int argc, char *argv[])
 	struct fuse_ops_evictor *evictor = NULL;
 	struct fs *fs = NULL;
 	struct metrics *metrics = NULL;
+	struct metrics_src msrc = { 0 };
 	struct notify notify = { .fd = -1 };
 	struct ready ready = { .fd = -1 };
 	struct drain_report drain;
@@ -767,6 +819,7 @@ static int run(int argc, char *argv[])
 		goto out;
 	}
 	conf->debug = fopts.debug;
+	msrc.memory_limit = fit_memory(conf);
 	rc = notify_open(&notify);
 	if (rc)
 		log_warn("NOTIFY_SOCKET names no socket r2fs can use (%s): "
@@ -871,7 +924,8 @@ static int run(int argc, char *argv[])
 		goto out;
 	}
 	started = 1;
-	if (metrics && metrics_start(metrics, metrics_text, fs))
+	msrc.fs = fs;
+	if (metrics && metrics_start(metrics, metrics_text, &msrc))
 		log_warn("cannot start the metrics thread: no metrics served");
 	evictor = fuse_ops_evictor_start(se, fs);
 	ready.mountpoint = strncmp(conf->mountpoint, "/dev/fd/", 8)

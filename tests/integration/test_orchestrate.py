@@ -417,3 +417,81 @@ def test_metrics_refuses_other_addresses(mounter, bucket):
     with pytest.raises(RuntimeError) as e:
         mounter(bucket, opts=[f"metrics=0.0.0.0:{free_port()}"])
     assert "only the loopback" in str(e.value)
+
+
+# ------------------------------------------------------ the memory limit
+
+def make_memory_cgroup(limit):
+    """A child of this process's memory cgroup (v2, else v1) with limit;
+    (directory, file to write a pid into), or None where we may not."""
+    with open("/proc/self/cgroup") as f:
+        lines = [line.rstrip("\n").split(":", 2) for line in f]
+    v2 = [p for h, c, p in lines if h == "0" and c == ""]
+    v1 = [p for h, c, p in lines if "memory" in c.split(",")]
+    tries = []
+    if v2 and os.path.exists(f"/sys/fs/cgroup{v2[0]}/memory.max"):
+        tries.append((f"/sys/fs/cgroup{v2[0]}", "memory.max"))
+    if v1:
+        tries.append((f"/sys/fs/cgroup/memory{v1[0]}",
+                      "memory.limit_in_bytes"))
+    for base, knob in tries:
+        d = os.path.join(base.rstrip("/"), "r2fs-test-" + uuid.uuid4().hex[:8])
+        try:
+            os.mkdir(d)
+            with open(os.path.join(d, knob), "w") as f:
+                f.write(str(limit))
+            return d
+        except OSError:
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+    return None
+
+
+def test_cgroup_memory_limit_scales_the_mount_down(s3env, bucket, tmp_path):
+    limit = 256 << 20
+    cg = make_memory_cgroup(limit)
+    if cg is None:
+        pytest.skip("cannot make a memory cgroup here")
+    mnt = str(tmp_path / "mnt")
+    os.mkdir(mnt)
+    port = free_port()
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=s3env["AWS_ACCESS_KEY_ID"],
+               AWS_SECRET_ACCESS_KEY=s3env["AWS_SECRET_ACCESS_KEY"])
+
+    def enter():
+        with open(os.path.join(cg, "cgroup.procs"), "w") as f:
+            f.write(str(os.getpid()))
+
+    log = tmp_path / "log"
+    proc = None
+    try:
+        with open(log, "w") as out:
+            proc = subprocess.Popen(
+                [r2fs_binary(), bucket, mnt, "-f", "-o",
+                 f"endpoint={s3env['S3_ENDPOINT']},"
+                 f"cache_dir={tmp_path}/cache,metrics=127.0.0.1:{port}"],
+                env=env, stdout=out, stderr=out, preexec_fn=enter)
+        deadline = time.time() + 20
+        while not is_mount(mnt):
+            assert proc.poll() is None, log.read_text()
+            assert time.time() < deadline
+            time.sleep(0.05)
+        text = log.read_text()
+        assert ("the cgroup's memory limit is 256.0 MiB: readahead_max "
+                "128 -> ") in text, text
+        assert stats_of(mnt)["memory_limit"] == limit
+        values, types = parse_exposition(get_tcp(port))
+        assert values["r2fs_memory_limit"] == limit
+        assert types["r2fs_memory_limit"] == "gauge"
+        subprocess.run(["fusermount3", "-u", mnt], check=True)
+        assert proc.wait(60) == 0
+    finally:
+        if proc and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if is_mount(mnt):
+            subprocess.run(["fusermount3", "-uz", mnt], check=False)
+        os.rmdir(cg)
+
