@@ -495,3 +495,58 @@ def test_cgroup_memory_limit_scales_the_mount_down(s3env, bucket, tmp_path):
             subprocess.run(["fusermount3", "-uz", mnt], check=False)
         os.rmdir(cg)
 
+
+
+# --------------------------------------------------------------- contrib
+
+def test_contrib_examples_are_consistent():
+    """The Kubernetes example and the systemd unit keep their drain bound
+    inside the supervisor's grace period (see contrib/kubernetes/README)."""
+    import re
+    import yaml
+    from conftest import SRCDIR
+    k8s = os.path.join(SRCDIR, "contrib", "kubernetes")
+    with open(os.path.join(k8s, "daemonset.yaml")) as f:
+        ds = yaml.safe_load(f)
+    with open(os.path.join(k8s, "secret.yaml")) as f:
+        secret = yaml.safe_load(f)
+    with open(os.path.join(k8s, "consumer.yaml")) as f:
+        consumer = yaml.safe_load(f)
+    spec = ds["spec"]["template"]["spec"]
+    (c,) = spec["containers"]
+    opts = dict(o.split("=", 1) if "=" in o else (o, "")
+                for o in c["args"][c["args"].index("-o") + 1].split(","))
+    assert 0 < int(opts["drain_timeout"]) <= \
+        spec["terminationGracePeriodSeconds"] - 10
+    assert opts["metrics"].startswith("127.0.0.1:")
+    mp = c["args"][1]
+    mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+    assert mounts[mp]["mountPropagation"] == "Bidirectional"
+    assert c["securityContext"]["privileged"] is True
+    assert opts["cache_dir"] in mounts
+    vols = {v["name"]: v for v in spec["volumes"]}
+    assert vols[mounts[opts["cache_dir"]]["name"]]["hostPath"]
+    assert c["lifecycle"]["preStop"]["exec"]["command"][-1] == mp
+    for e in c["env"]:
+        ref = e["valueFrom"]["secretKeyRef"]
+        assert ref["name"] == secret["metadata"]["name"]
+        assert ref["key"] in secret["stringData"]
+    assert {e["name"] for e in c["env"]} == {"AWS_ACCESS_KEY_ID",
+                                             "AWS_SECRET_ACCESS_KEY"}
+    cvol = consumer["spec"]["volumes"][0]["hostPath"]["path"]
+    assert cvol == vols[mounts[mp]["name"]]["hostPath"]["path"]
+    assert consumer["spec"]["containers"][0]["volumeMounts"][0][
+        "mountPropagation"] == "HostToContainer"
+    # every option the examples give is one r2fs knows
+    helptext = subprocess.run([r2fs_binary(), "--help"], capture_output=True,
+                              text=True).stdout
+    for o in opts:
+        assert f"-o {o}" in helptext or o == "allow_other", o
+
+    with open(os.path.join(SRCDIR, "contrib", "systemd",
+                           "r2fs@.service")) as f:
+        unit = f.read()
+    assert re.search(r"^Type=notify$", unit, re.M)
+    drain = int(re.search(r"drain_timeout=(\d+)", unit).group(1))
+    stop = re.search(r"^TimeoutStopSec=(\d+)min$", unit, re.M)
+    assert drain < int(stop.group(1)) * 60
