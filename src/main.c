@@ -337,7 +337,9 @@ static int add_fsname(struct fuse_args *args, const struct r2fs_conf *conf)
  */
 static void remove_empty_journal(const char *dir)
 {
-	static const char *const parts[] = { "data", "rec" };
+	/* rcache: the read cache's directory, made at fs_new when the
+	 * read cache is on (there may be none) */
+	static const char *const parts[] = { "data", "rec", "rcache" };
 	char path[PATH_MAX];
 	struct dirent *d;
 	size_t i;
@@ -354,15 +356,17 @@ static void remove_empty_journal(const char *dir)
 	while ((d = readdir(dp)) != NULL) {
 		if (strcmp(d->d_name, ".") && strcmp(d->d_name, "..") &&
 		    strcmp(d->d_name, "lock") && strcmp(d->d_name, "data") &&
-		    strcmp(d->d_name, "rec"))
+		    strcmp(d->d_name, "rec") && strcmp(d->d_name, "rcache"))
 			break;
 	}
 	closedir(dp);
 	if (d)
 		goto out; /* something else is kept there */
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < 3; i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, parts[i]);
 		dp = opendir(path);
+		if (!dp && i == 2 && errno == ENOENT)
+			continue;
 		if (!dp)
 			goto out;
 		while ((d = readdir(dp)) != NULL)
@@ -372,7 +376,7 @@ static void remove_empty_journal(const char *dir)
 		if (d)
 			goto out;
 	}
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < 3; i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, parts[i]);
 		rmdir(path);
 	}

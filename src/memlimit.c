@@ -68,7 +68,8 @@ int memlimit_cgroup_path(const char *proc_cgroup, const char *v1, char *out,
 		eol = strchr(line, '\n');
 		n = eol ? (size_t)(eol - line) : strlen(line);
 		c1 = memchr(line, ':', n);
-		c2 = c1 ? memchr(c1 + 1, ':', n - (size_t)(c1 + 1 - line)) : NULL;
+		c2 = c1 ? memchr(c1 + 1, ':', n - (size_t)(c1 + 1 - line))
+			: NULL;
 		if (!c2)
 			continue;
 		if (v1 ? !has_controller(c1 + 1, (size_t)(c2 - c1 - 1), v1)
