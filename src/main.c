@@ -450,7 +450,8 @@ static int daemonize(int *ready_fd)
  * before r2fs started, so the kernel queues requests until the loop
  * reads them, and it is ready when the loop starts.  If the mount does
  * not answer within READY_TIMEOUT_S, the daemon stops (SIGTERM to
- * itself, the way libfuse's handlers end the loop) and exits 1.
+ * itself, the way libfuse's handlers end the loop) and exits 1: a mount
+ * that is there but does not work is worse than none.
  */
 struct ready {
 	pthread_t thread;
@@ -490,11 +491,13 @@ static void *ready_thread(void *arg)
 	int rc = 1;
 	char c = 'R';
 
+	/* an error (EIO from a request the loop is not serving yet, a
+	 * namespace still settling) is retried until the time is up */
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	while (r->mountpoint) {
 		rc = mount_answers(r->mountpoint);
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (rc || now.tv_sec - start.tv_sec >= READY_TIMEOUT_S ||
+		if (rc > 0 || now.tv_sec - start.tv_sec >= READY_TIMEOUT_S ||
 		    __atomic_load_n(&r->stop, __ATOMIC_RELAXED))
 			break;
 		nanosleep(&pause, NULL);
@@ -502,9 +505,9 @@ static void *ready_thread(void *arg)
 	if (rc <= 0 && __atomic_load_n(&r->stop, __ATOMIC_RELAXED))
 		return NULL; /* stopped (unmounted) before it answered */
 	if (rc <= 0) {
-		log_err("the mount at %s does not answer%s%s: stopping",
-			r->mountpoint, rc ? ": " : "",
-			rc ? strerror(-rc) : "");
+		log_err("the mount at %s does not answer within %d s%s%s: "
+			"stopping", r->mountpoint, READY_TIMEOUT_S,
+			rc ? ": " : "", rc ? strerror(-rc) : "");
 		r->failed = true;
 		kill(getpid(), SIGTERM);
 		return NULL;
