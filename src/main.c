@@ -442,10 +442,10 @@ static int daemonize(int *ready_fd)
 }
 
 /*
- * Ready means the mount answers: a thread stats the mount point while the
- * session loop serves it, and only when the root seen there is ours (a
- * FUSE mount of type fuse.r2fs whose root has inode 1) does it tell the
- * service manager (READY=1) and the waiting parent.  A mount from a
+ * Ready means the mount answers: a thread asks the mount point (statfs)
+ * while the session loop serves it, and only when the answer comes from
+ * our mount (FUSE, and type fuse.r2fs at that path in mountinfo) does it
+ * tell the service manager (READY=1) and the waiting parent.  A mount from a
  * passed descriptor (/dev/fd/N) has no path here to stat: it was mounted
  * before r2fs started, so the kernel queues requests until the loop
  * reads them, and it is ready when the loop starts.  If the mount does
@@ -464,18 +464,23 @@ struct ready {
 	bool failed; /* read after the join */
 };
 
-/* 1: the mount at path answers as r2fs's root; 0: not (yet); -errno. */
+/*
+ * 1: the mount at path answers as r2fs; 0: not (yet); -errno.  statfs()
+ * rather than stat(): it is always a request to the daemon, so an answer
+ * means the loop serves the mount, and it leaves no root attributes in
+ * the kernel's cache (a stat() would, for stat_timeout, so that even a
+ * daemon killed right after could seem alive to the next stat()).
+ */
 static int mount_answers(const char *path)
 {
 	struct mount_entry *m;
 	struct statfs sf;
-	struct stat st;
 	int rc;
 
-	if (stat(path, &st) < 0 || statfs(path, &sf) < 0)
+	if (statfs(path, &sf) < 0)
 		return errno == ENOTCONN ? 0 : -errno;
-	if ((unsigned long)sf.f_type != FUSE_MAGIC || st.st_ino != 1)
-		return 0;
+	if ((unsigned long)sf.f_type != FUSE_MAGIC)
+		return 0; /* still the directory underneath */
 	m = malloc(sizeof(*m));
 	if (!m)
 		return -ENOMEM;
@@ -605,13 +610,16 @@ struct drain_report {
 	bool running;
 };
 
-/* The drain_timeout has passed: what is left stays in the journal. */
+/* The drain_timeout has passed: what is left stays in the journal.
+ * Returns only when nothing is left (the shutdown is then finishing). */
 static void drain_expired(struct drain_report *d)
 {
 	uint64_t files, bytes;
 	char size[32];
 
 	pending_now(d->fs, &files, &bytes);
+	if (!files)
+		return;
 	admin_size_text(bytes, size, sizeof(size));
 	log_warn("drain_timeout (%u s) reached: %llu file%s (%s) stay in the "
 		 "journal %s and go up at the next mount; exiting",
@@ -658,7 +666,7 @@ static void *drain_report_thread(void *arg)
 	}
 	pthread_mutex_unlock(&d->lock);
 	if (expired)
-		drain_expired(d); /* does not return */
+		drain_expired(d); /* returns only when nothing is left */
 	return NULL;
 }
 
