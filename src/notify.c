@@ -6,8 +6,10 @@
  * to the address in $NOTIFY_SOCKET.  An abstract address ("@name") is
  * passed with its exact length (sun_path[0] = '\0', no terminating NUL
  * counted), a path one with its NUL, as systemd itself does.  Messages
- * are small (a STATUS line), so MSG_NOSIGNAL and no retry: a supervisor
- * that stopped listening loses a status line, never the mount.
+ * are small (a STATUS line), so MSG_NOSIGNAL and no retry, and a send
+ * blocked on a supervisor whose queue is full gives up after
+ * NOTIFY_SEND_TIMEOUT_S: a supervisor that stopped listening loses a
+ * status line, never the mount (nor holds up its unmount).
  */
 #include "notify.h"
 
@@ -18,7 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <unistd.h>
+
+#define NOTIFY_SEND_TIMEOUT_S 2
 
 int notify_parse_addr(const char *value, struct sockaddr_un *sa,
 		      socklen_t *len)
@@ -50,6 +55,7 @@ int notify_parse_addr(const char *value, struct sockaddr_un *sa,
 int notify_open(struct notify *n)
 {
 	const char *value = getenv("NOTIFY_SOCKET");
+	struct timeval tv = { NOTIFY_SEND_TIMEOUT_S, 0 };
 	int rc = 0;
 
 	n->fd = -1;
@@ -62,6 +68,11 @@ int notify_open(struct notify *n)
 	n->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (n->fd < 0)
 		return -errno;
+	if (setsockopt(n->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
+		rc = -errno;
+		notify_close(n);
+		return rc;
+	}
 	return 0;
 }
 

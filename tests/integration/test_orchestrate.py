@@ -36,7 +36,7 @@ class NotifySocket:
     for READY=1, whether the bucket's mount point then answered stat() as
     an r2fs root (the check is made in the receiving thread, at once)."""
 
-    def __init__(self, bucket, abstract=False):
+    def __init__(self, bucket, abstract=False, start=True):
         self.bucket = bucket
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         if abstract:
@@ -52,7 +52,22 @@ class NotifySocket:
         self.cond = threading.Condition()
         self.stop = False
         self.thread = threading.Thread(target=self._run, daemon=True)
+        if start:
+            self.thread.start()
+
+    def start(self):
         self.thread.start()
+
+    def read_queued(self):
+        """Before start(): take the datagrams already queued, here and now.
+        A datagram sent to an AF_UNIX socket is queued by the sendto
+        itself, so this sees everything sent before the call."""
+        while True:
+            try:
+                data = self.sock.recv(4096, socket.MSG_DONTWAIT)
+            except (BlockingIOError, socket.timeout):
+                return  # nothing more queued
+            self._got(data)
 
     def _seen(self):
         mp = r2fs_mount_of(self.bucket)
@@ -63,18 +78,21 @@ class NotifySocket:
         return {"mounted": True, "ino": st.st_ino,
                 "own_dev": st.st_dev != parent.st_dev}
 
+    def _got(self, data):
+        fields = dict(line.split("=", 1)
+                      for line in data.decode().splitlines() if line)
+        seen = self._seen() if fields.get("READY") == "1" else None
+        with self.cond:
+            self.messages.append((fields, seen))
+            self.cond.notify_all()
+
     def _run(self):
         while not self.stop:
             try:
                 data = self.sock.recv(4096)
             except socket.timeout:
                 continue
-            fields = dict(line.split("=", 1)
-                          for line in data.decode().splitlines() if line)
-            seen = self._seen() if fields.get("READY") == "1" else None
-            with self.cond:
-                self.messages.append((fields, seen))
-                self.cond.notify_all()
+            self._got(data)
 
     def wait_for(self, key, value, timeout=30):
         deadline = time.time() + timeout
@@ -93,7 +111,8 @@ class NotifySocket:
 
     def close(self):
         self.stop = True
-        self.thread.join()
+        if self.thread.is_alive():
+            self.thread.join()
         self.sock.close()
         if not self.env.startswith("@"):
             os.unlink(self.env)
@@ -145,33 +164,67 @@ def test_sigterm_sends_stopping_then_exits_0(mounter, bucket, s3):
 
 def test_daemon_parent_exits_0_only_once_the_mount_answers(
         s3env, bucket, tmp_path):
-    """Without -f the parent waits for the child's readiness check: when
-    it exits 0, READY=1 has been sent and the mount answers."""
-    ns = NotifySocket(bucket)
+    """Without -f the parent waits for the child's readiness check.  To
+    hold the child back deterministically, the fake service manager's
+    queue is full when r2fs starts: the child's first message (MAINPID,
+    sent before its readiness check) blocks, so the parent must still be
+    waiting; once the queue is read, READY=1 comes and only then does the
+    parent exit 0, with the mount answering."""
+    ns = NotifySocket(bucket, start=False)
+    filler = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    target = "\0" + ns.env[1:] if ns.env.startswith("@") else ns.env
+    while True:
+        try:
+            filler.sendto(b"X-FILLER=1", socket.MSG_DONTWAIT, target)
+        except BlockingIOError:
+            break
+    filler.close()
     mnt = str(tmp_path / "mnt")
     os.mkdir(mnt)
     env = dict(os.environ, NOTIFY_SOCKET=ns.env,
                AWS_ACCESS_KEY_ID=s3env["AWS_ACCESS_KEY_ID"],
                AWS_SECRET_ACCESS_KEY=s3env["AWS_SECRET_ACCESS_KEY"])
     cache = str(tmp_path / "cache")
+    parent = None
     try:
-        p = subprocess.run(
+        parent = subprocess.Popen(
             [r2fs_binary(), bucket, mnt, "-o",
              f"endpoint={s3env['S3_ENDPOINT']},cache_dir={cache},"
              f"log_file={tmp_path}/log"],
-            env=env, capture_output=True, text=True, timeout=60)
-        assert p.returncode == 0 and p.stderr == "", p.stderr
-        # already there when the parent exited, not merely later
-        with ns.cond:
-            ready = [s for f, s in ns.messages if f.get("READY") == "1"]
-        assert ready, ns.messages
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True)
+        # once it has forked, the child is blocked on MAINPID (r2fs gives
+        # up on a full queue after 2 s): the parent must not exit meanwhile
+        children = f"/proc/{parent.pid}/task/{parent.pid}/children"
+        deadline = time.time() + 30
+        while parent.poll() is None and time.time() < deadline:
+            with open(children) as f:
+                if f.read().strip():
+                    break
+            time.sleep(0.01)
+        with pytest.raises(subprocess.TimeoutExpired):
+            parent.wait(1.0)
+        ns.start()  # reads the queue: the child goes on
+        out, err = parent.communicate(timeout=60)
+        assert parent.returncode == 0 and err == "", err
+        ns.stop = True  # the thread may still be reading: stop it first
+        ns.thread.join()
+        ns.read_queued()  # whatever it had not read yet
+        ready = [s for f, s in ns.messages if f.get("READY") == "1"]
+        assert ready, ns.messages  # sent before the parent exited
         assert_ready_after_mount(ready[0])
-        fields, _ = ns.messages[0]
-        daemon = int(fields["MAINPID"])  # the child, which stays
-        assert os.path.exists(f"/proc/{daemon}")
+        daemon = [int(f["MAINPID"]) for f, _ in ns.messages
+                  if "MAINPID" in f]
+        assert daemon and daemon[0] != parent.pid
+        assert os.path.exists(f"/proc/{daemon[0]}")
         subprocess.run(["fusermount3", "-u", mnt], check=True)
-        ns.wait_for("STOPPING", "1")
+        subprocess.run([r2fs_binary(), "wait", cache], timeout=120)
+        ns.read_queued()
+        assert any(f.get("STOPPING") == "1" for f, _ in ns.messages)
     finally:
+        if parent and parent.poll() is None:
+            parent.kill()
+            parent.wait()
         if is_mount(mnt):
             subprocess.run(["fusermount3", "-u", mnt], check=False)
         subprocess.run([r2fs_binary(), "wait", cache], timeout=120)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "notify.h"
@@ -69,6 +70,40 @@ static void roundtrip(const char *value, const char *label)
 	close(rx);
 }
 
+/* A supervisor that does not read: its queue full, a send gives up
+ * (after notify.c's 2 s) instead of blocking the daemon for ever. */
+static void test_full_queue(void)
+{
+	struct sockaddr_un sa;
+	struct notify n;
+	struct timespec t0, t1;
+	socklen_t len;
+	char value[64];
+	int rx, filler, rc, sent = 0;
+
+	snprintf(value, sizeof(value), "@r2fs-notify-full-%d", getpid());
+	rx = socket(AF_UNIX, SOCK_DGRAM, 0);
+	filler = socket(AF_UNIX, SOCK_DGRAM, 0);
+	notify_parse_addr(value, &sa, &len);
+	TAP_OK(bind(rx, (struct sockaddr *)&sa, len) == 0, "full: bound");
+	while (sendto(filler, "X=1", 3, MSG_DONTWAIT, (struct sockaddr *)&sa,
+		      len) == 3 && sent < 100000)
+		sent++;
+	TAP_OK(sent > 0 && (errno == EAGAIN || errno == EWOULDBLOCK),
+	       "full: the queue is full");
+	setenv("NOTIFY_SOCKET", value, 1);
+	TAP_INTEQ(notify_open(&n), 0, "full: opened");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = notify_send(&n, "STOPPING=1");
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	TAP_OK(rc == -EAGAIN || rc == -EWOULDBLOCK, "full: send gave up");
+	TAP_OK(t1.tv_sec - t0.tv_sec >= 1 && t1.tv_sec - t0.tv_sec <= 4,
+	       "full: after about 2 s");
+	notify_close(&n);
+	close(filler);
+	close(rx);
+}
+
 int main(void)
 {
 	struct notify n;
@@ -91,5 +126,6 @@ int main(void)
 	unlink(path);
 	snprintf(abs, sizeof(abs), "@r2fs-notify-test-%d", getpid());
 	roundtrip(abs, "abstract");
+	test_full_queue();
 	return tap_done();
 }
