@@ -266,7 +266,9 @@ def test_sigterm_drain_is_bounded_and_the_next_mount_uploads_the_rest(
         rc = m.proc.wait(60)
         took = time.monotonic() - t0
         assert rc == 0, m.output()
-        assert took < 6, took  # 2 s, plus the unmount and the exit
+        print(f"SIGTERM to exit with drain_timeout=2: {took:.2f} s")
+        # 2 s, plus the unmount and the exit; 30 s without the bound
+        assert took < 12, took
         out = m.output()
         assert "drain_timeout (2 s) reached" in out, out
         assert not is_mount(m.dir)
