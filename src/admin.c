@@ -39,6 +39,7 @@
 
 #include "conf.h"
 #include "fs.h"
+#include "memlimit.h"
 #include "mountpoint.h"
 #include "util.h"
 
@@ -233,8 +234,59 @@ int admin_sync(int argc, char *argv[])
 	return rc;
 }
 
+/* A running daemon, found by its journal (below: the pid file). */
+struct daemon_ref {
+	pid_t pid; /* 0: none running */
+	char journal[PATH_MAX];
+	char mountpoint[PATH_MAX];
+};
+
+static size_t daemons_of_mountpoint(const char *mp, struct daemon_ref *out,
+				    size_t max);
+
+/*
+ * The cgroup memory limit of the daemon of path's mount (0: none), the
+ * one it sized itself for at start (main.c), read the same way from its
+ * /proc/PID/cgroup; the mount's xattrs are fs.c's, this is the daemon's
+ * surroundings.  0, or -ENOENT when the daemon is not found (a /dev/fd/N
+ * mount, a daemon of another user).
+ */
+static int stats_memory_limit(const char *path, unsigned long long *out)
+{
+	struct mount_entry *m = malloc(sizeof(*m));
+	struct daemon_ref *r = malloc(sizeof(*r));
+	char file[64], text[4096];
+	struct statx sx;
+	uint64_t limit;
+	ssize_t n;
+	int rc = -ENOENT, fd;
+
+	if (!m || !r)
+		goto out;
+	if (statx(AT_FDCWD, path, AT_NO_AUTOMOUNT, STATX_MNT_ID, &sx) ||
+	    !(sx.stx_mask & STATX_MNT_ID) ||
+	    mountpoint_by_id(sx.stx_mnt_id, m) ||
+	    daemons_of_mountpoint(m->point, r, 1) != 1)
+		goto out;
+	snprintf(file, sizeof(file), "/proc/%ld/cgroup", (long)r->pid);
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		goto out;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	text[n > 0 ? n : 0] = '\0';
+	rc = memlimit_read("/sys/fs/cgroup", text, &limit);
+	if (!rc)
+		*out = limit == MEMLIMIT_NONE ? 0 : limit;
+out:
+	free(m);
+	free(r);
+	return rc;
+}
+
 int admin_stats(int argc, char *argv[])
 {
+	unsigned long long limit;
 	const char *path;
 	char buf[4096];
 	ssize_t n;
@@ -257,6 +309,8 @@ int admin_stats(int argc, char *argv[])
 		return 1;
 	}
 	fwrite(buf, 1, (size_t)n, stdout);
+	if (stats_memory_limit(path, &limit) == 0)
+		printf("memory_limit %llu\n", limit);
 	return 0;
 }
 
@@ -370,12 +424,6 @@ static bool holds_journal(pid_t pid, const char *journal_dir)
 
 /* ------------------------------------------------------------------ */
 /* Journals: the daemon of one, and what it still holds */
-
-struct daemon_ref {
-	pid_t pid; /* 0: none running */
-	char journal[PATH_MAX];
-	char mountpoint[PATH_MAX];
-};
 
 /* The running daemon of journal_dir (resolved), if any, into r. */
 static void journal_daemon(const char *journal_dir, struct daemon_ref *r)

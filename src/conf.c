@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "metrics.h"
 #include "util.h"
 
 void conf_init(struct r2fs_conf *c)
@@ -53,6 +54,7 @@ void conf_release(struct r2fs_conf *c)
 	free(c->cache_dir);
 	free(c->log_file);
 	free(c->log_level);
+	free(c->metrics);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -333,6 +335,18 @@ int conf_finish(struct r2fs_conf *c, char *err, size_t errlen)
 		snprintf(err, errlen, "mount_timeout must be between 1 and "
 			 "3600 seconds");
 		return -EINVAL;
+	}
+	if (c->drain_timeout > 86400) {
+		snprintf(err, errlen, "drain_timeout must be between 0 (no "
+			 "bound) and 86400 seconds");
+		return -EINVAL;
+	}
+	if (c->metrics) {
+		struct metrics_addr a;
+
+		rc = metrics_parse(c->metrics, &a, err, errlen);
+		if (rc)
+			return rc;
 	}
 	if (c->log_level && strcmp(c->log_level, "error") &&
 	    strcmp(c->log_level, "warn") && strcmp(c->log_level, "info") &&

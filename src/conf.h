@@ -63,6 +63,11 @@ struct r2fs_conf {
 	/* the mount point and the mount-time check */
 	int nonempty;             /* -o nonempty: mount over files */
 	unsigned mount_timeout;   /* seconds the check may take in all */
+	/* orchestrators (containers, systemd, Kubernetes) */
+	unsigned drain_timeout;   /* seconds the uploads after an unmount
+				     or SIGTERM may take; 0: no bound */
+	char *metrics;            /* NULL, an absolute Unix socket path,
+				     or a loopback HOST:PORT (metrics.h) */
 	/* logging */
 	char *log_file;           /* NULL: stderr, syslog or the fallback */
 	char *log_level;          /* "error", "warn", "info", "debug" or

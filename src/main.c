@@ -8,8 +8,13 @@
  * sentence and exits non-zero with nothing mounted, and a journal this
  * attempt created and left empty is removed again.  Teardown runs in
  * reverse order: after the unmount the daemon stays until the uploads
- * are done, logging what it waits for, and exits 0 when it was
- * unmounted (or, on SIGTERM, when nothing was left behind).
+ * are done (or -o drain_timeout has passed), logging what it waits for,
+ * and exits 0 when it was unmounted (or, on SIGTERM, when nothing was
+ * left behind, or the drain_timeout left the rest in the journal).
+ *
+ * For supervisors: with $NOTIFY_SOCKET the daemon says READY=1 once the
+ * mount answers and STOPPING=1 as it unmounts; a daemonized parent exits
+ * 0 only once the mount answers.
  *
  * The other commands (sync, stats, wait, pending) are admin.c's.
  */
@@ -20,6 +25,7 @@
 #include <limits.h>
 #include <dirent.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,6 +35,7 @@
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,13 +46,18 @@
 #include "fuse_ops.h"
 #include "http.h"
 #include "log.h"
+#include "memlimit.h"
+#include "metrics.h"
 #include "mountpoint.h"
+#include "notify.h"
 #include "s3.h"
 #include "xml.h"
 
 #define R2_OPT(t, member) { t, offsetof(struct r2fs_conf, member), 0 }
 #define R2FS_KEY_RO 1
 #define DRAIN_REPORT_S 5 /* seconds between "waiting for N files" lines */
+#define READY_TIMEOUT_S 30 /* for the new mount to answer a stat() */
+#define FUSE_MAGIC 0x65735546 /* statfs f_type of a FUSE mount */
 
 static const struct fuse_opt r2fs_opts[] = {
 	R2_OPT("endpoint=%s", endpoint),
@@ -77,6 +89,8 @@ static const struct fuse_opt r2fs_opts[] = {
 	R2_OPT("read_cache_size=%u", read_cache_size_mb),
 	R2_OPT("log_file=%s", log_file),
 	R2_OPT("log_level=%s", log_level),
+	R2_OPT("drain_timeout=%u", drain_timeout),
+	R2_OPT("metrics=%s", metrics),
 	{ "sync_upload", offsetof(struct r2fs_conf, sync_upload), 1 },
 	{ "no_dir_index", offsetof(struct r2fs_conf, no_dir_index), 1 },
 	/* libfuse 3 dropped it (it mounts anywhere): ours, never passed on */
@@ -184,6 +198,17 @@ static void usage(const char *prog)
 "                           else CACHE_DIR/r2fs.log when there is no /dev/log)\n"
 "    -o log_level=LEVEL     error, warn, info or debug (default info; debug\n"
 "                           with -d, which adds a line per HTTP request)\n"
+"    -o drain_timeout=S     after an unmount or SIGTERM, upload for at most\n"
+"                           S seconds, then exit 0 leaving the rest in the\n"
+"                           journal for the next mount (default 0: no bound)\n"
+"    -o metrics=ADDR        serve the counters of r2fs stats to Prometheus\n"
+"                           (GET /metrics) at ADDR: an absolute Unix socket\n"
+"                           path, or 127.0.0.1:PORT, localhost:PORT,\n"
+"                           [::1]:PORT (never another address)\n"
+"\n"
+"Under systemd (Type=notify) r2fs says READY=1 once the mount answers; in\n"
+"the background, the command exits 0 only then.  MOUNTPOINT may be\n"
+"/dev/fd/N: a /dev/fuse descriptor a privileged helper opened and mounted.\n"
 "\n"
 "Credentials are never accepted on the command line.\n"
 "\n");
@@ -312,6 +337,8 @@ static int add_fsname(struct fuse_args *args, const struct r2fs_conf *conf)
  */
 static void remove_empty_journal(const char *dir)
 {
+	/* rcache: the read cache's directory, made at fs_new when the
+	 * read cache is on (there may be none) */
 	static const char *const parts[] = { "data", "rec", "rcache" };
 	char path[PATH_MAX];
 	struct dirent *d;
@@ -361,6 +388,167 @@ out:
 		close(fd);
 }
 
+/*
+ * Background mode without fuse_daemonize: its parent exits 0 as soon as
+ * the child has forked, whatever happens next.  Ours waits on a pipe
+ * until the child's mount has answered (the ready check below writes one
+ * byte) and exits 0 then, or 1 when the child closed the pipe by exiting
+ * first, so "r2fs BUCKET DIR && use DIR" is safe in scripts.  The child
+ * gets the pipe's end in *ready_fd.  0 in the child, or -errno.
+ */
+static int daemonize(int *ready_fd)
+{
+	int p[2], nullfd, rc;
+	ssize_t n;
+	pid_t pid;
+	char c;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		rc = -errno;
+		close(p[0]);
+		close(p[1]);
+		return rc;
+	}
+	if (pid > 0) {
+		close(p[1]);
+		do
+			n = read(p[0], &c, 1);
+		while (n < 0 && errno == EINTR);
+		if (n == 1)
+			_exit(0);
+		fprintf(stderr, "r2fs: the daemon stopped before its mount "
+			"answered (its log says why)\n");
+		_exit(1);
+	}
+	close(p[0]);
+	if (setsid() < 0 || chdir("/") < 0) {
+		rc = -errno;
+		close(p[1]);
+		return rc;
+	}
+	nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (nullfd >= 0) {
+		dup2(nullfd, STDIN_FILENO);
+		dup2(nullfd, STDOUT_FILENO);
+		dup2(nullfd, STDERR_FILENO);
+		if (nullfd > STDERR_FILENO)
+			close(nullfd);
+	}
+	*ready_fd = p[1];
+	return 0;
+}
+
+/*
+ * Ready means the mount answers: a thread asks the mount point (statfs)
+ * while the session loop serves it, and only when the answer comes from
+ * our mount (FUSE, and type fuse.r2fs at that path in mountinfo) does it
+ * tell the service manager (READY=1) and the waiting parent.  A mount from a
+ * passed descriptor (/dev/fd/N) has no path here to stat: it was mounted
+ * before r2fs started, so the kernel queues requests until the loop
+ * reads them, and it is ready when the loop starts.  If the mount does
+ * not answer within READY_TIMEOUT_S, the daemon stops (SIGTERM to
+ * itself, the way libfuse's handlers end the loop) and exits 1: a mount
+ * that is there but does not work is worse than none.
+ */
+struct ready {
+	pthread_t thread;
+	bool running;
+	const char *mountpoint; /* NULL: a /dev/fd/N mount */
+	const char *what;       /* "BUCKET at MOUNTPOINT" */
+	const struct notify *notify;
+	int fd;      /* daemonize()'s pipe, or -1 */
+	bool stop;   /* atomic: teardown began, give up quietly */
+	bool failed; /* read after the join */
+};
+
+/*
+ * 1: the mount at path answers as r2fs; 0: not (yet); -errno.  statfs()
+ * rather than stat(): it is always a request to the daemon, so an answer
+ * means the loop serves the mount, and it leaves no root attributes in
+ * the kernel's cache (a stat() would, for stat_timeout, so that even a
+ * daemon killed right after could seem alive to the next stat()).
+ */
+static int mount_answers(const char *path)
+{
+	struct mount_entry *m;
+	struct statfs sf;
+	int rc;
+
+	if (statfs(path, &sf) < 0)
+		return errno == ENOTCONN ? 0 : -errno;
+	if ((unsigned long)sf.f_type != FUSE_MAGIC)
+		return 0; /* still the directory underneath */
+	m = malloc(sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	rc = mountpoint_at(path, m) == 0 && !strcmp(m->type, "fuse.r2fs");
+	free(m);
+	return rc;
+}
+
+static void *ready_thread(void *arg)
+{
+	struct ready *r = arg;
+	struct timespec start, now, pause = { 0, 10 * 1000 * 1000 };
+	int rc = 1;
+	char c = 'R';
+
+	/* an error (EIO from a request the loop is not serving yet, a
+	 * namespace still settling) is retried until the time is up */
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (r->mountpoint) {
+		rc = mount_answers(r->mountpoint);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (rc > 0 || now.tv_sec - start.tv_sec >= READY_TIMEOUT_S ||
+		    __atomic_load_n(&r->stop, __ATOMIC_RELAXED))
+			break;
+		nanosleep(&pause, NULL);
+	}
+	if (rc <= 0 && __atomic_load_n(&r->stop, __ATOMIC_RELAXED))
+		return NULL; /* stopped (unmounted) before it answered */
+	if (rc <= 0) {
+		log_err("the mount at %s does not answer within %d s%s%s: "
+			"stopping", r->mountpoint, READY_TIMEOUT_S,
+			rc ? ": " : "", rc ? strerror(-rc) : "");
+		r->failed = true;
+		kill(getpid(), SIGTERM);
+		return NULL;
+	}
+	notify_sendf(r->notify, "READY=1\nSTATUS=mounted %s", r->what);
+	if (r->fd >= 0) {
+		if (write(r->fd, &c, 1) < 0)
+			log_warn("cannot tell the parent process that the "
+				 "mount is ready: %s", strerror(errno));
+		close(r->fd);
+		r->fd = -1;
+	}
+	return NULL;
+}
+
+static void ready_start(struct ready *r)
+{
+	r->running = !pthread_create(&r->thread, NULL, ready_thread, r);
+	if (!r->running) {
+		log_err("cannot start the readiness check");
+		r->failed = true;
+	}
+}
+
+/* After the unmount: a stat() still waiting on the mount has returned. */
+static void ready_stop(struct ready *r)
+{
+	__atomic_store_n(&r->stop, true, __ATOMIC_RELAXED);
+	if (r->running)
+		pthread_join(r->thread, NULL);
+	r->running = false;
+	if (r->fd >= 0)
+		close(r->fd); /* never ready: the parent exits 1 */
+	r->fd = -1;
+}
+
 /* Files and bytes waiting for upload, from the mount's counters. */
 static void pending_now(struct fs *fs, uint64_t *files, uint64_t *bytes)
 {
@@ -394,10 +582,27 @@ static void log_waiting(struct fs *fs, const char *prefix)
 /*
  * After the unmount the daemon finishes the uploads (fs_shutdown), which
  * may take long; nothing else would tell the user why it is still there.
- * A thread logs what is left every few seconds until stopped.
+ * A thread logs what is left every few seconds until stopped (and says
+ * it to the service manager as STATUS).
+ *
+ * -o drain_timeout bounds that wait, for supervisors that kill after a
+ * grace period (systemd's TimeoutStopSec, Kubernetes'
+ * terminationGracePeriodSeconds): when it expires the same thread logs
+ * what is left and ends the process with _exit(0) in the middle of the
+ * uploads.  That is safe by the journal's design: every closed file is
+ * in it, fsync'ed, and a process killed at any point (SIGKILL included)
+ * leaves a journal the next mount replays and uploads; an upload cut
+ * short is simply made again.  Exiting is the only bound that holds
+ * whatever the uploads are doing (a stalled request, a big multipart
+ * upload), and it is what the supervisor's SIGKILL would do a little
+ * later, but with the log line and the pid file removed.
  */
 struct drain_report {
 	struct fs *fs;
+	const struct notify *notify;
+	unsigned timeout;    /* seconds, 0: no bound */
+	const char *journal; /* its pid file goes at the deadline */
+	bool pidfile;
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -405,31 +610,70 @@ struct drain_report {
 	bool running;
 };
 
+/* The drain_timeout has passed: what is left stays in the journal.
+ * Returns only when nothing is left (the shutdown is then finishing). */
+static void drain_expired(struct drain_report *d)
+{
+	uint64_t files, bytes;
+	char size[32];
+
+	pending_now(d->fs, &files, &bytes);
+	if (!files)
+		return;
+	admin_size_text(bytes, size, sizeof(size));
+	log_warn("drain_timeout (%u s) reached: %llu file%s (%s) stay in the "
+		 "journal %s and go up at the next mount; exiting",
+		 d->timeout, (unsigned long long)files, files == 1 ? "" : "s",
+		 size, d->journal);
+	notify_sendf(d->notify, "STATUS=drain_timeout reached: %llu files "
+		     "left in the journal", (unsigned long long)files);
+	if (d->pidfile)
+		admin_pidfile_remove(d->journal);
+	_exit(0);
+}
+
 static void *drain_report_thread(void *arg)
 {
 	struct drain_report *d = arg;
-	struct timespec until;
+	struct timespec until, deadline;
+	uint64_t files, bytes;
+	bool expired = false;
 
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += d->timeout;
 	pthread_mutex_lock(&d->lock);
 	while (!d->stop) {
 		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_sec += DRAIN_REPORT_S;
+		if (d->timeout && (until.tv_sec > deadline.tv_sec ||
+				   (until.tv_sec == deadline.tv_sec &&
+				    until.tv_nsec > deadline.tv_nsec)))
+			until = deadline;
 		while (!d->stop &&
 		       pthread_cond_timedwait(&d->cond, &d->lock, &until) !=
 			       ETIMEDOUT)
 			;
-		if (!d->stop)
-			log_waiting(d->fs, "still ");
+		if (d->stop)
+			break;
+		expired = d->timeout && until.tv_sec == deadline.tv_sec &&
+			  until.tv_nsec == deadline.tv_nsec;
+		if (expired)
+			break;
+		log_waiting(d->fs, "still ");
+		pending_now(d->fs, &files, &bytes);
+		notify_sendf(d->notify, "STATUS=unmounted; uploading %llu "
+			     "files", (unsigned long long)files);
 	}
 	pthread_mutex_unlock(&d->lock);
+	if (expired)
+		drain_expired(d); /* returns only when nothing is left */
 	return NULL;
 }
 
-static void drain_report_start(struct drain_report *d, struct fs *fs)
+static void drain_report_start(struct drain_report *d)
 {
 	pthread_condattr_t ca;
 
-	d->fs = fs;
 	d->stop = false;
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_condattr_init(&ca);
@@ -454,24 +698,83 @@ static void drain_report_stop(struct drain_report *d)
 }
 
 /* Unmounted: upload what is pending (the daemon stays until that is
- * done, so "wait for the pid" means "in the bucket"), saying so.  The
- * number of files left in the journal for the next mount. */
-static uint64_t finish_uploads(struct fs *fs, const char *mountpoint)
+ * done, so "wait for the pid" means "in the bucket"), saying so, for at
+ * most d->timeout seconds.  The number of files left in the journal for
+ * the next mount. */
+static uint64_t finish_uploads(struct drain_report *d,
+			       const char *mountpoint)
 {
-	struct drain_report d = { 0 };
 	uint64_t files, bytes;
 
-	pending_now(fs, &files, &bytes);
+	pending_now(d->fs, &files, &bytes);
 	if (files) {
-		log_waiting(fs, "unmounted; ");
-		drain_report_start(&d, fs);
+		log_waiting(d->fs, "unmounted; ");
+		notify_sendf(d->notify, "STATUS=unmounted; uploading %llu "
+			     "files", (unsigned long long)files);
+		drain_report_start(d);
 	}
-	fs_shutdown(fs);
-	drain_report_stop(&d);
-	pending_now(fs, &files, &bytes);
+	fs_shutdown(d->fs);
+	drain_report_stop(d);
+	pending_now(d->fs, &files, &bytes);
 	log_info("unmounted %s%s", mountpoint,
 		 files ? "" : "; everything is in the bucket");
 	return files;
+}
+
+/*
+ * In a container the cgroup's memory limit kills the daemon, uploads and
+ * all, when it is exceeded: read it once at start and, when the options'
+ * memory (read-ahead, upload streams, inodes) would not fit in half of it,
+ * scale them down, saying so once.  The limit, or 0 for none.
+ */
+static uint64_t fit_memory(struct r2fs_conf *conf)
+{
+	unsigned ra = conf->readahead_max_mb, w = conf->upload_workers;
+	unsigned in = conf->max_inodes;
+	char text[4096] = "", size[32];
+	uint64_t limit;
+	ssize_t n;
+	int fd;
+
+	fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	text[n > 0 ? n : 0] = '\0';
+	if (memlimit_read("/sys/fs/cgroup", text, &limit) ||
+	    limit == MEMLIMIT_NONE)
+		return 0;
+	if (memlimit_fit(limit, &ra, &w, &in)) {
+		admin_size_text(limit, size, sizeof(size));
+		log_info("the cgroup's memory limit is %s: readahead_max %u -> "
+			 "%u MiB, upload_workers %u -> %u, max_inodes %u -> %u",
+			 size, conf->readahead_max_mb, ra, conf->upload_workers,
+			 w, conf->max_inodes, in);
+		conf->readahead_max_mb = ra;
+		conf->upload_workers = w;
+		conf->max_inodes = in;
+	}
+	return limit;
+}
+
+/* What -o metrics serves: the counters r2fs stats prints, and the memory
+ * limit the mount was sized for. */
+struct metrics_src {
+	struct fs *fs;
+	uint64_t memory_limit;
+};
+
+static int metrics_text(void *arg, char *buf, size_t len)
+{
+	struct metrics_src *src = arg;
+	int n = fs_stats_text(src->fs, buf, len), m;
+
+	if (n < 0)
+		return n;
+	m = snprintf(buf + n, len - (size_t)n, "memory_limit %llu\n",
+		     (unsigned long long)src->memory_limit);
+	return m < 0 || (size_t)m >= len - (size_t)n ? -ERANGE : n + m;
 }
 
 static int run(int argc, char *argv[])
@@ -486,9 +789,15 @@ static int run(int argc, char *argv[])
 	struct fuse_session *se = NULL;
 	struct fuse_ops_evictor *evictor = NULL;
 	struct fs *fs = NULL;
+	struct metrics *metrics = NULL;
+	struct metrics_src msrc = { 0 };
+	struct notify notify = { .fd = -1 };
+	struct ready ready = { .fd = -1 };
+	struct drain_report drain;
 	struct s3_opts so;
-	char err[512] = "", journal[PATH_MAX] = "";
+	char err[512] = "", journal[PATH_MAX] = "", what[PATH_MAX + 300];
 	int rc = 1, mounted = 0, handlers = 0, started = 0, loop_rc = 0;
+	int err_no;
 	bool tried_mount = false, pidfile = false, signalled = false;
 
 	conf_init(conf);
@@ -525,6 +834,13 @@ static int run(int argc, char *argv[])
 		goto out;
 	}
 	conf->debug = fopts.debug;
+	msrc.memory_limit = fit_memory(conf);
+	rc = notify_open(&notify);
+	if (rc)
+		log_warn("NOTIFY_SOCKET names no socket r2fs can use (%s): "
+			 "the service manager will not hear that the mount is "
+			 "ready", strerror(-rc));
+	rc = 1;
 	if (mountpoint_check(conf->mountpoint, conf->nonempty, err,
 			     sizeof(err))) {
 		fprintf(stderr, "r2fs: %s\n", err);
@@ -578,6 +894,12 @@ static int run(int argc, char *argv[])
 	}
 	rc = 1;
 	snprintf(journal, sizeof(journal), "%s", fs_journal_dir(fs));
+	/* bound before the fork, so that a taken port fails the mount */
+	if (conf->metrics &&
+	    metrics_open(conf->metrics, &metrics, err, sizeof(err))) {
+		fprintf(stderr, "r2fs: %s\n", err);
+		goto out;
+	}
 	/* Permissions are checked by the kernel against our attributes. */
 	if (fuse_opt_add_arg(&args, "-odefault_permissions") ||
 	    add_fsname(&args, conf) ||
@@ -596,12 +918,18 @@ static int run(int argc, char *argv[])
 	if (fuse_session_mount(se, conf->mountpoint))
 		goto out;
 	mounted = 1;
-	log_info("mounted %s%s%.*s at %s", conf->bucket,
+	snprintf(what, sizeof(what), "%s%s%.*s at %s", conf->bucket,
 		 conf->prefix[0] ? ":/" : "",
 		 (int)(conf->prefix[0] ? strlen(conf->prefix) - 1 : 0),
 		 conf->prefix, conf->mountpoint);
-	if (fuse_daemonize(fopts.foreground))
+	log_info("mounted %s", what);
+	err_no = fopts.foreground ? (chdir("/") < 0 ? -errno : 0)
+				  : daemonize(&ready.fd);
+	if (err_no) {
+		log_err("cannot start the daemon: %s", strerror(-err_no));
 		goto out;
+	}
+	notify_sendf(&notify, "MAINPID=%ld", (long)getpid());
 	if (admin_pidfile_write(journal, conf->mountpoint))
 		log_warn("cannot write the pid file in %s", journal);
 	else
@@ -611,7 +939,15 @@ static int run(int argc, char *argv[])
 		goto out;
 	}
 	started = 1;
+	msrc.fs = fs;
+	if (metrics && metrics_start(metrics, metrics_text, &msrc))
+		log_warn("cannot start the metrics thread: no metrics served");
 	evictor = fuse_ops_evictor_start(se, fs);
+	ready.mountpoint = strncmp(conf->mountpoint, "/dev/fd/", 8)
+				   ? conf->mountpoint : NULL;
+	ready.what = what;
+	ready.notify = &notify;
+	ready_start(&ready);
 	if (fopts.singlethread) {
 		loop_rc = fuse_session_loop(se);
 	} else {
@@ -631,13 +967,31 @@ static int run(int argc, char *argv[])
 	rc = loop_rc && !signalled ? 1 : 0;
 out:
 	fuse_ops_evictor_stop(evictor);
-	if (mounted)
+	if (mounted) {
+		notify_send(&notify, "STOPPING=1\nSTATUS=unmounting");
 		fuse_session_unmount(se);
+	}
+	ready_stop(&ready);
+	if (ready.failed)
+		rc = 1;
 	/* A plain unmount exits 0 even when files are left (they wait in
 	 * the journal for the next mount); a stop by signal exits 0 only
-	 * when nothing was left behind. */
-	if (started && finish_uploads(fs, conf->mountpoint) && signalled)
-		rc = 1;
+	 * when nothing was left behind, or when the drain_timeout ended the
+	 * uploads (then the process exits 0 in drain_expired: leaving the
+	 * rest in the journal is what the option asks for, while files
+	 * left because their uploads failed need someone's attention). */
+	if (started) {
+		drain = (struct drain_report){
+			.fs = fs,
+			.notify = &notify,
+			.timeout = conf->drain_timeout,
+			.journal = journal,
+			.pidfile = pidfile,
+		};
+		if (finish_uploads(&drain, conf->mountpoint) && signalled)
+			rc = 1;
+	}
+	metrics_free(metrics); /* served the drain's progress too */
 	if (handlers)
 		fuse_remove_signal_handlers(se);
 	if (se)
@@ -652,6 +1006,7 @@ out:
 	http_global_cleanup();
 	if (pidfile)
 		admin_pidfile_remove(journal);
+	notify_close(&notify);
 	free(fopts.mountpoint);
 	fuse_opt_free_args(&args);
 	conf_release(conf);

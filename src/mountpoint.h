@@ -37,8 +37,9 @@ int mountpoint_by_id(unsigned long long id, struct mount_entry *out);
  * (fusermount3 -uz), as SEMANTICS.md promises, so that a crashed mount
  * can be mounted again in place.  Other mounts (autofs of a systemd
  * automount, a tmpfs) may be mounted over, and a /dev/fd/N "mount point"
- * (a FUSE descriptor mount.fuse3 mounted already) is not checked.  0 or
- * -errno.
+ * (a FUSE descriptor that mount.fuse3, a container runtime or a CSI
+ * driver opened and mounted already, somewhere r2fs is not told) is not
+ * checked: libfuse >= 3.3 serves it as is.  0 or -errno.
  */
 int mountpoint_check(const char *path, bool nonempty, char *err,
 		     size_t errlen);

@@ -147,6 +147,14 @@ static void test_mount_options(void)
 	TAP_STREQ(err, "mount_timeout must be between 1 and 3600 seconds",
 		  "mount_timeout message");
 	c.mount_timeout = 30;
+	TAP_INTEQ((int)c.drain_timeout, 0, "drain_timeout: no bound by "
+		  "default");
+	c.drain_timeout = 86401;
+	TAP_INTEQ(finish(&c, err, sizeof(err)), -22, "drain_timeout=86401 "
+		  "refused");
+	TAP_STREQ(err, "drain_timeout must be between 0 (no bound) and 86400 "
+		  "seconds", "drain_timeout message");
+	c.drain_timeout = 25;
 	c.log_level = strdup("loud");
 	TAP_INTEQ(finish(&c, err, sizeof(err)), -22, "log_level=loud refused");
 	TAP_STREQ(err, "log_level must be error, warn, info or debug, not "
