@@ -366,6 +366,14 @@ int fs_open(struct fs *fs, uint64_t ino, int flags, struct fs_file **out)
 	} else if (S_ISDIR(in->attr.st_mode)) {
 		rc = -EISDIR;
 	} else {
+		/* close-to-open: the version read (or written over) is one
+		 * the bucket showed less than stat_timeout ago, so a file
+		 * another mount closed and uploaded before that is seen
+		 * whole; the kernel's pages of an older one are dropped
+		 * (keep_cache below, and the changed hook) */
+		rc = refresh_attr(fs, in);
+	}
+	if (!rc) {
 		f = file_new(fs, in, writer);
 		if (!f)
 			rc = -ENOMEM;

@@ -60,7 +60,7 @@ int fsh_remount(struct fsh *h)
 	return fsh_mount(h);
 }
 
-int fsh_init(struct fsh *h, double delay)
+static int fsh_setup(struct fsh *h, struct memstore *ms, double delay)
 {
 	memset(h, 0, sizeof(*h));
 	conf_init(&h->conf);
@@ -77,12 +77,23 @@ int fsh_init(struct fsh *h, double delay)
 	h->conf.gid = 1000;
 	h->ctx.uid = 1000;
 	h->ctx.gid = 1000;
-	h->ms = memstore_new();
+	h->ms_borrowed = ms != NULL;
+	h->ms = ms ? ms : memstore_new();
 	h->fault = h->ms ? faultstore_new(memstore_store(h->ms), 1) : NULL;
 	if (!h->conf.bucket || !h->conf.prefix || !h->conf.endpoint ||
 	    !h->conf.cache_dir || !h->fault)
 		return -ENOMEM;
 	return fsh_mount(h);
+}
+
+int fsh_init(struct fsh *h, double delay)
+{
+	return fsh_setup(h, NULL, delay);
+}
+
+int fsh_init_shared(struct fsh *h, struct fsh *with, double delay)
+{
+	return fsh_setup(h, with->ms, delay);
 }
 
 void fsh_done(struct fsh *h)
@@ -94,7 +105,7 @@ void fsh_done(struct fsh *h)
 		s = faultstore_store(h->fault);
 		s->ops->destroy(s);
 	}
-	if (h->ms) {
+	if (h->ms && !h->ms_borrowed) {
 		s = memstore_store(h->ms);
 		s->ops->destroy(s);
 	}

@@ -36,11 +36,16 @@ struct fsh {
 	struct fs *fs;
 	struct fs_ctx ctx;
 	char err[256];
+	bool ms_borrowed; /* fsh_init_shared: ms belongs to another */
 };
 
 /* A fresh bucket and mount; delay: the quiet period before uploads (a
  * large one keeps every file pending until fsh_sync). */
 int fsh_init(struct fsh *h, double delay);
+/* Another machine on the same bucket: a mount of with's store (its
+ * memstore, behind a faultstore of h's own) with h's own cache directory.
+ * with must outlive h (fsh_done h first). */
+int fsh_init_shared(struct fsh *h, struct fsh *with, double delay);
 /* Unmount (uploads what it can), free everything, remove the cache. */
 void fsh_done(struct fsh *h);
 /* Unmount and mount again (same cache directory, same bucket). */
