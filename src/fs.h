@@ -148,6 +148,11 @@ int fs_open(struct fs *fs, uint64_t ino, int flags, struct fs_file **out);
 /* May the kernel keep the file's cached pages (read through an earlier
  * open of the same object version)? */
 bool fs_file_keep_cache(const struct fs_file *f);
+/* Must its reads bypass the kernel's page cache?  When another handle
+ * still reads an older version of the file (another mount replaced it
+ * meanwhile): the page cache is shared by all handles of an inode, so
+ * neither may fill it with pages the other would read. */
+bool fs_file_direct_io(const struct fs_file *f);
 int fs_create(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 	      int flags, const struct fs_ctx *ctx, struct stat *st,
 	      struct fs_file **out);

@@ -352,6 +352,27 @@ bool fs_file_keep_cache(const struct fs_file *f)
 	return f->keep_cache;
 }
 
+bool fs_file_direct_io(const struct fs_file *f)
+{
+	return f->direct_io;
+}
+
+/*
+ * Locked.  Is another handle of f's inode open for reading another
+ * version (opened before another mount's upload was seen)?  A walk of the
+ * open files: opens are rare next to reads, and few files are open.
+ */
+static bool older_reader(struct fs *fs, const struct fs_file *f)
+{
+	const struct fs_file *o;
+
+	for (o = fs->open_files; o; o = o->next)
+		if (o != f && o->in == f->in && !o->writer &&
+		    strcmp(o->etag, f->etag))
+			return true;
+	return false;
+}
+
 int fs_open(struct fs *fs, uint64_t ino, int flags, struct fs_file **out)
 {
 	bool writer = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
@@ -389,6 +410,12 @@ int fs_open(struct fs *fs, uint64_t ino, int flags, struct fs_file **out)
 	snprintf(f->etag, sizeof(f->etag), "%s", in->etag);
 	if (writer || in->stage || !in->etag[0]) {
 		in->kcache_tag = 0; /* local bytes: no version to keep */
+	} else if (older_reader(fs, f)) {
+		/* the page cache is the inode's, not the handle's: pages of
+		 * this version would show through the older handle, pages of
+		 * the older version through this one */
+		f->direct_io = true;
+		in->kcache_tag = 0;
 	} else {
 		/* pages read through an earlier open of this very version
 		 * stay valid: a second read costs no GET */

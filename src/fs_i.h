@@ -100,6 +100,7 @@ struct fs_file {
 	struct inode *in; /* holds a ref */
 	bool writer;
 	bool keep_cache; /* the kernel's cached pages are this version's */
+	bool direct_io;  /* reads bypass the page cache (older_reader) */
 	char etag[128]; /* as seen at open: reads must match it */
 	/* reads from the bucket, made at the first one; under ra_lock */
 	pthread_mutex_t ra_lock;

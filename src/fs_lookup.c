@@ -35,6 +35,9 @@
 #define FS_LOOKUP_WINDOW 2.0
 /* ... at most once in this many seconds */
 #define FS_RELIST_FOR_LOOKUPS 30.0
+/* seconds the kernel's copy of attributes is made to expire before ours
+ * (fs_attr_ttl) */
+#define FS_TTL_MARGIN 0.01
 
 /*
  * Ask the store what path is: HEAD the file, HEAD the directory marker,
@@ -583,7 +586,8 @@ double fs_attr_ttl(struct fs *fs, uint64_t ino)
 	/* those refresh_attr leaves alone keep the full time */
 	if (in && in->ino != INODE_ROOT && !local_changes(fs, in) &&
 	    !in->unlinked && !S_ISDIR(in->attr.st_mode)) {
-		left = in->attr_expires - util_now_mono();
+		/* less a moment: the reply reaches the kernel later */
+		left = in->attr_expires - util_now_mono() - FS_TTL_MARGIN;
 		ttl = left < 0 ? 0 : left < ttl ? left : ttl;
 	}
 	pthread_mutex_unlock(&fs->lock);

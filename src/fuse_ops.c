@@ -226,6 +226,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->fh = (uintptr_t)f;
 	fi->keep_cache = fs_file_keep_cache(f);
+	fi->direct_io = fs_file_direct_io(f);
 	if (fuse_reply_open(req, fi))
 		fs_release(f); /* the open was interrupted */
 }

@@ -160,9 +160,46 @@ static void test_open_after_ttl_despite_fresh_listing(void)
 	TAP_INTEQ((int)st.st_size, 11, "getattr has the new size");
 	TAP_OK(reads(&b, "g", "the new one"),
 	       "after stat_timeout B reads the new version whole");
+	usleep(600 * 1000); /* the HEAD expires; the listing does not */
 	TAP_INTEQ(fsh_stat(&b, "g", &st), 0, "B looks g up again");
 	TAP_INTEQ((int)st.st_size, 11,
 		  "the older listing does not take it back");
+	fsh_done(&b);
+	fsh_done(&a);
+}
+
+/*
+ * A handle still reading the old version while the new one is opened on
+ * the same mount: the new handle bypasses the page cache they share.
+ */
+static void test_two_versions_open_at_once(void)
+{
+	struct fs_file *old = NULL, *cur = NULL;
+	struct fsh a, b;
+	struct stat st;
+	bool kc = true;
+
+	TAP_INTEQ(two_mounts(&a, &b, 0, 0), 0, "two versions: mounts");
+	TAP_INTEQ(put(&a, "v", "first"), 0, "A writes v");
+	TAP_INTEQ(fsh_stat(&b, "v", &st), 0, "B looks v up");
+	TAP_INTEQ(fs_open(b.fs, st.st_ino, O_RDONLY, &old), 0,
+		  "B opens the first version");
+	TAP_OK(!fs_file_direct_io(old), "alone: through the page cache");
+	TAP_INTEQ(put(&a, "v", "second"), 0, "A rewrites v");
+	TAP_INTEQ(fs_open(b.fs, st.st_ino, O_RDONLY, &cur), 0,
+		  "B opens the second version");
+	TAP_OK(cur && fs_file_direct_io(cur),
+	       "beside the older handle: direct I/O");
+	TAP_OK(cur && !fs_file_keep_cache(cur), "and no kept pages");
+	if (cur)
+		fs_release(cur);
+	if (old)
+		fs_release(old);
+	TAP_INTEQ(open_ro(&b, "v", &kc), 0, "B opens v once more");
+	TAP_OK(!kc, "the page cache may hold the first version: dropped");
+	TAP_OK(reads(&b, "v", "second"), "B reads the second version");
+	TAP_INTEQ(open_ro(&b, "v", &kc), 0, "and opens it again");
+	TAP_OK(kc, "now its pages are kept");
 	fsh_done(&b);
 	fsh_done(&a);
 }
@@ -246,6 +283,7 @@ int main(void)
 	alarm(300);
 	test_ttl_zero_every_open_revalidates();
 	test_open_after_ttl_despite_fresh_listing();
+	test_two_versions_open_at_once();
 	test_names_converge();
 	test_open_of_file_deleted_elsewhere();
 	test_two_writers_keep_both();
