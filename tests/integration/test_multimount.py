@@ -1,0 +1,337 @@
+"""Several mounts of one bucket (SEMANTICS.md "Several mounts"): three
+mounts with their own cache directories, as three machines would be,
+driven at once.
+
+Close-to-open: a reader on one mount that opens a file later than
+stat_timeout after another mount's close+fsync (the upload) reads that
+version or a newer one, whole; never a mix of versions.  Every block of a
+version names the file, the version and the block count, so a mix or a
+cut is seen.  No lost update: mounts writing one file keep every mount's
+last version (the name or a conflict copy).  Listings converge: after
+dir_timeout every mount lists exactly the bucket."""
+
+import errno
+import os
+import random
+import re
+import threading
+import time
+
+import pytest
+
+from conftest import list_keys
+
+TTL = 1.0
+OPTS = ["stat_timeout=1", "dir_timeout=1", "writeback_delay=0.2"]
+BLOCK = 4096
+CONFLICT = "was changed in the bucket by another client"
+
+
+def content(name, ver, writer):
+    """Version ver of name by writer: whole 4 KiB blocks, each saying
+    who, which version, how many blocks and which one."""
+    n = 1 + (ver * 13 + writer * 5) % 24
+    out = []
+    for i in range(n):
+        head = ("%s|v%d|w%d|n%d|b%d|" % (name, ver, writer, n, i)).encode()
+        out.append(head + bytes([97 + (ver + i) % 26]) * (BLOCK - len(head)))
+    return b"".join(out)
+
+
+class Torn(Exception):
+    pass
+
+
+class Mixed(Exception):
+    pass
+
+
+def parse(name, data):
+    """(version, writer) of data, a whole version of name.  Mixed if its
+    blocks come from several versions, Torn if it is one version cut
+    short (or run long)."""
+    if not data:
+        raise Torn("empty")
+    seen = set()
+    blocks = [data[i:i + BLOCK] for i in range(0, len(data), BLOCK)]
+    for i, b in enumerate(blocks):
+        m = re.match(rb"([^|]*)\|v(\d+)\|w(\d+)\|n(\d+)\|b(\d+)\|", b)
+        if not m or m.group(1).decode() != name:
+            raise Mixed("block %d is not a block of %s: %r" % (i, name,
+                                                              b[:40]))
+        ver, w, n, bi = (int(m.group(k)) for k in (2, 3, 4, 5))
+        seen.add((ver, w, n))
+        if len(b) != BLOCK or bi != i or \
+                b != content(name, ver, w)[i * BLOCK:(i + 1) * BLOCK]:
+            raise Mixed("block %d of %s: wrong bytes for v%d" % (i, name,
+                                                               ver))
+    if len(seen) > 1:
+        raise Mixed("%s mixes versions %s" % (name, sorted(seen)))
+    ver, w, n = seen.pop()
+    if len(blocks) != n:
+        raise Torn("%s v%d: %d of %d blocks" % (name, ver, len(blocks), n))
+    return ver, w
+
+
+def write_version(path, data):
+    """Write, fsync (the upload is done when it returns), close."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_all(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+@pytest.fixture
+def three(mounter, bucket):
+    ms = [mounter(bucket, opts=OPTS) for _ in range(3)]
+    for m in ms:
+        m.expect_log = [CONFLICT]
+    return ms
+
+
+def wait_lists_bucket(ms, s3, bucket, prefix, timeout=TTL * 3 + 5):
+    """Poll until every mount lists exactly the bucket's keys under
+    prefix; returns how long it took (seconds).  Fails after timeout."""
+    t0 = time.monotonic()
+    while True:
+        want = sorted(k[len(prefix):] for k in list_keys(s3, bucket, prefix)
+                      if not k.endswith("/"))
+        got = [sorted(os.listdir(m.path(prefix.rstrip("/")))) for m in ms]
+        if all(g == want for g in got):
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > timeout:
+            pytest.fail("mounts list %s, the bucket has %s" % (got, want))
+        time.sleep(0.05)
+
+
+def test_close_to_open_three_mounts(three, bucket, s3):
+    """Each file has one writer mount; the two others read it over and
+    over.  An open later than stat_timeout after an upload sees that
+    version or a newer one, whole; an error or a cut read is allowed only
+    to a reader whose version was replaced while it read."""
+    ms = three
+    os.mkdir(ms[0].path("cto"))
+    names = ["cto/f%d" % i for i in range(3)]
+    uploads = {n: [] for n in names}  # name -> [(ver, t_start, t_end)]
+    lock = threading.Lock()
+    for i, n in enumerate(names):
+        t = time.monotonic()
+        write_version(ms[i].path(n), content(n, 0, i))
+        uploads[n].append((0, t, time.monotonic()))
+    versions = 12
+    problems, stats = [], {"reads": 0, "stale": 0, "excused": 0}
+    done = threading.Event()
+
+    def writer(i):
+        n = names[i]
+        rnd = random.Random(i)
+        for v in range(1, versions + 1):
+            time.sleep(rnd.uniform(0.0, 0.6))
+            t = time.monotonic()
+            write_version(ms[i].path(n), content(n, v, i))
+            with lock:
+                uploads[n].append((v, t, time.monotonic()))
+
+    def reader(j, i):
+        n, m = names[i], ms[j]
+        rnd = random.Random(10 * j + i)
+        while not done.is_set():
+            time.sleep(rnd.uniform(0.0, 0.3))
+            t_open = time.monotonic()
+            with lock:
+                ups = list(uploads[n])
+            need = max(v for v, _, e in ups if e + TTL < t_open)
+            try:
+                data = read_all(m.path(n))
+                ver, _ = parse(n, data)
+                err = None
+            except (OSError, Torn) as e:
+                err = e
+            except Mixed as e:
+                problems.append("mount %d: %s" % (j, e))
+                continue
+            t_end = time.monotonic()
+            with lock:
+                ups = list(uploads[n])
+                stats["reads"] += 1
+            if err is not None:
+                # its version replaced after it was looked at: the
+                # replacing upload ended after t_open - TTL, began
+                # before the read ended
+                if any(e > t_open - TTL - 0.2 and s < t_end
+                       for _, s, e in ups):
+                    with lock:
+                        stats["excused"] += 1
+                    continue
+                problems.append("mount %d: %s at a quiet time: %r"
+                                % (j, n, err))
+                continue
+            if ver < need:
+                problems.append("mount %d read %s v%d, opened %.2f s "
+                                "after v%d was uploaded" % (
+                                    j, n, ver, t_open - [
+                                        e for v, _, e in ups
+                                        if v == need][0], need))
+            if ver > max(v for v, s, _ in ups if s < t_end):
+                problems.append("mount %d read %s v%d before it was "
+                                "written" % (j, n, ver))
+            if ver < max(v for v, _, _ in ups):
+                with lock:
+                    stats["stale"] += 1
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(3)]
+    threads += [threading.Thread(target=reader, args=(j, i))
+                for i in range(3) for j in range(3) if j != i]
+    for t in threads:
+        t.start()
+    for t in threads[:3]:
+        t.join()
+    done.set()
+    for t in threads[3:]:
+        t.join()
+    assert not problems, "\n".join(problems[:20])
+    assert stats["reads"] > 30, stats
+    assert stats["excused"] < stats["reads"] / 4, stats
+    # quiet now: after stat_timeout every mount reads every final version
+    time.sleep(TTL + 0.1)
+    for m in ms:
+        for i, n in enumerate(names):
+            assert parse(n, read_all(m.path(n))) == (versions, i)
+    for i, n in enumerate(names):
+        assert s3.get_object(Bucket=bucket, Key=n)["Body"].read() == \
+            content(n, versions, i)
+    wait_lists_bucket(ms, s3, bucket, "cto/")
+    print("close-to-open:", stats)
+
+
+def test_writers_racing_keep_every_version(three, bucket, s3):
+    """Three mounts write one file at once, each version uploaded (fsync)
+    before its writer's next: every mount's last version survives, under
+    the name or as a conflict copy, and every object is one whole
+    version."""
+    ms = three
+    os.mkdir(ms[0].path("race"))
+    n = "race/shared.txt"
+    versions = 8
+    errors = []
+
+    def writer(i):
+        rnd = random.Random(100 + i)
+        for v in range(1, versions + 1):
+            time.sleep(rnd.uniform(0.0, 0.4))
+            try:
+                write_version(ms[i].path(n), content(n, v, i))
+            except OSError as e:
+                errors.append((i, v, e))
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for m in ms:
+        m.sync()
+    keys = [k for k in list_keys(s3, bucket, "race/") if k != "race/"]
+    have = set()
+    for k in keys:
+        assert k == n or re.match(r"race/shared\.conflict-\d{8}-\d{6}"
+                                  r"(-\d+)?\.txt$", k), keys
+        have.add(parse(n, s3.get_object(Bucket=bucket,
+                                        Key=k)["Body"].read()))
+    for i in range(3):
+        assert (versions, i) in have, (i, sorted(have), keys)
+    wait_lists_bucket(ms, s3, bucket, "race/")
+
+
+def test_names_converge_with_renames_and_unlinks(three, bucket, s3):
+    """Mount 0 creates files, mount 1 renames them, mount 2 unlinks
+    renamed ones, all at once: afterwards every mount lists exactly the
+    bucket within dir_timeout (no ghost entry that stays), and each file
+    reads as the version its name holds in the bucket."""
+    ms = three
+    os.mkdir(ms[0].path("ns"))
+    count = 24
+    created, renamed = [], []
+    lock = threading.Lock()
+    errors = []
+
+    def creator():
+        for k in range(count):
+            n = "ns/c%02d" % k
+            write_version(ms[0].path(n), content(n, 1, 0))
+            with lock:
+                created.append(n)
+            time.sleep(0.05)
+
+    def renamer():
+        k = 0
+        while k < count:
+            with lock:
+                ready = k < len(created)
+            if not ready:
+                time.sleep(0.05)
+                continue
+            src, dst = "ns/c%02d" % k, "ns/r%02d" % k
+            deadline = time.monotonic() + TTL * 3 + 5
+            while True:  # visible on mount 1 within the ttls
+                try:
+                    os.rename(ms[1].path(src), ms[1].path(dst))
+                    break
+                except FileNotFoundError:
+                    if time.monotonic() > deadline:
+                        errors.append("mount 1 never saw " + src)
+                        break
+                    time.sleep(0.05)
+            with lock:
+                renamed.append(dst)
+            k += 1
+
+    def unlinker():
+        k = 0
+        while k < count:
+            with lock:
+                ready = k < len(renamed)
+            if not ready:
+                time.sleep(0.05)
+                continue
+            if k % 3 == 0:
+                dst = renamed[k]
+                deadline = time.monotonic() + TTL * 3 + 5
+                while True:
+                    try:
+                        os.unlink(ms[2].path(dst))
+                        break
+                    except FileNotFoundError:
+                        if time.monotonic() > deadline:
+                            errors.append("mount 2 never saw " + dst)
+                            break
+                        time.sleep(0.05)
+            k += 1
+
+    threads = [threading.Thread(target=f)
+               for f in (creator, renamer, unlinker)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for m in ms:
+        m.sync()
+    want = sorted("r%02d" % k for k in range(count) if k % 3)
+    assert sorted(k[3:] for k in list_keys(s3, bucket, "ns/")
+                  if k != "ns/") == want
+    took = wait_lists_bucket(ms, s3, bucket, "ns/")
+    assert took <= TTL * 2 + 1, took
+    for m in ms:
+        for k in range(count):
+            if k % 3:
+                n = "ns/r%02d" % k
+                assert parse("ns/c%02d" % k, read_all(m.path(n))) == (1, 0)
