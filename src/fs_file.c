@@ -32,8 +32,33 @@
 #include "readcache.h"
 #include "stage.h"
 #include "store.h"
+#include "util.h"
 #include "wbcache.h"
 #include "xattr.h"
+
+/*
+ * Not locked.  A writer's open found obj (NULL: no object) at in's name,
+ * asked for at asked: not what in says.  in takes it (a lookup answers
+ * with it), unless it has a stage by now.
+ */
+static void stale_version(struct fs *fs, struct inode *in,
+			  const struct store_object *obj, double asked)
+{
+	struct stat st;
+
+	pthread_mutex_lock(&fs->lock);
+	if (!in->stage) {
+		if (obj)
+			meta_attr_from_object(&fs->defaults, obj, S_IFREG,
+					      &st);
+		if (obj && S_ISREG(st.st_mode))
+			set_remote_attr(fs, in, &st, true, obj->etag,
+					asked + fs->conf->stat_timeout);
+		else
+			in->attr_expires = 0; /* gone, or another type */
+	}
+	pthread_mutex_unlock(&fs->lock);
+}
 
 /*
  * Give in a stage holding its current contents (the first keep bytes of
@@ -43,8 +68,9 @@
 static int ensure_stage(struct fs *fs, struct inode *in, uint64_t keep)
 {
 	struct stage *st = NULL;
-	char etag[128], *key = NULL;
+	char etag[128], known[128], *key = NULL;
 	uint64_t size = 0, remote, id = 0;
+	double asked;
 	int rc;
 
 	pthread_mutex_lock(&fs->lock);
@@ -54,6 +80,7 @@ static int ensure_stage(struct fs *fs, struct inode *in, uint64_t keep)
 	}
 	remote = (uint64_t)in->attr.st_size;
 	snprintf(etag, sizeof(etag), "%s", in->etag);
+	snprintf(known, sizeof(known), "%s", in->etag);
 	key = key_of(fs, in->path, false);
 	pthread_mutex_unlock(&fs->lock);
 	if (!key)
@@ -67,7 +94,18 @@ static int ensure_stage(struct fs *fs, struct inode *in, uint64_t keep)
 		 * which version and how long, so every fetch is pinned */
 		struct store_object obj = { 0 };
 
+		asked = util_now_mono();
 		rc = fs->store->ops->head(fs->store, key, &obj);
+		if ((!rc && known[0] &&
+		     (strcmp(obj.etag, known) || obj.size != remote)) ||
+		    rc == -ENOENT) {
+			/* another version than the one the kernel was told
+			 * of (its size, which reads and O_APPEND go by):
+			 * -ESTALE has the kernel look the name up again and
+			 * retry the open once (LOOKUP_REVAL) */
+			stale_version(fs, in, rc ? NULL : &obj, asked);
+			rc = -ESTALE;
+		}
 		snprintf(etag, sizeof(etag), "%s", obj.etag);
 		remote = obj.size;
 		store_object_release(&obj);

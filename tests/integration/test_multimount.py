@@ -25,6 +25,7 @@ TTL = 1.0
 OPTS = ["stat_timeout=1", "dir_timeout=1", "writeback_delay=0.2"]
 BLOCK = 4096
 CONFLICT = "was changed in the bucket by another client"
+REPLACED = "changed while it was open; failing the read"
 
 
 def content(name, ver, writer):
@@ -92,7 +93,7 @@ def read_all(path):
 def three(mounter, bucket):
     ms = [mounter(bucket, opts=OPTS) for _ in range(3)]
     for m in ms:
-        m.expect_log = [CONFLICT]
+        m.expect_log = [CONFLICT, REPLACED]
     return ms
 
 
@@ -111,13 +112,25 @@ def wait_lists_bucket(ms, s3, bucket, prefix, timeout=TTL * 3 + 5):
         time.sleep(0.05)
 
 
+def mkdir_everywhere(ms, name):
+    """mkdir on mount 0, uploaded, then polled until every mount sees it
+    (within writeback_delay + dir_timeout and stat_timeout)."""
+    os.mkdir(ms[0].path(name))
+    ms[0].sync()
+    t0 = time.monotonic()
+    for m in ms:
+        while not os.path.isdir(m.path(name)):
+            assert time.monotonic() - t0 < TTL * 2 + 1, name
+            time.sleep(0.02)
+
+
 def test_close_to_open_three_mounts(three, bucket, s3):
     """Each file has one writer mount; the two others read it over and
     over.  An open later than stat_timeout after an upload sees that
     version or a newer one, whole; an error or a cut read is allowed only
     to a reader whose version was replaced while it read."""
     ms = three
-    os.mkdir(ms[0].path("cto"))
+    mkdir_everywhere(ms, "cto")
     names = ["cto/f%d" % i for i in range(3)]
     uploads = {n: [] for n in names}  # name -> [(ver, t_start, t_end)]
     lock = threading.Lock()
@@ -140,6 +153,12 @@ def test_close_to_open_three_mounts(three, bucket, s3):
                 uploads[n].append((v, t, time.monotonic()))
 
     def reader(j, i):
+        try:
+            read_loop(j, i)
+        except Exception as e:  # a bug in the test is a failure too
+            problems.append("reader %d/%d: %r" % (j, i, e))
+
+    def read_loop(j, i):
         n, m = names[i], ms[j]
         rnd = random.Random(10 * j + i)
         while not done.is_set():
@@ -147,7 +166,8 @@ def test_close_to_open_three_mounts(three, bucket, s3):
             t_open = time.monotonic()
             with lock:
                 ups = list(uploads[n])
-            need = max(v for v, _, e in ups if e + TTL < t_open)
+            need = max((v for v, _, e in ups if e + TTL < t_open),
+                       default=-1)
             try:
                 data = read_all(m.path(n))
                 ver, _ = parse(n, data)
@@ -211,25 +231,60 @@ def test_close_to_open_three_mounts(three, bucket, s3):
     print("close-to-open:", stats)
 
 
-def test_writers_racing_keep_every_version(three, bucket, s3):
-    """Three mounts write one file at once, each version uploaded (fsync)
-    before its writer's next: every mount's last version survives, under
-    the name or as a conflict copy, and every object is one whole
-    version."""
+def rewrite_version(path, data):
+    """Read-modify-write as an editor does: open O_RDWR, read the whole
+    file (the version this open saw), write data over it, fsync (the
+    upload is done), close.  Returns the bytes read."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        old = b""
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            old += chunk
+        os.pwrite(fd, data, 0)
+        os.ftruncate(fd, len(data))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return old
+
+
+def test_writers_racing_lose_no_version(three, bucket, s3):
+    """Three mounts rewrite one file at once, read-modify-write, each
+    version uploaded (fsync) before its writer's next.  An upload may
+    replace only the version its writer read: so every version written
+    is either in the bucket (under the name or as a conflict copy) or was
+    read by the writer of a later one.  Every object is one whole
+    version, and so is everything a writer read."""
     ms = three
-    os.mkdir(ms[0].path("race"))
+    mkdir_everywhere(ms, "race")
     n = "race/shared.txt"
+    write_version(ms[0].path(n), content(n, 0, 0))
     versions = 8
-    errors = []
+    errors, written, seen = [], {(0, 0)}, set()
+    lock = threading.Lock()
 
     def writer(i):
         rnd = random.Random(100 + i)
+        deadline = time.monotonic() + TTL * 2 + 1
+        while not os.path.exists(ms[i].path(n)):
+            if time.monotonic() > deadline:
+                errors.append("mount %d never saw %s" % (i, n))
+                return
+            time.sleep(0.02)
         for v in range(1, versions + 1):
             time.sleep(rnd.uniform(0.0, 0.4))
             try:
-                write_version(ms[i].path(n), content(n, v, i))
-            except OSError as e:
-                errors.append((i, v, e))
+                old = rewrite_version(ms[i].path(n), content(n, v, i))
+                s = parse(n, old)
+            except (OSError, Torn, Mixed) as e:
+                errors.append((i, v, repr(e)))
+                continue
+            with lock:
+                written.add((v, i))
+                seen.add(s)
 
     threads = [threading.Thread(target=writer, args=(i,)) for i in range(3)]
     for t in threads:
@@ -246,9 +301,11 @@ def test_writers_racing_keep_every_version(three, bucket, s3):
                                   r"(-\d+)?\.txt$", k), keys
         have.add(parse(n, s3.get_object(Bucket=bucket,
                                         Key=k)["Body"].read()))
-    for i in range(3):
-        assert (versions, i) in have, (i, sorted(have), keys)
+    lost = sorted(written - have - seen)
+    assert not lost, ("lost versions", lost, sorted(have), sorted(seen))
     wait_lists_bucket(ms, s3, bucket, "race/")
+    print("racing writers: %d versions, %d in the bucket, %d conflict "
+          "copies" % (len(written), len(have), len(keys) - 1))
 
 
 def test_names_converge_with_renames_and_unlinks(three, bucket, s3):
@@ -257,7 +314,7 @@ def test_names_converge_with_renames_and_unlinks(three, bucket, s3):
     bucket within dir_timeout (no ghost entry that stays), and each file
     reads as the version its name holds in the bucket."""
     ms = three
-    os.mkdir(ms[0].path("ns"))
+    mkdir_everywhere(ms, "ns")
     count = 24
     created, renamed = [], []
     lock = threading.Lock()

@@ -204,6 +204,37 @@ static void test_two_versions_open_at_once(void)
 	fsh_done(&a);
 }
 
+/*
+ * A writer's open finds another version than the kernel was told of (its
+ * lookup was within stat_timeout of A's upload): -ESTALE, so the kernel
+ * looks the name up again (and gets the new size, which reads and
+ * O_APPEND go by) and opens once more.
+ */
+static void test_writer_open_of_unseen_version(void)
+{
+	struct fs_file *f = NULL;
+	struct fsh a, b;
+	struct stat st;
+	char *data;
+
+	TAP_INTEQ(two_mounts(&a, &b, 30, 30), 0, "unseen: mounts");
+	TAP_INTEQ(put(&a, "u", "short"), 0, "A writes u");
+	TAP_INTEQ(fsh_stat(&b, "u", &st), 0, "B looks u up");
+	TAP_INTEQ((int)st.st_size, 5, "5 bytes");
+	TAP_INTEQ(put(&a, "u", "a longer version"), 0, "A rewrites u");
+	TAP_INTEQ(fs_open(b.fs, st.st_ino, O_WRONLY | O_APPEND, &f), -ESTALE,
+		  "B's append open: ESTALE (the kernel's size is old)");
+	TAP_INTEQ(fsh_stat(&b, "u", &st), 0, "the kernel looks u up again");
+	TAP_INTEQ((int)st.st_size, 16, "and gets the new size");
+	TAP_INTEQ(fsh_append(&b, "u", "!", 1), 0, "the retried open appends");
+	TAP_INTEQ(fsh_sync(&b), 0, "B uploads");
+	data = fsh_object(&a, "u");
+	TAP_STREQ(data, "a longer version!", "appended to A's version");
+	free(data);
+	fsh_done(&b);
+	fsh_done(&a);
+}
+
 /* A file deleted or created on A: B sees it so once its caches expire. */
 static void test_names_converge(void)
 {
@@ -284,6 +315,7 @@ int main(void)
 	test_ttl_zero_every_open_revalidates();
 	test_open_after_ttl_despite_fresh_listing();
 	test_two_versions_open_at_once();
+	test_writer_open_of_unseen_version();
 	test_names_converge();
 	test_open_of_file_deleted_elsewhere();
 	test_two_writers_keep_both();
