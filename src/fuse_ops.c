@@ -650,9 +650,8 @@ static void *evictor_thread(void *arg)
 	struct fuse_ops_evictor *ev = arg;
 	struct fs_evict *batch = calloc(EVICT_BATCH, sizeof(*batch));
 	struct timespec until;
+	double next = 0; /* the next round of eviction (monotonic s) */
 	size_t i, n;
-
-	double next = 0;
 
 	pthread_mutex_lock(&ev->lock);
 	while (batch && !ev->stop) {
