@@ -14,6 +14,7 @@ import errno
 import os
 import random
 import re
+import subprocess
 import threading
 import time
 
@@ -82,6 +83,12 @@ def write_version(path, data):
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def ls_ln(path):
+    return subprocess.run(["ls", "-ln", "--time-style=+%s", path],
+                          check=True, capture_output=True,
+                          text=True).stdout
 
 
 def read_all(path):
@@ -427,6 +434,47 @@ def test_names_converge_with_renames_and_unlinks(three, bucket, s3):
             if k % 3:
                 n = "ns/r%02d" % k
                 assert parse("ns/c%02d" % k, read_all(m.path(n))) == (1, 0)
+
+
+
+def test_index_rewritten_by_several_mounts(mounter, bucket, s3):
+    """A big directory's index (.r2fs-index/) written and rewritten by
+    several mounts while they change files in it stays advisory: every
+    mount, and a new one that reads the index, shows what HEADs show."""
+    from test_dirindex import INDEX, SETTLE, make_big
+    from test_listing import parse_ls, stats
+
+    names = make_big(s3, bucket, 300)
+    ms = mount3(mounter, bucket)
+    for m in ms:
+        ls_ln(m.path("big"))
+    deadline = time.monotonic() + 30
+    while not list_keys(s3, bucket, INDEX):
+        assert time.monotonic() < deadline, "no index written"
+        time.sleep(0.1)
+    # more changed entries than an index may lack: it is written again
+    for k in range(70):
+        os.chmod(ms[1].path("big", names[k]), 0o600)
+    for k in range(70, 80):
+        write_version(ms[2].path("big", names[k]), b"x" * (k + 1))
+    for k in range(10):
+        write_version(ms[0].path("big", "n%02d" % k), b"new")
+    for m in ms:
+        m.sync()
+    time.sleep(SETTLE)  # the new versions can be indexed too
+    views = [parse_ls(ls_ln(m.path("big"))) for m in ms]
+    # and written again (in the background, after ls -l closed it)
+    deadline = time.monotonic() + 30
+    while sum(stats(m.dir)["dir_index_writes"] for m in ms) < 2:
+        assert time.monotonic() < deadline, [stats(m.dir) for m in ms]
+        time.sleep(0.1)
+    fresh = mounter(bucket, opts=OPTS)
+    truth = mounter(bucket, opts=OPTS + ["no_dir_index"])
+    want = parse_ls(ls_ln(truth.path("big")))
+    assert len(want) == 311 and want[names[0]][0] == "-rw-------", want
+    assert parse_ls(ls_ln(fresh.path("big"))) == want
+    for v in views:
+        assert v == want
 
 
 # What is not protected (SEMANTICS.md "Several mounts"): a DELETE or a
