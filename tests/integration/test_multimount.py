@@ -293,6 +293,23 @@ def rewrite_version(path, data):
     return old
 
 
+
+def test_ttl_zero_every_open_sees_the_last_upload(mounter, bucket):
+    """-o stat_timeout=0 (dir_timeout left at its 3 s): every open asks
+    the bucket, even right after a listing showed the older version."""
+    a = mounter(bucket, opts=["stat_timeout=0", "writeback_delay=0.2"])
+    b = mounter(bucket, opts=["stat_timeout=0", "writeback_delay=0.2"])
+    write_version(a.path("z"), content("z", 0, 0))
+    t0 = time.monotonic()
+    while not os.path.exists(b.path("z")):
+        assert time.monotonic() - t0 < 10
+        time.sleep(0.05)
+    for v in range(1, 11):
+        assert "z" in os.listdir(b.dir)  # a listing of the old version
+        write_version(a.path("z"), content("z", v, 0))
+        assert parse("z", read_all(b.path("z"))) == (v, 0)
+
+
 def test_writers_racing_lose_no_version(three, bucket, s3):
     """Three mounts rewrite one file at once, read-modify-write, each
     version uploaded (fsync) before its writer's next.  An upload may
