@@ -430,7 +430,18 @@ int fs_open(struct fs *fs, uint64_t ino, int flags, struct fs_file **out)
 		 * another mount closed and uploaded before that is seen
 		 * whole; the kernel's pages of an older one are dropped
 		 * (keep_cache below, and the changed hook) */
+		char was[sizeof(in->etag)];
+		off_t size = in->attr.st_size;
+
+		snprintf(was, sizeof(was), "%s", in->etag);
 		rc = refresh_attr(fs, in);
+		if (!rc && was[0] &&
+		    (strcmp(was, in->etag) || size != in->attr.st_size))
+			/* the kernel may hold the old size (a write's or a
+			 * listing's attributes), which reads and O_APPEND go
+			 * by: -ESTALE has it look the name up again and
+			 * retry the open once (LOOKUP_REVAL) */
+			rc = -ESTALE;
 	}
 	if (!rc) {
 		f = file_new(fs, in, writer);

@@ -63,6 +63,10 @@ int fsh_stat(struct fsh *h, const char *path, struct stat *st);
 int fsh_parent(struct fsh *h, const char *path, uint64_t *ino,
 	       char *name, size_t len);
 
+/* Look path up and open it as the kernel does: after -ESTALE (the open
+ * found a version the lookup did not show), once more. */
+int fsh_open(struct fsh *h, const char *path, int flags, struct stat *st,
+	     struct fs_file **f);
 int fsh_mkdir(struct fsh *h, const char *path, mode_t mode);
 /* create (O_TRUNC), write len bytes, close (flush + release). */
 int fsh_write_file(struct fsh *h, const char *path, const void *data,

@@ -80,10 +80,8 @@ static int open_ro(struct fsh *h, const char *path, bool *kc)
 {
 	struct fs_file *f;
 	struct stat st;
-	int rc = fsh_stat(h, path, &st);
+	int rc = fsh_open(h, path, O_RDONLY, &st, &f);
 
-	if (!rc)
-		rc = fs_open(h->fs, st.st_ino, O_RDONLY, &f);
 	if (rc)
 		return rc;
 	*kc = fs_file_keep_cache(f);
@@ -104,13 +102,21 @@ static void test_ttl_zero_every_open_revalidates(void)
 	TAP_OK(reads(&b, "f", "version one"), "B reads A's f");
 	TAP_INTEQ(open_ro(&b, "f", &kc), 0, "B opens f again");
 	TAP_OK(kc, "same version: the kernel keeps its pages");
+	TAP_INTEQ(fsh_stat(&b, "f", &st), 0, "B looks f up");
 	fs_set_changed_hook(b.fs, on_changed, &c);
-	TAP_INTEQ(put(&a, "f", "version two, longer"), 0, "A rewrites f");
-	TAP_OK(reads(&b, "f", "version two, longer"),
-	       "B's next open reads the new version at once");
-	TAP_INTEQ(fsh_stat(&b, "f", &st), 0, "stat f on B");
+	TAP_INTEQ(put(&a, "f", "version 2"), 0, "A rewrites f");
+	{
+		struct fs_file *f = NULL;
+
+		TAP_INTEQ(fs_open(b.fs, st.st_ino, O_RDONLY, &f), -ESTALE,
+			  "B's open finds a version its lookup did not "
+			  "show: ESTALE (the kernel looks up again)");
+	}
 	TAP_INTEQ(c.n, 1, "B dropped the old version's pages once");
 	TAP_OK(c.last == st.st_ino, "... of f's inode");
+	TAP_OK(reads(&b, "f", "version 2"),
+	       "B's next open reads the new version at once");
+	TAP_INTEQ(c.n, 1, "and not again");
 	TAP_OK(fs_attr_ttl(b.fs, st.st_ino) == 0,
 	       "the kernel keeps no attributes (ttl 0)");
 	fs_set_changed_hook(b.fs, NULL, NULL);
@@ -186,6 +192,9 @@ static void test_two_versions_open_at_once(void)
 		  "B opens the first version");
 	TAP_OK(!fs_file_direct_io(old), "alone: through the page cache");
 	TAP_INTEQ(put(&a, "v", "second"), 0, "A rewrites v");
+	TAP_INTEQ(fs_open(b.fs, st.st_ino, O_RDONLY, &cur), -ESTALE,
+		  "B's open of the inode finds the second version: ESTALE");
+	TAP_INTEQ(fsh_stat(&b, "v", &st), 0, "B looks v up again");
 	TAP_INTEQ(fs_open(b.fs, st.st_ino, O_RDONLY, &cur), 0,
 		  "B opens the second version");
 	TAP_OK(cur && fs_file_direct_io(cur),
