@@ -96,8 +96,8 @@ static int ensure_stage(struct fs *fs, struct inode *in, uint64_t keep)
 
 		asked = util_now_mono();
 		rc = fs->store->ops->head(fs->store, key, &obj);
-		if ((!rc && known[0] &&
-		     (strcmp(obj.etag, known) || obj.size != remote)) ||
+		if ((!rc && ((known[0] && strcmp(obj.etag, known)) ||
+			     obj.size != remote)) ||
 		    rc == -ENOENT) {
 			/* another version than the one the kernel was told
 			 * of (its size, which reads and O_APPEND go by):
@@ -435,8 +435,8 @@ int fs_open(struct fs *fs, uint64_t ino, int flags, struct fs_file **out)
 
 		snprintf(was, sizeof(was), "%s", in->etag);
 		rc = refresh_attr(fs, in);
-		if (!rc && was[0] &&
-		    (strcmp(was, in->etag) || size != in->attr.st_size))
+		if (!rc && ((was[0] && strcmp(was, in->etag)) ||
+			    size != in->attr.st_size))
 			/* the kernel may hold the old size (a write's or a
 			 * listing's attributes), which reads and O_APPEND go
 			 * by: -ESTALE has it look the name up again and
