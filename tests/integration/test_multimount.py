@@ -125,7 +125,7 @@ def wait_lists_bucket(ms, s3, bucket, prefix, timeout=TTL * 3 + 5):
         time.sleep(0.05)
 
 
-def mkdir_everywhere(ms, name):
+def mkdir_everywhere(ms, name, limit=TTL * 2 + 1):
     """mkdir on mount 0, uploaded, then polled until every mount sees it
     (within writeback_delay + dir_timeout and stat_timeout)."""
     os.mkdir(ms[0].path(name))
@@ -133,7 +133,7 @@ def mkdir_everywhere(ms, name):
     t0 = time.monotonic()
     for m in ms:
         while not os.path.isdir(m.path(name)):
-            assert time.monotonic() - t0 < TTL * 2 + 1, name
+            assert time.monotonic() - t0 < limit, name
             time.sleep(0.02)
 
 
@@ -310,6 +310,74 @@ def test_ttl_zero_every_open_sees_the_last_upload(mounter, bucket):
         assert "z" in os.listdir(b.dir)  # a listing of the old version
         write_version(a.path("z"), content("z", v, 0))
         assert parse("z", read_all(b.path("z"))) == (v, 0)
+
+
+
+def test_staleness_at_default_timeouts(mounter, bucket, s3):
+    """With default options: how long after A's close() the upload goes
+    up (writeback_delay, 1 s), after that B reads the new contents
+    (within stat_timeout, 3 s), sees a new name, and no longer sees a
+    deleted one (dir_timeout and stat_timeout, 3 s).  B polls every
+    10 ms.  Prints the numbers (SEMANTICS.md "Several mounts")."""
+    import hashlib
+    import statistics
+
+    a, b = mounter(bucket), mounter(bucket)
+    mkdir_everywhere([a, b], "m", limit=7)
+
+    def poll(fn, timeout=15):
+        t = time.monotonic()
+        while time.monotonic() - t < timeout:
+            try:
+                if fn():
+                    return time.monotonic()
+            except OSError:
+                pass
+            time.sleep(0.01)
+        pytest.fail("not seen within %d s" % timeout)
+
+    def uploaded(key, body):
+        et = '"%s"' % hashlib.md5(body).hexdigest()
+        try:
+            return s3.head_object(Bucket=bucket, Key=key)["ETag"] == et
+        except Exception:
+            return False
+
+    res = {k: [] for k in ("upload after close", "contents after upload",
+                           "new name after upload",
+                           "deleted name after unlink")}
+    for k in range(4):
+        body = b"version %d " % k * 1000
+        with open(a.path("m/f"), "wb") as f:
+            f.write(body)
+        tc = time.monotonic()
+        tu = []
+        th = threading.Thread(target=lambda: tu.append(
+            poll(lambda: uploaded("m/f", body))))
+        th.start()
+        ts = poll(lambda: read_all(b.path("m/f")) == body)
+        th.join()
+        res["upload after close"].append(tu[0] - tc)
+        res["contents after upload"].append(ts - tu[0])
+        q = "new%d" % k
+        with open(a.path("m", q), "wb") as f:
+            f.write(b"x")
+        tu2 = poll(lambda: uploaded("m/" + q, b"x"))
+        res["new name after upload"].append(
+            poll(lambda: q in os.listdir(b.path("m"))) - tu2)
+        os.unlink(a.path("m", q))
+        tc = time.monotonic()
+        res["deleted name after unlink"].append(poll(
+            lambda: q not in os.listdir(b.path("m")) and
+            not os.path.exists(b.path("m", q))) - tc)
+        time.sleep(k * 0.7)  # B's caches at another age next time
+    for k, v in res.items():
+        print("%-26s min %.2f  median %.2f  max %.2f s" % (
+            k, min(v), statistics.median(v), max(v)))
+    assert all(0.9 < t < 2.5 for t in res["upload after close"]), res
+    for k in ("contents after upload", "new name after upload",
+              "deleted name after unlink"):
+        assert max(res[k]) < 3.5, res
 
 
 def test_writers_racing_lose_no_version(three, bucket, s3):
