@@ -320,13 +320,13 @@ static void finish_fetch(struct attr_cache *ac, const char *key, int rc,
 		if (rc || e->forgotten)
 			remove_entry(ac, e);
 		else
-			store(e, m, util_now_mono());
+			store(e, m, m->fetched);
 	} else if (!rc && !e) {
 		/* the claim could not make an entry (full of claims): keep
 		 * the result if there is room now */
 		e = add_entry(ac, key);
 		if (e)
-			store(e, m, util_now_mono());
+			store(e, m, m->fetched);
 	}
 	pthread_cond_broadcast(&ac->cond);
 }
@@ -336,6 +336,7 @@ int attr_cache_get(struct attr_cache *ac, const struct attr_want *w,
 {
 	struct ac_entry *e;
 	char *key = key_for(w->path, w->type);
+	double started;
 	int rc;
 
 	if (fetched)
@@ -368,8 +369,11 @@ int attr_cache_get(struct attr_cache *ac, const struct attr_want *w,
 		*fetched = true;
 	pthread_mutex_unlock(ac->lock);
 	memset(out, 0, sizeof(*out));
+	/* as old as the request, not its answer: a version uploaded while
+	 * the HEAD was on its way may not be in it (close-to-open) */
+	started = util_now_mono();
 	rc = ac->fetch(ac->fetch_arg, w->path, w->type, w->lastmod, out);
-	out->fetched = util_now_mono();
+	out->fetched = started;
 	pthread_mutex_lock(ac->lock);
 	finish_fetch(ac, key, rc, out);
 	free(key);
@@ -614,6 +618,7 @@ static void *prefetch_thread(void *arg)
 	struct attr_cache *ac = arg;
 	struct attr_meta m;
 	char *key, *path;
+	double started;
 	time_t lastmod;
 	mode_t type;
 	int rc;
@@ -627,7 +632,9 @@ static void *prefetch_thread(void *arg)
 		ac->stats.prefetches++;
 		pthread_mutex_unlock(ac->lock);
 		memset(&m, 0, sizeof(m));
+		started = util_now_mono(); /* as attr_cache_get */
 		rc = ac->fetch(ac->fetch_arg, path, type, lastmod, &m);
+		m.fetched = started;
 		pthread_mutex_lock(ac->lock);
 		finish_fetch(ac, key, rc, &m);
 		free(key);

@@ -819,6 +819,21 @@ double fs_attr_timeout(const struct fs *fs)
 	return fs->conf->stat_timeout;
 }
 
+double listed_ttl(const struct fs *fs)
+{
+	return fs->conf->stat_timeout < fs->conf->dir_timeout
+		       ? fs->conf->stat_timeout
+		       : fs->conf->dir_timeout;
+}
+
+void fs_set_changed_hook(struct fs *fs, fs_changed_fn fn, void *arg)
+{
+	pthread_mutex_lock(&fs->lock);
+	fs->changed = fn;
+	fs->changed_arg = arg;
+	pthread_mutex_unlock(&fs->lock);
+}
+
 
 /* The inode numbered ino with a reference held (not locked), or NULL. */
 struct inode *hold_ino(struct fs *fs, uint64_t ino)

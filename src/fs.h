@@ -64,6 +64,30 @@ unsigned fs_connections_wanted(const struct r2fs_conf *conf);
 /* Seconds the kernel may cache entries and attributes. */
 double fs_attr_timeout(const struct fs *fs);
 
+/*
+ * The kernel's page cache and other mounts (SEMANTICS.md "Several
+ * mounts"): when a lookup, getattr or open finds that a file the kernel
+ * may hold pages of has a new version in the bucket (another ETag:
+ * another mount or client wrote it), the fs layer calls fn(arg, ino) so
+ * that whoever serves the kernel (fuse_ops.c) drops those pages.  fn is
+ * called with the fs lock held, from any thread: it must only note the
+ * inode and return (never call into fs, never wait for the kernel, which
+ * may itself be waiting for a request that needs the fs lock).  NULL, the
+ * default, turns it off; after fs_set_changed_hook returns, the old fn is
+ * not called any more.
+ */
+typedef void (*fs_changed_fn)(void *arg, uint64_t ino);
+void fs_set_changed_hook(struct fs *fs, fs_changed_fn fn, void *arg);
+
+/*
+ * Seconds the kernel may keep the entry and attributes of ino that a
+ * lookup, getattr or readdirplus just returned: what is left of r2fs's
+ * own trust in them (attributes a listing showed are as old as the
+ * listing), at most stat_timeout.  So the kernel never holds a size
+ * longer than r2fs holds the version it belongs to, and asks again
+ * (getattr) when an open had to refresh it.
+ */
+double fs_attr_ttl(struct fs *fs, uint64_t ino);
 int fs_lookup(struct fs *fs, uint64_t parent, const char *name,
 	      struct stat *st);
 void fs_forget(struct fs *fs, uint64_t ino, uint64_t nlookup);
@@ -124,6 +148,11 @@ int fs_open(struct fs *fs, uint64_t ino, int flags, struct fs_file **out);
 /* May the kernel keep the file's cached pages (read through an earlier
  * open of the same object version)? */
 bool fs_file_keep_cache(const struct fs_file *f);
+/* Must its reads bypass the kernel's page cache?  When another handle
+ * still reads an older version of the file (another mount replaced it
+ * meanwhile): the page cache is shared by all handles of an inode, so
+ * neither may fill it with pages the other would read. */
+bool fs_file_direct_io(const struct fs_file *f);
 int fs_create(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 	      int flags, const struct fs_ctx *ctx, struct stat *st,
 	      struct fs_file **out);

@@ -231,10 +231,12 @@ int fs_dir_entry_plus(struct fs_dir *d, size_t i, struct stat *st)
 		rc = -ENOMEM;
 		goto out;
 	}
+	if (!stale && newer_than(fs, in, d->l->fetched))
+		goto found; /* a HEAD after the listing knows better */
 	set_remote_attr(fs, in, &m.st, true,
 			S_ISDIR(m.st.st_mode) ? NULL : m.etag,
 			stale ? m.fetched + fs->conf->stat_timeout
-			      : d->l->fetched + fs->conf->dir_timeout);
+			      : d->l->fetched + listed_ttl(fs));
 found:
 	in->nlookup++;
 	inode_touch(fs->inodes, in);

@@ -32,8 +32,33 @@
 #include "readcache.h"
 #include "stage.h"
 #include "store.h"
+#include "util.h"
 #include "wbcache.h"
 #include "xattr.h"
+
+/*
+ * Not locked.  A writer's open found obj (NULL: no object) at in's name,
+ * asked for at asked: not what in says.  in takes it (a lookup answers
+ * with it), unless it has a stage by now.
+ */
+static void stale_version(struct fs *fs, struct inode *in,
+			  const struct store_object *obj, double asked)
+{
+	struct stat st;
+
+	pthread_mutex_lock(&fs->lock);
+	if (!in->stage) {
+		if (obj)
+			meta_attr_from_object(&fs->defaults, obj, S_IFREG,
+					      &st);
+		if (obj && S_ISREG(st.st_mode))
+			set_remote_attr(fs, in, &st, true, obj->etag,
+					asked + fs->conf->stat_timeout);
+		else
+			in->attr_expires = 0; /* gone, or another type */
+	}
+	pthread_mutex_unlock(&fs->lock);
+}
 
 /*
  * Give in a stage holding its current contents (the first keep bytes of
@@ -43,8 +68,9 @@
 static int ensure_stage(struct fs *fs, struct inode *in, uint64_t keep)
 {
 	struct stage *st = NULL;
-	char etag[128], *key = NULL;
+	char etag[128], known[128], *key = NULL;
 	uint64_t size = 0, remote, id = 0;
+	double asked;
 	int rc;
 
 	pthread_mutex_lock(&fs->lock);
@@ -54,6 +80,7 @@ static int ensure_stage(struct fs *fs, struct inode *in, uint64_t keep)
 	}
 	remote = (uint64_t)in->attr.st_size;
 	snprintf(etag, sizeof(etag), "%s", in->etag);
+	snprintf(known, sizeof(known), "%s", in->etag);
 	key = key_of(fs, in->path, false);
 	pthread_mutex_unlock(&fs->lock);
 	if (!key)
@@ -67,7 +94,18 @@ static int ensure_stage(struct fs *fs, struct inode *in, uint64_t keep)
 		 * which version and how long, so every fetch is pinned */
 		struct store_object obj = { 0 };
 
+		asked = util_now_mono();
 		rc = fs->store->ops->head(fs->store, key, &obj);
+		if ((!rc && ((known[0] && strcmp(obj.etag, known)) ||
+			     obj.size != remote)) ||
+		    rc == -ENOENT) {
+			/* another version than the one the kernel was told
+			 * of (its size, which reads and O_APPEND go by):
+			 * -ESTALE has the kernel look the name up again and
+			 * retry the open once (LOOKUP_REVAL) */
+			stale_version(fs, in, rc ? NULL : &obj, asked);
+			rc = -ESTALE;
+		}
 		snprintf(etag, sizeof(etag), "%s", obj.etag);
 		remote = obj.size;
 		store_object_release(&obj);
@@ -352,6 +390,27 @@ bool fs_file_keep_cache(const struct fs_file *f)
 	return f->keep_cache;
 }
 
+bool fs_file_direct_io(const struct fs_file *f)
+{
+	return f->direct_io;
+}
+
+/*
+ * Locked.  Is another handle of f's inode open for reading another
+ * version (opened before another mount's upload was seen)?  A walk of the
+ * open files: opens are rare next to reads, and few files are open.
+ */
+static bool older_reader(struct fs *fs, const struct fs_file *f)
+{
+	const struct fs_file *o;
+
+	for (o = fs->open_files; o; o = o->next)
+		if (o != f && o->in == f->in && !o->writer &&
+		    strcmp(o->etag, f->etag))
+			return true;
+	return false;
+}
+
 int fs_open(struct fs *fs, uint64_t ino, int flags, struct fs_file **out)
 {
 	bool writer = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
@@ -366,6 +425,25 @@ int fs_open(struct fs *fs, uint64_t ino, int flags, struct fs_file **out)
 	} else if (S_ISDIR(in->attr.st_mode)) {
 		rc = -EISDIR;
 	} else {
+		/* close-to-open: the version read (or written over) is one
+		 * the bucket showed less than stat_timeout ago, so a file
+		 * another mount closed and uploaded before that is seen
+		 * whole; the kernel's pages of an older one are dropped
+		 * (keep_cache below, and the changed hook) */
+		char was[sizeof(in->etag)];
+		off_t size = in->attr.st_size;
+
+		snprintf(was, sizeof(was), "%s", in->etag);
+		rc = refresh_attr(fs, in);
+		if (!rc && ((was[0] && strcmp(was, in->etag)) ||
+			    size != in->attr.st_size))
+			/* the kernel may hold the old size (a write's or a
+			 * listing's attributes), which reads and O_APPEND go
+			 * by: -ESTALE has it look the name up again and
+			 * retry the open once (LOOKUP_REVAL) */
+			rc = -ESTALE;
+	}
+	if (!rc) {
 		f = file_new(fs, in, writer);
 		if (!f)
 			rc = -ENOMEM;
@@ -381,6 +459,12 @@ int fs_open(struct fs *fs, uint64_t ino, int flags, struct fs_file **out)
 	snprintf(f->etag, sizeof(f->etag), "%s", in->etag);
 	if (writer || in->stage || !in->etag[0]) {
 		in->kcache_tag = 0; /* local bytes: no version to keep */
+	} else if (older_reader(fs, f)) {
+		/* the page cache is the inode's, not the handle's: pages of
+		 * this version would show through the older handle, pages of
+		 * the older version through this one */
+		f->direct_io = true;
+		in->kcache_tag = 0;
 	} else {
 		/* pages read through an earlier open of this very version
 		 * stay valid: a second read costs no GET */

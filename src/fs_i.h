@@ -89,6 +89,10 @@ struct fs {
 	 * a lost connection) releases none; fs_free frees them; under lock */
 	struct fs_dir *open_dirs;
 	struct fs_file *open_files; /* likewise, file handles */
+	/* a file's version changed under the kernel's pages
+	 * (fs_set_changed_hook); under lock */
+	fs_changed_fn changed;
+	void *changed_arg;
 };
 
 struct fs_file {
@@ -96,6 +100,7 @@ struct fs_file {
 	struct inode *in; /* holds a ref */
 	bool writer;
 	bool keep_cache; /* the kernel's cached pages are this version's */
+	bool direct_io;  /* reads bypass the page cache (older_reader) */
 	char etag[128]; /* as seen at open: reads must match it */
 	/* reads from the bucket, made at the first one; under ra_lock */
 	pthread_mutex_t ra_lock;
@@ -208,6 +213,21 @@ int fetch_meta(void *arg, const char *path, mode_t type,
  * rules. */
 void set_remote_attr(struct fs *fs, struct inode *in, const struct stat *st,
 		     bool has_meta, const char *etag, double expires);
+/* How long after its LIST a listing vouches for an entry's attributes
+ * and version: dir_timeout, but no longer than stat_timeout, so an open
+ * more than stat_timeout after another mount's upload asks the bucket
+ * again (close-to-open, refresh_attr). */
+double listed_ttl(const struct fs *fs);
+/* Locked: were in's attributes fetched (a HEAD) after when (a listing's
+ * time)?  Then that listing must not take them back to an older
+ * version. */
+bool newer_than(const struct fs *fs, const struct inode *in, double when);
+/* Locked: in's attributes fetched again from the bucket when they are
+ * older than stat_timeout (a HEAD made lately, else a probe; the lock is
+ * dropped meanwhile).  -ENOENT when its object is gone or now of another
+ * type (in may be freed then).  The root, directories, unlinked inodes and
+ * inodes with local changes are left as they are. */
+int refresh_attr(struct fs *fs, struct inode *in);
 /* Locked: the inode for path with the given type (one of another type is
  * detached first); NULL on ENOMEM. */
 struct inode *inode_for(struct fs *fs, const char *path, mode_t type);

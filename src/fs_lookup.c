@@ -35,6 +35,9 @@
 #define FS_LOOKUP_WINDOW 2.0
 /* ... at most once in this many seconds */
 #define FS_RELIST_FOR_LOOKUPS 30.0
+/* seconds the kernel's copy of attributes is made to expire before ours
+ * (fs_attr_ttl) */
+#define FS_TTL_MARGIN 0.01
 
 /*
  * Ask the store what path is: HEAD the file, HEAD the directory marker,
@@ -163,6 +166,12 @@ static int listed_attr(struct fs *fs, const char *path,
 	return rc;
 }
 
+bool newer_than(const struct fs *fs, const struct inode *in, double when)
+{
+	/* attr_expires is when they were fetched plus at most stat_timeout */
+	return in->attr_expires - fs->conf->stat_timeout > when;
+}
+
 /* Put probed or listed attributes into in, unless local state rules. */
 void set_remote_attr(struct fs *fs, struct inode *in,
 			    const struct stat *st, bool has_meta,
@@ -181,8 +190,17 @@ void set_remote_attr(struct fs *fs, struct inode *in,
 		in->attr = *st;
 		in->has_meta = has_meta;
 	}
-	if (etag && strcmp(etag, in->etag))
+	if (etag && strcmp(etag, in->etag)) {
 		in->xattrs_known = false; /* another version: reload */
+		if (in->kcache_tag && in->etag[0]) {
+			/* the kernel may hold pages of the old version:
+			 * have them dropped now, not at the next open only
+			 * (an mmap, a descriptor open before) */
+			in->kcache_tag = 0;
+			if (fs->changed)
+				fs->changed(fs->changed_arg, in->ino);
+		}
+	}
 	in->attr.st_ino = in->ino;
 	if (in->times_local && S_ISDIR(in->attr.st_mode) &&
 	    mtime.tv_sec >= in->attr.st_mtim.tv_sec) {
@@ -334,7 +352,7 @@ static int lookup_listed(struct fs *fs, struct inode *p, const char *path,
 			 const char *name, const struct dir_listing *l,
 			 struct inode **out)
 {
-	double expires = l->fetched + fs->conf->dir_timeout;
+	double expires = l->fetched + listed_ttl(fs);
 	const struct dir_entry *e = dir_listing_find(l, name);
 	struct dir_entry listed;
 	struct attr_meta m;
@@ -359,8 +377,9 @@ static int lookup_listed(struct fs *fs, struct inode *p, const char *path,
 	in = inode_for(fs, path, type);
 	if (!in)
 		return -ENOMEM;
-	set_remote_attr(fs, in, &m.st, true, S_ISDIR(type) ? NULL : m.etag,
-			expires);
+	if (!newer_than(fs, in, l->fetched))
+		set_remote_attr(fs, in, &m.st, true,
+				S_ISDIR(type) ? NULL : m.etag, expires);
 	*out = in;
 	return 0;
 }
@@ -520,36 +539,27 @@ void fs_forget(struct fs *fs, uint64_t ino, uint64_t nlookup)
 	pthread_mutex_unlock(&fs->lock);
 }
 
-int fs_getattr(struct fs *fs, uint64_t ino, struct stat *st)
+int refresh_attr(struct fs *fs, struct inode *in)
 {
 	struct probe_result pr;
 	struct attr_meta m;
-	struct inode *in;
 	char *path = NULL;
 	double now = util_now_mono();
 	int rc = 0;
 
-	pthread_mutex_lock(&fs->lock);
-	in = inode_find(fs->inodes, ino);
-	if (!in) {
-		rc = -ESTALE;
-		goto out;
-	}
 	if (in->ino == INODE_ROOT || local_changes(fs, in) ||
 	    in->unlinked || in->attr_expires > now ||
 	    S_ISDIR(in->attr.st_mode))
-		goto found;
+		return 0;
 	if (attr_known(fs, in->path, &m) &&
 	    (m.st.st_mode & S_IFMT) == (in->attr.st_mode & S_IFMT)) {
 		set_remote_attr(fs, in, &m.st, true, m.etag,
 				m.fetched + fs->conf->stat_timeout);
-		goto found;
+		return 0;
 	}
 	path = strdup(in->path);
-	if (!path) {
-		rc = -ENOMEM;
-		goto out;
-	}
+	if (!path)
+		return -ENOMEM;
 	in->refs++; /* keep it while the lock is dropped */
 	pthread_mutex_unlock(&fs->lock);
 	rc = probe_path(fs, path, &pr);
@@ -560,15 +570,47 @@ int fs_getattr(struct fs *fs, uint64_t ino, struct stat *st)
 	if (rc == 0 && !strcmp(path, in->path))
 		set_remote_attr(fs, in, &pr.st, pr.has_meta, pr.etag,
 				now + fs->conf->stat_timeout);
-	if (rc) {
+	if (rc)
 		inode_maybe_free(fs->inodes, in);
+	free(path);
+	return rc;
+}
+
+double fs_attr_ttl(struct fs *fs, uint64_t ino)
+{
+	double ttl = fs->conf->stat_timeout, left;
+	struct inode *in;
+
+	pthread_mutex_lock(&fs->lock);
+	in = inode_find(fs->inodes, ino);
+	/* those refresh_attr leaves alone keep the full time */
+	if (in && in->ino != INODE_ROOT && !local_changes(fs, in) &&
+	    !in->unlinked && !S_ISDIR(in->attr.st_mode)) {
+		/* less a moment: the reply reaches the kernel later */
+		left = in->attr_expires - util_now_mono() - FS_TTL_MARGIN;
+		ttl = left < 0 ? 0 : left < ttl ? left : ttl;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return ttl;
+}
+
+int fs_getattr(struct fs *fs, uint64_t ino, struct stat *st)
+{
+	struct inode *in;
+	int rc = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	in = inode_find(fs->inodes, ino);
+	if (!in) {
+		rc = -ESTALE;
 		goto out;
 	}
-found:
+	rc = refresh_attr(fs, in);
+	if (rc)
+		goto out;
 	inode_touch(fs->inodes, in);
 	fill_attr(fs, in, st);
 out:
 	pthread_mutex_unlock(&fs->lock);
-	free(path);
 	return rc;
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "fs.h"
+#include "util.h"
 
 /* d_ino for entries whose inode we have not made yet (as libfuse's
  * high-level API does). */
@@ -35,7 +36,7 @@ static void reply_entry(fuse_req_t req, int rc, const struct stat *st)
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	t = fs_attr_timeout(fs_of(req));
+	t = fs_attr_ttl(fs_of(req), st->st_ino);
 	memset(&e, 0, sizeof(e));
 	e.ino = st->st_ino;
 	e.attr = *st;
@@ -101,7 +102,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
-		fuse_reply_attr(req, &st, fs_attr_timeout(fs_of(req)));
+		fuse_reply_attr(req, &st, fs_attr_ttl(fs_of(req), ino));
 }
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
@@ -225,6 +226,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->fh = (uintptr_t)f;
 	fi->keep_cache = fs_file_keep_cache(f);
+	fi->direct_io = fs_file_direct_io(f);
 	if (fuse_reply_open(req, fi))
 		fs_release(f); /* the open was interrupted */
 }
@@ -427,7 +429,6 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 	struct fs_dir *d = (struct fs_dir *)(uintptr_t)fi->fh;
 	struct fs *fs = fs_of(req);
 	size_t used = 0, n = fs_dir_count(d), len, ncounted = 0, i;
-	double t = fs_attr_timeout(fs);
 	struct fuse_entry_param e;
 	char *buf = malloc(size);
 	/* inodes whose lookup was counted: given back if the reply fails */
@@ -479,8 +480,8 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 				break;
 			if (rc == 1) {
 				e.ino = e.attr.st_ino;
-				e.attr_timeout = t;
-				e.entry_timeout = t;
+				e.attr_timeout = fs_attr_ttl(fs, e.ino);
+				e.entry_timeout = e.attr_timeout;
 				counted[ncounted++] = e.ino;
 			}
 		}
@@ -573,6 +574,17 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	fuse_reply_err(req, -fs_removexattr(fs_of(req), ino, name));
 }
 
+/*
+ * The thread that tells the kernel to drop things, never from a request
+ * thread: a notification may wait for the kernel's inode lock, which a
+ * request in flight can hold while it waits for us (libfuse's
+ * fuse_lowlevel.h: notify_inval_* must not be called from a request
+ * handler of that inode).  It asks, once a second, which idle inodes the
+ * kernel should forget (fs_evict_candidates); and it drops the page cache
+ * of files whose version changed in the bucket (another mount or client
+ * wrote them), which the fs layer reports through fs_set_changed_hook
+ * with its lock held: the hook only queues the inode and wakes us.
+ */
 struct fuse_ops_evictor {
 	struct fuse_session *se;
 	struct fs *fs;
@@ -580,24 +592,80 @@ struct fuse_ops_evictor {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool stop; /* protected by lock */
+	/* inodes whose pages to drop; protected by lock */
+	uint64_t *changed;
+	size_t nchanged, capchanged;
 };
 
 #define EVICT_BATCH 4096
+/* queued page-cache drops beyond this are left to the next open (which
+ * drops the pages anyway: keep_cache is off for a new version) */
+#define CHANGED_MAX 65536
+
+/* fs_changed_fn: called under the fs lock; only queues. */
+static void evictor_changed(void *arg, uint64_t ino)
+{
+	struct fuse_ops_evictor *ev = arg;
+
+	pthread_mutex_lock(&ev->lock);
+	if (ev->nchanged == ev->capchanged &&
+	    ev->capchanged < CHANGED_MAX) {
+		size_t cap = ev->capchanged ? ev->capchanged * 2 : 64;
+		uint64_t *n = realloc(ev->changed, cap * sizeof(*n));
+
+		if (n) {
+			ev->changed = n;
+			ev->capchanged = cap;
+		}
+	}
+	if (ev->nchanged < ev->capchanged)
+		ev->changed[ev->nchanged++] = ino;
+	pthread_cond_signal(&ev->cond);
+	pthread_mutex_unlock(&ev->lock);
+}
+
+/* Locked (ev->lock), which is dropped while the kernel is told. */
+static void evictor_drop_pages(struct fuse_ops_evictor *ev)
+{
+	uint64_t *inos;
+	size_t i, n;
+
+	while (ev->nchanged) {
+		inos = ev->changed;
+		n = ev->nchanged;
+		ev->changed = NULL;
+		ev->nchanged = ev->capchanged = 0;
+		pthread_mutex_unlock(&ev->lock);
+		/* -ENOENT: the kernel holds no such inode (any more) */
+		for (i = 0; i < n && !fuse_session_exited(ev->se); i++)
+			fuse_lowlevel_notify_inval_inode(ev->se, inos[i], 0,
+							 0);
+		free(inos);
+		pthread_mutex_lock(&ev->lock);
+	}
+}
 
 static void *evictor_thread(void *arg)
 {
 	struct fuse_ops_evictor *ev = arg;
 	struct fs_evict *batch = calloc(EVICT_BATCH, sizeof(*batch));
 	struct timespec until;
+	double next = 0; /* the next round of eviction (monotonic s) */
 	size_t i, n;
 
 	pthread_mutex_lock(&ev->lock);
 	while (batch && !ev->stop) {
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += 1;
-		pthread_cond_timedwait(&ev->cond, &ev->lock, &until);
+		if (!ev->nchanged) {
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += 1;
+			pthread_cond_timedwait(&ev->cond, &ev->lock, &until);
+		}
 		if (ev->stop)
 			break;
+		evictor_drop_pages(ev);
+		if (ev->stop || util_now_mono() < next)
+			continue; /* woken early to drop pages */
+		next = util_now_mono() + 1;
 		pthread_mutex_unlock(&ev->lock);
 		n = fs_evict_candidates(ev->fs, batch, EVICT_BATCH);
 		for (i = 0; i < n; i++) {
@@ -634,6 +702,7 @@ struct fuse_ops_evictor *fuse_ops_evictor_start(struct fuse_session *se,
 		free(ev);
 		return NULL;
 	}
+	fs_set_changed_hook(fs, evictor_changed, ev);
 	return ev;
 }
 
@@ -643,6 +712,8 @@ void fuse_ops_evictor_stop(struct fuse_ops_evictor *ev)
 
 	if (!ev)
 		return;
+	/* from here on the fs layer no longer calls into ev */
+	fs_set_changed_hook(ev->fs, NULL, NULL);
 	pthread_mutex_lock(&ev->lock);
 	ev->stop = true;
 	pthread_cond_signal(&ev->cond);
@@ -657,6 +728,7 @@ void fuse_ops_evictor_stop(struct fuse_ops_evictor *ev)
 	}
 	pthread_cond_destroy(&ev->cond);
 	pthread_mutex_destroy(&ev->lock);
+	free(ev->changed);
 	free(ev);
 }
 

@@ -17,9 +17,12 @@ struct fuse_ops_evictor;
 /*
  * A thread that keeps the inodes the kernel holds near -o max_inodes: once
  * a second it asks the kernel to drop the dentries used least lately
- * (fs_evict_candidates); the kernel then forgets their inodes.  libfuse
+ * (fs_evict_candidates); the kernel then forgets their inodes.  It also
+ * drops the cached pages of files whose version changed in the bucket
+ * (fs_set_changed_hook, installed here and removed by _stop).  libfuse
  * wants such notifications outside any request's path, hence a thread.
- * NULL on failure (the mount works without it).
+ * NULL on failure (the mount works without it: new versions' pages are
+ * still dropped at open, as keep_cache is off for them).
  */
 struct fuse_ops_evictor *fuse_ops_evictor_start(struct fuse_session *se,
 						struct fs *fs);

@@ -60,7 +60,7 @@ int fsh_remount(struct fsh *h)
 	return fsh_mount(h);
 }
 
-int fsh_init(struct fsh *h, double delay)
+static int fsh_setup(struct fsh *h, struct memstore *ms, double delay)
 {
 	memset(h, 0, sizeof(*h));
 	conf_init(&h->conf);
@@ -77,12 +77,23 @@ int fsh_init(struct fsh *h, double delay)
 	h->conf.gid = 1000;
 	h->ctx.uid = 1000;
 	h->ctx.gid = 1000;
-	h->ms = memstore_new();
+	h->ms_borrowed = ms != NULL;
+	h->ms = ms ? ms : memstore_new();
 	h->fault = h->ms ? faultstore_new(memstore_store(h->ms), 1) : NULL;
 	if (!h->conf.bucket || !h->conf.prefix || !h->conf.endpoint ||
 	    !h->conf.cache_dir || !h->fault)
 		return -ENOMEM;
 	return fsh_mount(h);
+}
+
+int fsh_init(struct fsh *h, double delay)
+{
+	return fsh_setup(h, NULL, delay);
+}
+
+int fsh_init_shared(struct fsh *h, struct fsh *with, double delay)
+{
+	return fsh_setup(h, with->ms, delay);
 }
 
 void fsh_done(struct fsh *h)
@@ -94,7 +105,7 @@ void fsh_done(struct fsh *h)
 		s = faultstore_store(h->fault);
 		s->ops->destroy(s);
 	}
-	if (h->ms) {
+	if (h->ms && !h->ms_borrowed) {
 		s = memstore_store(h->ms);
 		s->ops->destroy(s);
 	}
@@ -218,13 +229,26 @@ int fsh_append(struct fsh *h, const char *path, const void *data,
 {
 	struct fs_file *f;
 	struct stat st;
-	int rc = fsh_stat(h, path, &st);
+	int rc = fsh_open(h, path, O_WRONLY | O_APPEND, &st, &f);
 
-	if (!rc)
-		rc = fs_open(h->fs, st.st_ino, O_WRONLY | O_APPEND, &f);
 	if (!rc)
 		rc = fs_getattr(h->fs, st.st_ino, &st);
 	return rc ? rc : write_close(f, data, len, (uint64_t)st.st_size);
+}
+
+int fsh_open(struct fsh *h, const char *path, int flags, struct stat *st,
+	     struct fs_file **f)
+{
+	int rc = fsh_stat(h, path, st);
+
+	if (!rc)
+		rc = fs_open(h->fs, st->st_ino, flags, f);
+	if (rc == -ESTALE) { /* as the kernel: look up again, retry once */
+		rc = fsh_stat(h, path, st);
+		if (!rc)
+			rc = fs_open(h->fs, st->st_ino, flags, f);
+	}
+	return rc;
 }
 
 struct fsh_read {
@@ -253,9 +277,7 @@ int fsh_read_file(struct fsh *h, const char *path, char **data, size_t *len)
 	int rc;
 
 	*data = NULL;
-	rc = fsh_stat(h, path, &st);
-	if (!rc)
-		rc = fs_open(h->fs, st.st_ino, O_RDONLY, &f);
+	rc = fsh_open(h, path, O_RDONLY, &st, &f);
 	if (rc)
 		return rc;
 	r.buf = malloc((size_t)st.st_size + 1);
@@ -327,12 +349,11 @@ int fsh_utime(struct fsh *h, const char *path, time_t mtime, bool fd)
 {
 	struct stat st, in = { 0 };
 	struct fs_file *f = NULL;
-	int rc = fsh_stat(h, path, &st);
+	int rc = fd ? fsh_open(h, path, O_WRONLY, &st, &f)
+		    : fsh_stat(h, path, &st);
 
 	in.st_mtim.tv_sec = mtime;
 	in.st_atim.tv_sec = mtime;
-	if (!rc && fd)
-		rc = fs_open(h->fs, st.st_ino, O_WRONLY, &f);
 	if (!rc)
 		rc = fs_setattr(h->fs, st.st_ino, f, &in,
 				FS_SET_MTIME | FS_SET_ATIME, &st);

@@ -36,11 +36,16 @@ struct fsh {
 	struct fs *fs;
 	struct fs_ctx ctx;
 	char err[256];
+	bool ms_borrowed; /* fsh_init_shared: ms belongs to another */
 };
 
 /* A fresh bucket and mount; delay: the quiet period before uploads (a
  * large one keeps every file pending until fsh_sync). */
 int fsh_init(struct fsh *h, double delay);
+/* Another machine on the same bucket: a mount of with's store (its
+ * memstore, behind a faultstore of h's own) with h's own cache directory.
+ * with must outlive h (fsh_done h first). */
+int fsh_init_shared(struct fsh *h, struct fsh *with, double delay);
 /* Unmount (uploads what it can), free everything, remove the cache. */
 void fsh_done(struct fsh *h);
 /* Unmount and mount again (same cache directory, same bucket). */
@@ -58,6 +63,10 @@ int fsh_stat(struct fsh *h, const char *path, struct stat *st);
 int fsh_parent(struct fsh *h, const char *path, uint64_t *ino,
 	       char *name, size_t len);
 
+/* Look path up and open it as the kernel does: after -ESTALE (the open
+ * found a version the lookup did not show), once more. */
+int fsh_open(struct fsh *h, const char *path, int flags, struct stat *st,
+	     struct fs_file **f);
 int fsh_mkdir(struct fsh *h, const char *path, mode_t mode);
 /* create (O_TRUNC), write len bytes, close (flush + release). */
 int fsh_write_file(struct fsh *h, const char *path, const void *data,
