@@ -154,6 +154,53 @@ double s3_pace_delay(struct s3_pace *p, const char *path, double now)
 	return wait;
 }
 
+/* how often a write waiting for another write of its key looks again */
+#define S3_PACE_POLL 0.05
+
+double s3_pace_begin(struct s3_pace *p, const char *path, double now)
+{
+	uint64_t h = pace_hash(path);
+	size_t i = (size_t)(h % S3_PACE_SLOTS);
+	double wait = 0;
+
+	if (p->interval <= 0)
+		return 0;
+	pthread_mutex_lock(&p->lock);
+	if (p->hash[i] == h && p->busy[i] > 0) {
+		wait = S3_PACE_POLL;
+	} else if (p->hash[i] == h && now - p->end[i] < p->interval) {
+		wait = p->interval - (now - p->end[i]);
+	} else if (p->hash[i] == h || p->busy[i] == 0) {
+		/* ours, or another key's slot with nothing in flight: it
+		 * forgets that key (a 429 and a retry at worst) */
+		if (p->hash[i] != h) {
+			p->hash[i] = h;
+			p->end[i] = 0;
+		}
+		p->busy[i]++;
+	}
+	/* else another key's write holds the slot: go untracked */
+	pthread_mutex_unlock(&p->lock);
+	return wait;
+}
+
+void s3_pace_end(struct s3_pace *p, const char *path, bool ok, double now)
+{
+	uint64_t h = pace_hash(path);
+	size_t i = (size_t)(h % S3_PACE_SLOTS);
+
+	if (p->interval <= 0)
+		return;
+	pthread_mutex_lock(&p->lock);
+	if (p->hash[i] == h) {
+		if (p->busy[i] > 0)
+			p->busy[i]--;
+		if (ok)
+			p->end[i] = now;
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
 void s3_pace_note(struct s3_pace *p, const char *path, double now)
 {
 	uint64_t h = pace_hash(path);
@@ -408,7 +455,7 @@ int s3_request(struct s3 *s, struct s3_call *c, struct http_response *resp)
 	char *path = NULL, *url = NULL, *authz = NULL;
 	unsigned attempt, attempts;
 	size_t n, i, urllen;
-	bool writes, again;
+	bool writes, again, paced = false;
 	double t0 = util_now_mono();
 	long limit;
 	int rc = 0;
@@ -431,13 +478,15 @@ int s3_request(struct s3 *s, struct s3_call *c, struct http_response *resp)
 	attempts = c->max_attempts ? c->max_attempts : 1 + s->retries;
 	writes = call_writes_key(c);
 	if (writes) {
-		double wait = s3_pace_delay(&s->pace, path, util_now_mono());
+		double wait;
 
-		if (wait > 0) {
+		while ((wait = s3_pace_begin(&s->pace, path,
+					     util_now_mono())) > 0) {
 			log_debug("%s %s: waiting %.2f s (one write per second "
 				  "per key)", c->method, path, wait);
 			sleep_s(wait);
 		}
+		paced = true;
 	}
 
 	for (attempt = 0;; attempt++) {
@@ -534,8 +583,12 @@ int s3_request(struct s3 *s, struct s3_call *c, struct http_response *resp)
 					      : 3600);
 		http_response_release(resp);
 	}
-	if (writes && !rc && resp->status >= 200 && resp->status < 300)
-		s3_pace_note(&s->pace, path, util_now_mono());
+	if (paced) {
+		s3_pace_end(&s->pace, path,
+			    !rc && resp->status >= 200 && resp->status < 300,
+			    util_now_mono());
+		paced = false;
+	}
 	/* -d's trace: one line a request, never a header */
 	if (rc)
 		log_debug("http: %s %s%s%s: %s, %.0f ms, %u retries",
@@ -558,6 +611,8 @@ int s3_request(struct s3 *s, struct s3_call *c, struct http_response *resp)
 			rc = -EIO;
 	}
 out:
+	if (paced)
+		s3_pace_end(&s->pace, path, false, util_now_mono());
 	creds_release(&cur);
 	curl_slist_free_all(list);
 	free(url);

@@ -30,7 +30,9 @@
 /*
  * R2 takes about one write per second per key (more gets 429 SlowDown):
  * the client remembers when each recent write of a key ended and holds
- * the next write of that key until a second has passed.  A fixed table
+ * the next write of that key until a second has passed, and a write of a
+ * key while another of the same key is in flight (two at once count as
+ * two within a second) until that one ended.  A fixed table
  * indexed by the key's hash; a slot taken over by another key forgets
  * the older one (a 429 and a retry at worst).  Times are the caller's
  * monotonic clock, so the table is tested without sleeping.
@@ -44,6 +46,8 @@ struct s3_pace {
 			    (0: no pacing) */
 	uint64_t hash[S3_PACE_SLOTS]; /* protected by lock; 0: empty */
 	double end[S3_PACE_SLOTS];    /* protected by lock */
+	unsigned busy[S3_PACE_SLOTS]; /* writes of the slot's key in flight;
+					 protected by lock */
 };
 
 void s3_pace_init(struct s3_pace *p, double interval);
@@ -52,6 +56,14 @@ void s3_pace_release(struct s3_pace *p);
 double s3_pace_delay(struct s3_pace *p, const char *path, double now);
 /* A write of path succeeded at now. */
 void s3_pace_note(struct s3_pace *p, const char *path, double now);
+/*
+ * Before a write of path: 0 when it may go now, and then it is in
+ * flight until s3_pace_end; else the seconds to wait before asking
+ * again (the last write ended too recently, or one is in flight).
+ */
+double s3_pace_begin(struct s3_pace *p, const char *path, double now);
+/* The write s3_pace_begin let go has ended (ok: it succeeded at now). */
+void s3_pace_end(struct s3_pace *p, const char *path, bool ok, double now);
 
 struct s3 {
 	struct store base; /* first: the store ops find the s3 from it */

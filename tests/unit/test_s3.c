@@ -72,6 +72,33 @@ int main(void)
 	       "a second later the key goes at once");
 	s3_pace_release(&pace);
 
+	/* two writes of one key at once are two within a second for R2:
+	 * the second waits until the first ended, and a second more */
+	s3_pace_init(&pace, 1.0);
+	TAP_OK(s3_pace_begin(&pace, "/b/k", 200.0) == 0,
+	       "begin: the first write of a key goes at once");
+	TAP_OK(s3_pace_begin(&pace, "/b/k", 200.5) > 0,
+	       "begin: a second write while the first is in flight waits");
+	TAP_OK(s3_pace_begin(&pace, "/b/other", 200.5) == 0,
+	       "begin: another key goes at once");
+	s3_pace_end(&pace, "/b/other", true, 200.6);
+	s3_pace_end(&pace, "/b/k", true, 203.0);
+	TAP_OK(s3_pace_begin(&pace, "/b/k", 203.5) > 0.49 &&
+	       s3_pace_begin(&pace, "/b/k", 203.5) < 0.51,
+	       "begin: once it ended, the rest of the second after its end");
+	TAP_OK(s3_pace_begin(&pace, "/b/k", 204.0) == 0,
+	       "begin: then it goes");
+	s3_pace_end(&pace, "/b/k", false, 204.2);
+	TAP_OK(s3_pace_begin(&pace, "/b/k", 204.3) == 0,
+	       "begin: a write that failed does not count as one");
+	s3_pace_end(&pace, "/b/k", true, 204.4);
+	s3_pace_release(&pace);
+	s3_pace_init(&pace, 0);
+	TAP_OK(s3_pace_begin(&pace, "/b/k", 1.0) == 0 &&
+	       s3_pace_begin(&pace, "/b/k", 1.0) == 0,
+	       "key_write_interval=0: no pacing at all");
+	s3_pace_release(&pace);
+
 	/* CRC-32C: RFC 3720's check value, and its test vectors */
 	unsigned char zeros[32] = { 0 }, ones[32], inc[32];
 	char b64[9];
