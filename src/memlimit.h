@@ -23,7 +23,8 @@
  * A cgroup path ("/system.slice/x.service", "/" in a container with its
  * own cgroup namespace) in the text of /proc/self/cgroup: with v1 NULL,
  * the cgroup v2 one ("0::PATH"); else that of the v1 hierarchy with the
- * controller v1 ("4:memory:PATH", "5:cpu,memory:PATH").  0, or -ENOENT.
+ * controller v1 ("4:memory:PATH", "5:cpu,memory:PATH").  0, -ENOENT
+ * (no such line), or -EINVAL (a path not absolute, or longer than len).
  */
 int memlimit_cgroup_path(const char *proc_cgroup, const char *v1, char *out,
 			 size_t len);
