@@ -650,6 +650,19 @@ static void open_read_cache(struct fs *fs)
 	free(dir);
 }
 
+/*
+ * wb_opts.make_room: the journal would refuse a write for a full disk.
+ * The read cache may be storing files just uploaded (rcache_adopt holds
+ * their staging files open, so their space is not free yet): let it
+ * finish, then make it give space back.
+ */
+static void disk_full(void *arg, uint64_t bytes)
+{
+	struct fs *fs = arg;
+
+	rcache_give_back(fs->rc, bytes);
+}
+
 int fs_new(const struct r2fs_conf *conf, struct store *store,
 	   struct fs **out, char *err, size_t errlen)
 {
@@ -691,6 +704,8 @@ int fs_new(const struct r2fs_conf *conf, struct store *store,
 				       << 20,
 		.part_parallel = FS_PART_PARALLEL,
 		.min_free = (uint64_t)conf->cache_min_free_mb << 20,
+		.make_room = disk_full,
+		.make_room_arg = fs,
 	};
 	rc = wb_new(&wo, store, &owner_ops, fs, err, errlen, &fs->wb);
 	if (rc)

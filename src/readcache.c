@@ -1707,6 +1707,14 @@ void rcache_reserve(struct rcache *rc, uint64_t bytes)
 	evict_finish(rc, victims);
 }
 
+void rcache_give_back(struct rcache *rc, uint64_t bytes)
+{
+	if (!rc)
+		return;
+	rcache_idle(rc);
+	rcache_reserve(rc, RC_RESERVE_EVERY + bytes); /* looks at once */
+}
+
 void rcache_count(struct rcache *rc, bool hit, uint64_t local)
 {
 	if (!rc)

@@ -124,6 +124,14 @@ void rcache_adopt(struct rcache *rc, const char *key, const char *etag,
  */
 void rcache_reserve(struct rcache *rc, uint64_t bytes);
 
+/*
+ * The disk is full for the journal: wait until the files being stored
+ * (rcache_adopt holds the uploaded staging files open until then) and
+ * other queued work are done, then give space back for bytes as
+ * rcache_reserve does, now.  rc may be NULL.
+ */
+void rcache_give_back(struct rcache *rc, uint64_t bytes);
+
 /* A read was served: all from cached blocks (hit) or not, with
  * local bytes from the cache. */
 void rcache_count(struct rcache *rc, bool hit, uint64_t local);

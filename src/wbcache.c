@@ -1223,7 +1223,7 @@ int wb_reserve(struct wb *wb, uint64_t bytes)
 	struct timespec ts;
 	unsigned waited = 0;
 	struct wb_file *wf;
-	bool busy;
+	bool busy, asked = false;
 
 	if (__atomic_add_fetch(&wb->unchecked, bytes, __ATOMIC_RELAXED) <
 	    WB_SPACE_CHECK_EVERY)
@@ -1235,6 +1235,12 @@ int wb_reserve(struct wb *wb, uint64_t bytes)
 		busy = wb->uploading > 0;
 		for (wf = wb->pending; wf && !busy; wf = wf->next)
 			busy = wf->state == WB_DIRTY && wf->writers == 0;
+		if (!busy && !asked && wb->o.make_room) {
+			pthread_mutex_unlock(&wb->lock);
+			asked = true;
+			wb->o.make_room(wb->o.make_room_arg, bytes);
+			continue; /* and look at the disk again */
+		}
 		if (!busy || waited >= WB_SPACE_WAIT_MAX) {
 			pthread_mutex_unlock(&wb->lock);
 			log_warn("cache directory %s is full: write refused",

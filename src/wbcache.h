@@ -59,6 +59,11 @@ struct wb_opts {
 	unsigned part_parallel;       /* parallel parts of one upload */
 	uint64_t min_free;     /* bytes to keep free on the cache disk;
 				  0: min(1 GiB, 5% of it) */
+	/* Optional: called once (no lock held) by a write that would wait
+	 * on a full disk with no upload left to free space, so that the
+	 * disk's other user (the read cache) gives space back first. */
+	void (*make_room)(void *arg, uint64_t bytes);
+	void *make_room_arg;
 };
 
 /* What a file is now, as its owner describes it for a record or an
