@@ -183,7 +183,10 @@ def test_enospc_on_the_cache_disk_reads_correctly(small_cache, mounter,
     t = threading.Thread(target=fill)
     t.start()
     try:
-        for _ in range(20):
+        # until the filler met the cache's writes 3 times, within a minute
+        # (under sanitizers a round takes longer than the filler's bursts)
+        deadline = time.time() + 60
+        while time.time() < deadline:
             for key, data in files.items():
                 # again at once: from the blocks just stored, if any
                 assert read_uncached(m.path(key)) == data
